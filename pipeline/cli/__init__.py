@@ -1,0 +1,1 @@
+"""The ``faasflow`` command line."""

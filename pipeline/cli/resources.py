@@ -1,0 +1,254 @@
+"""Commands that manage functions, webhooks, subscriptions and invocations via the gateway."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from pipeline.cli.client import Gateway, GatewayError
+from pipeline.cli.output import JsonFlag, console, emit_json, fail, show, table
+from pipeline.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+fn = typer.Typer(help="Deploy, list, invoke and remove functions.", no_args_is_help=True)
+webhook = typer.Typer(help="Register webhooks and send test deliveries.", no_args_is_help=True)
+subscription = typer.Typer(help="List and remove subscriptions.", no_args_is_help=True)
+invocation = typer.Typer(help="Look up invocation results.", no_args_is_help=True)
+
+FUNCTION_COLUMNS = ("name", "image", "mode", "timeout_s", "memory_mb", "public", "updated_at")
+WEBHOOK_COLUMNS = ("id", "name", "source", "url")
+SUBSCRIPTION_COLUMNS = ("id", "function", "source")
+RESULT_COLUMNS = ("invocation_id", "function", "status", "error", "output")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(fn, name="fn")
+    app.add_typer(webhook, name="webhook")
+    app.add_typer(subscription, name="subscription")
+    app.add_typer(invocation, name="invocation")
+    app.command("subscribe")(subscribe)
+
+
+def gateway_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn gateway errors into a red line and exit code 1, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except GatewayError as exc:
+            raise fail(str(exc)) from exc
+
+    return wrapper
+
+
+def client() -> Gateway:
+    return Gateway(Settings())
+
+
+def read_data(data: str | None) -> bytes:
+    """``--data TEXT``, ``--data @file`` or ``--data -`` (stdin), as curl does."""
+    if data is None:
+        return b""
+    if data == "-":
+        return sys.stdin.buffer.read()
+    if data.startswith("@"):
+        return Path(data[1:]).read_bytes()
+    return data.encode()
+
+
+Data = Annotated[str | None, typer.Option("--data", "-d", help="TEXT, @FILE or - for stdin.")]
+ContentType = Annotated[str, typer.Option("--content-type", "-H", help="Content-Type to send.")]
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--env takes KEY=VALUE, not {pair!r}")
+        env[key] = value
+    return env
+
+
+@fn.command("deploy")
+@gateway_errors
+def fn_deploy(
+    name: str,
+    image: Annotated[str, typer.Option("--image", help="A local image (never pulled).")],
+    timeout: Annotated[float | None, typer.Option(help="Seconds before it is killed.")] = None,
+    memory: Annotated[int | None, typer.Option(help="Memory limit in MB.")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    private: Annotated[bool, typer.Option(help="Require the token to invoke it.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deploy (or update) a function from a local image."""
+    body: dict[str, Any] = {"image": image, "env": parse_env(env or []), "public": not private}
+    if timeout is not None:
+        body["timeout_s"] = timeout
+    if memory is not None:
+        body["memory_mb"] = memory
+    spec = client().json("PUT", f"/v1/functions/{name}", json=body)
+    if as_json:
+        emit_json(spec)
+    else:
+        console.print(f"deployed [bold]{name}[/] ({spec['image']} {spec['image_digest'][:19]})")
+
+
+@fn.command("list")
+@gateway_errors
+def fn_list(as_json: JsonFlag = False) -> None:
+    """List functions."""
+    rows = client().json("GET", "/v1/functions")
+    emit_json(rows) if as_json else table(rows, FUNCTION_COLUMNS, "functions")
+
+
+@fn.command("get")
+@gateway_errors
+def fn_get(name: str, as_json: JsonFlag = False) -> None:
+    """Show one function."""
+    show(client().json("GET", f"/v1/functions/{name}"), (*FUNCTION_COLUMNS, "image_digest", "env"),
+         as_json)
+
+
+@fn.command("rm")
+@gateway_errors
+def fn_rm(name: str) -> None:
+    """Remove a function."""
+    client().request("DELETE", f"/v1/functions/{name}")
+    console.print(f"removed {name}")
+
+
+@fn.command("invoke")
+@gateway_errors
+def fn_invoke(name: str, data: Data = None,
+              content_type: ContentType = "application/octet-stream") -> None:
+    """Invoke a function synchronously and print its output."""
+    response = client().request("POST", f"/function/{name}", content=read_data(data),
+                                headers={"Content-Type": content_type})
+    if response.is_success:
+        sys.stdout.buffer.write(response.content)
+        sys.stdout.flush()
+        return
+    raise GatewayError(f"{name} {response.json().get('error', {}).get('message', response.text)}"
+                       f" (HTTP {response.status_code}, call {response.headers.get('x-call-id')})")
+
+
+@webhook.command("create")
+@gateway_errors
+def webhook_create(
+    name: str,
+    source: Annotated[str, typer.Option("--source", help="The event source it publishes to.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a webhook; deliveries to its URL become events of SOURCE."""
+    hook = client().json("POST", "/v1/webhooks", json={"name": name, "source": source})
+    show(hook, WEBHOOK_COLUMNS, as_json)
+
+
+@webhook.command("list")
+@gateway_errors
+def webhook_list(as_json: JsonFlag = False) -> None:
+    """List webhooks."""
+    rows = client().json("GET", "/v1/webhooks")
+    emit_json(rows) if as_json else table(rows, WEBHOOK_COLUMNS, "webhooks")
+
+
+@webhook.command("rm")
+@gateway_errors
+def webhook_rm(ident: str) -> None:
+    """Remove a webhook."""
+    client().request("DELETE", f"/v1/webhooks/{ident}")
+    console.print(f"removed {ident}")
+
+
+@webhook.command("send")
+@gateway_errors
+def webhook_send(
+    ident: str,
+    data: Data = None,
+    content_type: ContentType = "text/plain",
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the results.")] = 0.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver a payload to a webhook, as a sender would; with --wait, print the results."""
+    gateway = client()
+    accepted = gateway.json("POST", f"/hooks/{ident}", content=read_data(data),
+                            headers={"Content-Type": content_type})
+    event_id = accepted["event_id"]
+    if wait <= 0:
+        emit_json(accepted) if as_json else console.print(f"event {event_id} accepted")
+        return
+    _print_results(gateway.json("GET", "/v1/invocations",
+                                params={"event_id": event_id, "wait": wait}), as_json)
+
+
+def subscribe(
+    function: str, source: str, as_json: JsonFlag = False
+) -> None:
+    """Subscribe FUNCTION to the events of SOURCE."""
+    try:
+        sub = client().json("POST", "/v1/subscriptions",
+                            json={"function": function, "source": source})
+    except GatewayError as exc:
+        raise fail(str(exc)) from exc
+    show(sub, SUBSCRIPTION_COLUMNS, as_json)
+
+
+@subscription.command("list")
+@gateway_errors
+def subscription_list(as_json: JsonFlag = False) -> None:
+    """List subscriptions."""
+    rows = client().json("GET", "/v1/subscriptions")
+    emit_json(rows) if as_json else table(rows, SUBSCRIPTION_COLUMNS, "subscriptions")
+
+
+@subscription.command("rm")
+@gateway_errors
+def subscription_rm(ident: str) -> None:
+    """Remove a subscription."""
+    client().request("DELETE", f"/v1/subscriptions/{ident}")
+    console.print(f"removed {ident}")
+
+
+@invocation.command("get")
+@gateway_errors
+def invocation_get(ident: str, as_json: JsonFlag = False) -> None:
+    """Show one invocation's result."""
+    show(client().json("GET", f"/v1/invocations/{ident}"),
+         (*RESULT_COLUMNS, "logs", "exit_code", "timings"), as_json)
+
+
+@invocation.command("list")
+@gateway_errors
+def invocation_list(
+    event: Annotated[str, typer.Option("--event", help="The event id.")],
+    wait: Annotated[float, typer.Option(help="Seconds to wait for final results.")] = 0.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the results of the invocations an event caused."""
+    _print_results(client().json("GET", "/v1/invocations",
+                                 params={"event_id": event, "wait": wait}), as_json)
+
+
+def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(results)
+        return
+    if not results:
+        console.print("no results yet")
+    for result in results:
+        style = "green" if result["status"] == "succeeded" else "red"
+        console.print(f"[{style}]{result['function']}: {result['status']}[/]"
+                      + (f" ({result['error']})" if result.get("error") else ""))
+        output = result.get("output")
+        if output:
+            console.print(output if isinstance(output, str) else str(output), highlight=False,
+                          markup=False)

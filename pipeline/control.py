@@ -1,0 +1,168 @@
+"""The control plane: what the gateway does, without HTTP.
+
+Writes go to the registry topic and return once this process's own view has applied
+them, so a client that reads right after it writes sees its write. Event ingest returns
+only after Kafka acknowledged the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline.errors import InvalidRequest, NotFound
+from pipeline.execution import execute
+from pipeline.ids import invocation_id, new_event_id, new_resource_id
+from pipeline.kafka import CompactedView, Publisher, ensure_topics
+from pipeline.records import (
+    Event,
+    FunctionSpec,
+    Invocation,
+    Mode,
+    Result,
+    Subscription,
+    Webhook,
+    dumps,
+    utc_now,
+)
+from pipeline.registry import Record, Registry, encode, record_key
+from pipeline.results import ResultsIndex
+from pipeline.runtime.base import Runner
+from pipeline.settings import Settings
+from pipeline.topics import Topics, check_source
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_EVENT_TYPE = "dev.faasflow.webhook.received"
+INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
+INVOKE_SOURCE = "invoke"
+READ_YOUR_WRITES_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRequest:
+    image: str
+    mode: Mode
+    timeout_s: float
+    memory_mb: int
+    env: Mapping[str, str]
+    public: bool
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        registry: Registry,
+        registry_view: CompactedView,
+        results: ResultsIndex,
+        results_view: CompactedView,
+        runner: Runner,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.kafka)
+        self.registry = registry
+        self.results = results
+        self._publisher = publisher
+        self._registry_view = registry_view
+        self._results_view = results_view
+        self._runner = runner
+
+    # registry writes
+
+    async def _write(self, key: str, record: Record | None) -> None:
+        written = await self._publisher.publish(
+            self.topics.registry, key, None if record is None else encode(record)
+        )
+        if not await self._registry_view.wait_until(
+            lambda: self._registry_view.position(written.partition) > written.offset,
+            READ_YOUR_WRITES_TIMEOUT_S,
+        ):
+            log.warning("registry write %s@%d not yet applied locally", key, written.offset)
+
+    async def put_function(self, name: str, request: FunctionRequest) -> FunctionSpec:
+        check_source(name)  # function names share the source character set
+        if request.timeout_s > self.settings.runtime.max_timeout_s:
+            raise InvalidRequest(
+                f"timeout_s may be at most {self.settings.runtime.max_timeout_s:g}"
+            )
+        digest = await self._runner.resolve_image(request.image)
+        now = utc_now()
+        old = self.registry.functions.get(name)
+        spec = FunctionSpec(
+            name=name, image=request.image, image_digest=digest, mode=request.mode,
+            timeout_s=request.timeout_s, memory_mb=request.memory_mb, env=dict(request.env),
+            public=request.public, created_at=old.created_at if old else now, updated_at=now,
+        )
+        await self._write(record_key(spec), spec)
+        return spec
+
+    async def delete_function(self, name: str) -> None:
+        spec = self.registry.function(name)
+        await self._write(record_key(spec), None)
+
+    async def create_webhook(self, name: str, source: str) -> Webhook:
+        await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
+        hook = Webhook(id=new_resource_id("wh"), name=name, source=source)
+        await self._write(record_key(hook), hook)
+        return hook
+
+    async def delete_webhook(self, ident: str) -> None:
+        await self._write(record_key(self.registry.webhook(ident)), None)
+
+    async def subscribe(self, function: str, source: str) -> Subscription:
+        if function not in self.registry.functions:
+            raise NotFound(f"function {function!r} does not exist")
+        await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
+        subscription = Subscription(id=new_resource_id("sub"), function=function, source=source)
+        await self._write(record_key(subscription), subscription)
+        return subscription
+
+    async def unsubscribe(self, ident: str) -> None:
+        await self._write(record_key(self.registry.subscription(ident)), None)
+
+    # events and invocations
+
+    async def publish(self, event: Event) -> str:
+        await self._publisher.publish(
+            self.topics.events(event.source), event.id, dumps(event.to_dict())
+        )
+        log.info("event %s published to source %s", event.id, event.source)
+        return event.id
+
+    async def receive_webhook(self, ident: str, body: bytes, content_type: str | None) -> str:
+        hook = self.registry.webhook(ident)
+        event = Event(
+            id=new_event_id(), source=hook.source, type=WEBHOOK_EVENT_TYPE, data=body,
+            datacontenttype=content_type, subject=hook.name,
+            extensions={"faasflowwebhook": hook.id},
+        )
+        return await self.publish(event)
+
+    async def invoke(self, name: str, body: bytes, content_type: str | None) -> Result:
+        """Run a function now, in this process, and log its Result like any other."""
+        function = self.registry.function(name)
+        event = Event(id=new_event_id(), source=INVOKE_SOURCE, type=INVOKE_EVENT_TYPE, data=body,
+                      datacontenttype=content_type, subject=name)
+        invocation = Invocation(id=invocation_id(event.id, name), function=name, event=event)
+        result = await execute(invocation, function, self._runner)
+        await self._publisher.publish(self.topics.results, result.invocation_id,
+                                      dumps(result.to_dict()))
+        return result
+
+    async def results_for_event(self, event_id: str, wait_s: float = 0.0) -> list[Result]:
+        """The event's Results; with ``wait_s``, wait that long for at least one, all final."""
+
+        def settled() -> bool:
+            found = self.results.for_event(event_id)
+            return bool(found) and all(r.status.final for r in found)
+
+        if wait_s > 0 and not settled():
+            await self._results_view.wait_until(settled, wait_s)
+        return self.results.for_event(event_id)
+
+    def result(self, ident: str) -> Result:
+        return self.results.get(ident)
+

@@ -1,0 +1,107 @@
+"""The core of the starter and the executor, free of Kafka and Docker.
+
+Faust agents and the gateway call these plain functions; unit tests call them with
+in-memory registries and runners.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pipeline.ids import invocation_id
+from pipeline.records import Event, FunctionSpec, Invocation, Result, Status, utc_now
+from pipeline.registry import Registry
+from pipeline.runtime.base import Runner, RunRequest
+
+log = logging.getLogger(__name__)
+
+
+def plan_invocations(event: Event, registry: Registry, replay_id: str = "") -> list[Invocation]:
+    """One Invocation per function subscribed to the event's source.
+
+    Two subscriptions of one function to one source still make one invocation: the id
+    is derived from (event, function, replay), so they would collide anyway.
+    """
+    functions = dict.fromkeys(s.function for s in registry.subscribers(event.source))
+    return [
+        Invocation(
+            id=invocation_id(event.id, function, replay_id),
+            function=function,
+            event=event,
+            replay_id=replay_id,
+        )
+        for function in functions
+    ]
+
+
+def event_env(event: Event) -> dict[str, str]:
+    """CloudEvents attributes as environment variables (the body goes to stdin)."""
+    env = {"CE_ID": event.id, "CE_SOURCE": event.source, "CE_TYPE": event.type,
+           "CE_TIME": event.time}
+    if event.subject is not None:
+        env["CE_SUBJECT"] = event.subject
+    if event.datacontenttype is not None:
+        env["CE_DATACONTENTTYPE"] = event.datacontenttype
+    return env
+
+
+def running(invocation: Invocation, function: FunctionSpec) -> Result:
+    return Result(
+        invocation_id=invocation.id,
+        event_id=invocation.event.id,
+        function=invocation.function,
+        status=Status.RUNNING,
+        attempt=invocation.attempt,
+        image_digest=function.image_digest,
+        queued_at=invocation.queued_at,
+        started_at=utc_now(),
+    )
+
+
+def failed(invocation: Invocation, reason: str) -> Result:
+    """A Result for an invocation that could not even start (its function is gone…)."""
+    now = utc_now()
+    return Result(
+        invocation_id=invocation.id,
+        event_id=invocation.event.id,
+        function=invocation.function,
+        status=Status.FAILED,
+        attempt=invocation.attempt,
+        error=reason,
+        queued_at=invocation.queued_at,
+        started_at=now,
+        finished_at=now,
+        duration_s=0.0,
+    )
+
+
+async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner) -> Result:
+    """Run one invocation to a final Result. ``RetryableError`` from the runner propagates:
+    the invocation did not run, and the caller decides when to try again."""
+    env = {**function.env, **event_env(invocation.event),
+           "FAASFLOW_INVOCATION_ID": invocation.id, "FAASFLOW_FUNCTION": function.name}
+    outcome = await runner.run(
+        RunRequest(function=function, invocation_id=invocation.id,
+                   payload=invocation.event.data, env=env)
+    )
+    log.info(
+        "invocation %s of %s for event %s: %s in %.3fs",
+        invocation.id, function.name, invocation.event.id, outcome.status, outcome.duration_s,
+    )
+    return Result(
+        invocation_id=invocation.id,
+        event_id=invocation.event.id,
+        function=invocation.function,
+        status=outcome.status,
+        attempt=invocation.attempt,
+        image_digest=function.image_digest,
+        output=outcome.output,
+        error=outcome.error,
+        logs=outcome.logs,
+        exit_code=outcome.exit_code,
+        cold_start=outcome.cold_start,
+        queued_at=invocation.queued_at,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        duration_s=outcome.duration_s,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP gateway: management API, webhook ingest, invocation, results queries."""

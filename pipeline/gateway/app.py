@@ -1,0 +1,80 @@
+"""``create_app(settings)``: the gateway's FastAPI application.
+
+The lifespan builds the adapters (Kafka publisher, registry and results views, the
+Docker runner) and keeps them on ``app.state``; routes only translate HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from pipeline import __version__
+from pipeline.control import ControlPlane
+from pipeline.gateway import errors
+from pipeline.gateway.limits import BodyLimit
+from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
+from pipeline.gateway.routes import (
+    functions,
+    hooks,
+    invocations,
+    invoke,
+    subscriptions,
+    system,
+    webhooks,
+)
+from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
+from pipeline.registry import Registry
+from pipeline.results import ResultsIndex
+from pipeline.runtime.base import Runner
+from pipeline.runtime.docker import DockerRunner
+from pipeline.settings import Settings
+from pipeline.topics import Topics
+
+log = logging.getLogger(__name__)
+
+BROKER_WAIT_S = 60.0
+
+
+def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        kafka = settings.kafka
+        topics = Topics(kafka)
+        await wait_for_broker(kafka, BROKER_WAIT_S)
+        await ensure_topics(kafka, topics.core())
+        async with AsyncExitStack() as stack:
+            publisher = Publisher(kafka)
+            await publisher.start()
+            stack.push_async_callback(publisher.stop)
+            registry, results = Registry(), ResultsIndex()
+            registry_view = CompactedView(kafka, topics.registry, registry.apply)
+            results_view = CompactedView(kafka, topics.results, results.apply)
+            for view in (registry_view, results_view):
+                await view.start()
+                stack.push_async_callback(view.stop)
+            the_runner = runner or DockerRunner(settings.runtime)
+            stack.push_async_callback(the_runner.close)
+            app.state.control = ControlPlane(settings, publisher, registry, registry_view,
+                                             results, results_view, the_runner)
+            log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
+                     len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
+            yield
+
+    app = FastAPI(
+        title="faasflow",
+        version=__version__,
+        summary="Serverless functions on your own Docker machines, driven by Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.token = settings.auth_token(create=True)
+    app.state.metrics = GatewayMetrics()
+    errors.install(app)
+    for module in (functions, webhooks, subscriptions, invocations, hooks, invoke, system):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.gateway.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,74 @@
+"""One table from faasflow's errors to HTTP statuses, and JSON bodies for every failure.
+
+Clients always get ``{"error": {"code", "message"}}`` and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.FaasflowError], int] = {
+    errors.NotFound: 404,
+    errors.InvalidRequest: 422,
+    errors.PayloadTooLarge: 413,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.BrokerUnavailable: 503,
+    errors.RuntimeUnavailable: 503,
+}
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def status_of(exc: errors.FaasflowError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 503 if isinstance(exc, errors.RetryableError) else 400
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.FaasflowError)
+    async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+        return JSONResponse(error_body(exc.code, exc.message), status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+             "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        names = ", ".join(f["field"] for f in fields)
+        return JSONResponse(error_body("validation", f"invalid request: {names}", fields=fields),
+                            422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal", "internal error; see the gateway log"), 500)

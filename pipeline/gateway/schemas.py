@@ -1,0 +1,34 @@
+"""Request bodies of the HTTP API (pydantic lives at the edge only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.records import Mode
+
+NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=512)
+    mode: Mode = Mode.COLD
+    timeout_s: float | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, ge=6, le=65536)
+    env: dict[str, str] = Field(default_factory=dict)
+    public: bool = Field(default=True, description="invocable without credentials")
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    source: str = Field(pattern=NAME)
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    function: str = Field(pattern=NAME)
+    source: str = Field(pattern=NAME)

@@ -1,0 +1,26 @@
+"""Identifiers.
+
+Invocation ids are derived, not drawn: the same event delivered twice to the same
+function (a redelivery after a crash, a duplicate webhook) maps to the same invocation,
+so its Result overwrites itself in the compacted results log instead of doubling.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+_INVOCATION_NAMESPACE = uuid.UUID("6f1d7c2e-3b0a-5c8e-9a41-2f64d0b7e9a3")
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_resource_id(prefix: str) -> str:
+    """A short, URL-safe, unguessable id such as ``wh_1f3a…`` (webhook URLs are capabilities)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def invocation_id(event_id: str, function: str, replay_id: str = "") -> str:
+    return str(uuid.uuid5(_INVOCATION_NAMESPACE, f"{event_id}\x00{function}\x00{replay_id}"))

@@ -1,0 +1,305 @@
+"""The records that cross Kafka: frozen dataclasses with an explicit JSON form.
+
+Events follow the CloudEvents 1.0 JSON format, so any CloudEvents tool can read the
+event topics. Byte payloads (event data, function output) travel as JSON values when
+they are JSON, as strings when they are text, and as ``*_base64`` otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+SPEC_VERSION = "1.0"
+JSON_TYPES = ("application/json", "text/json")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def dumps(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def is_json_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES or media.endswith("+json")
+
+
+def encode_payload(payload: bytes, content_type: str | None, key: str) -> dict[str, Any]:
+    """``{key: value}`` for JSON or text payloads, ``{key_base64: …}`` for anything else."""
+    if is_json_type(content_type):
+        try:
+            return {key: json.loads(payload)}
+        except ValueError:
+            return {f"{key}_base64": _b64(payload)}
+    try:
+        return {key: payload.decode()}
+    except UnicodeDecodeError:
+        return {f"{key}_base64": _b64(payload)}
+
+
+def decode_payload(record: Mapping[str, Any], key: str, content_type: str | None) -> bytes:
+    if f"{key}_base64" in record:
+        return base64.b64decode(record[f"{key}_base64"])
+    value = record.get(key)
+    if value is None:
+        return b""
+    if isinstance(value, str) and not is_json_type(content_type):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _b64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A CloudEvents 1.0 event; ``extensions`` holds faasflow's own attributes."""
+
+    id: str
+    source: str
+    type: str
+    data: bytes = b""
+    datacontenttype: str | None = None
+    subject: str | None = None
+    time: str = field(default_factory=utc_now)
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time,
+        }
+        if self.subject is not None:
+            record["subject"] = self.subject
+        if self.datacontenttype is not None:
+            record["datacontenttype"] = self.datacontenttype
+        record.update(self.extensions)
+        if self.data:
+            record.update(encode_payload(self.data, self.datacontenttype, "data"))
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Event:
+        known = {"specversion", "id", "source", "type", "time", "subject", "datacontenttype"}
+        content_type = record.get("datacontenttype")
+        return cls(
+            id=str(record["id"]),
+            source=str(record["source"]),
+            type=str(record["type"]),
+            time=str(record.get("time") or utc_now()),
+            subject=record.get("subject"),
+            datacontenttype=content_type,
+            data=decode_payload(record, "data", content_type),
+            extensions={
+                k: str(v)
+                for k, v in record.items()
+                if k not in known and k not in ("data", "data_base64")
+            },
+        )
+
+
+class Mode(StrEnum):
+    COLD = "cold"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    name: str
+    image: str
+    image_digest: str
+    mode: Mode = Mode.COLD
+    timeout_s: float = 30.0
+    memory_mb: int = 128
+    env: Mapping[str, str] = field(default_factory=dict)
+    public: bool = True
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "image_digest": self.image_digest,
+            "mode": self.mode.value,
+            "timeout_s": self.timeout_s,
+            "memory_mb": self.memory_mb,
+            "env": dict(self.env),
+            "public": self.public,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> FunctionSpec:
+        return cls(
+            name=record["name"],
+            image=record["image"],
+            image_digest=record["image_digest"],
+            mode=Mode(record.get("mode", "cold")),
+            timeout_s=float(record["timeout_s"]),
+            memory_mb=int(record["memory_mb"]),
+            env=dict(record.get("env") or {}),
+            public=bool(record.get("public", True)),
+            created_at=record["created_at"],
+            updated_at=record["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    name: str
+    source: str
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "source": self.source,
+                "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Webhook:
+        return cls(id=record["id"], name=record["name"], source=record["source"],
+                   created_at=record["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    function: str
+    source: str
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "function": self.function, "source": self.source,
+                "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Subscription:
+        return cls(id=record["id"], function=record["function"], source=record["source"],
+                   created_at=record["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One (event, function) pair to run; ``id`` is derived from both (see ``ids``)."""
+
+    id: str
+    function: str
+    event: Event
+    attempt: int = 1
+    replay_id: str = ""
+    queued_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "function": self.function,
+            "event": self.event.to_dict(),
+            "attempt": self.attempt,
+            "replay_id": self.replay_id,
+            "queued_at": self.queued_at,
+        }
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Invocation:
+        return cls(
+            id=record["id"],
+            function=record["function"],
+            event=Event.from_dict(record["event"]),
+            attempt=int(record.get("attempt", 1)),
+            replay_id=record.get("replay_id", ""),
+            queued_at=record["queued_at"],
+        )
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+    @property
+    def final(self) -> bool:
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The latest state of one invocation, as kept in the compacted results topic."""
+
+    invocation_id: str
+    event_id: str
+    function: str
+    status: Status
+    attempt: int = 1
+    image_digest: str = ""
+    output: bytes = b""
+    error: str | None = None
+    logs: str = ""
+    exit_code: int | None = None
+    cold_start: bool = True
+    queued_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+
+    def with_status(self, status: Status, **changes: Any) -> Result:
+        return replace(self, status=status, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "invocation_id": self.invocation_id,
+            "event_id": self.event_id,
+            "function": self.function,
+            "status": self.status.value,
+            "attempt": self.attempt,
+            "image_digest": self.image_digest,
+            "error": self.error,
+            "logs": self.logs,
+            "exit_code": self.exit_code,
+            "cold_start": self.cold_start,
+            "timings": {
+                "queued_at": self.queued_at,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "duration_s": self.duration_s,
+            },
+        }
+        record.update(encode_payload(self.output, None, "output"))
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Result:
+        timings = record.get("timings") or {}
+        return cls(
+            invocation_id=record["invocation_id"],
+            event_id=record["event_id"],
+            function=record["function"],
+            status=Status(record["status"]),
+            attempt=int(record.get("attempt", 1)),
+            image_digest=record.get("image_digest", ""),
+            output=decode_payload(record, "output", None),
+            error=record.get("error"),
+            logs=record.get("logs", ""),
+            exit_code=record.get("exit_code"),
+            cold_start=bool(record.get("cold_start", True)),
+            queued_at=timings.get("queued_at", ""),
+            started_at=timings.get("started_at"),
+            finished_at=timings.get("finished_at"),
+            duration_s=timings.get("duration_s"),
+        )

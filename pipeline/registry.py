@@ -1,0 +1,107 @@
+"""The registry: functions, webhooks and subscriptions, materialized from a compacted topic.
+
+Every record is keyed ``kind/id``; the newest value wins and a tombstone (``None``)
+deletes. The gateway and each worker hold one ``Registry`` fed by a ``CompactedView``;
+there is no other database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.errors import NotFound
+from pipeline.records import FunctionSpec, Subscription, Webhook, dumps
+
+log = logging.getLogger(__name__)
+
+Record = FunctionSpec | Webhook | Subscription
+_KINDS: dict[str, type[Record]] = {
+    "function": FunctionSpec,
+    "webhook": Webhook,
+    "subscription": Subscription,
+}
+
+
+def record_key(record: Record) -> str:
+    if isinstance(record, FunctionSpec):
+        return f"function/{record.name}"
+    if isinstance(record, Webhook):
+        return f"webhook/{record.id}"
+    return f"subscription/{record.id}"
+
+
+def encode(record: Record) -> bytes:
+    return dumps(record.to_dict())
+
+
+class Registry:
+    """The current registry state; ``apply`` is the only way it changes."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, FunctionSpec] = {}
+        self.webhooks: dict[str, Webhook] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        self._by_source: dict[str, set[str]] = defaultdict(set)
+        self._listeners: list[Callable[[str, Record | None], None]] = []
+
+    def on_change(self, listener: Callable[[str, Record | None], None]) -> None:
+        self._listeners.append(listener)
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        kind, _, ident = key.decode().partition("/")
+        cls = _KINDS.get(kind)
+        if cls is None or not ident:
+            log.warning("ignoring registry record with unknown key %r", key)
+            return
+        record: Record | None = None
+        if value is not None:
+            fields: dict[str, Any] = json.loads(value)
+            record = cls.from_dict(fields)
+        self._store(kind, ident, record)
+        for listener in self._listeners:
+            listener(kind, record)
+
+    def _store(self, kind: str, ident: str, record: Record | None) -> None:
+        table: dict[str, Any] = getattr(self, f"{kind}s")
+        old = table.pop(ident, None)
+        if isinstance(old, Subscription):
+            self._by_source[old.source].discard(ident)
+        if record is None:
+            return
+        table[ident] = record
+        if isinstance(record, Subscription):
+            self._by_source[record.source].add(ident)
+
+    def function(self, name: str) -> FunctionSpec:
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise NotFound(f"function {name!r} does not exist") from None
+
+    def webhook(self, ident: str) -> Webhook:
+        try:
+            return self.webhooks[ident]
+        except KeyError:
+            raise NotFound(f"webhook {ident!r} does not exist") from None
+
+    def subscription(self, ident: str) -> Subscription:
+        try:
+            return self.subscriptions[ident]
+        except KeyError:
+            raise NotFound(f"subscription {ident!r} does not exist") from None
+
+    def subscribers(self, source: str) -> list[Subscription]:
+        """The subscriptions of a source, in a stable order."""
+        return sorted(
+            (self.subscriptions[i] for i in self._by_source.get(source, ())),
+            key=lambda s: (s.function, s.id),
+        )
+
+    def sources(self) -> set[str]:
+        """Every source some webhook publishes to or some subscription listens on."""
+        subscribed = {s for s, ids in self._by_source.items() if ids}
+        return subscribed | {w.source for w in self.webhooks.values()}

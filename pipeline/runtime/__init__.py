@@ -1,0 +1,1 @@
+"""Function runtimes: one port (``Runner``), one adapter per way of running a function."""

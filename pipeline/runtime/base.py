@@ -1,0 +1,50 @@
+"""The runtime port: what the executor needs from anything that runs a function."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.records import FunctionSpec, Status
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    function: FunctionSpec
+    invocation_id: str
+    payload: bytes
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What one run produced; ``status`` is final (succeeded, failed or timeout)."""
+
+    status: Status
+    output: bytes
+    logs: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    exit_code: int | None = None
+    error: str | None = None
+    cold_start: bool = True
+
+
+class Runner(Protocol):
+    async def resolve_image(self, image: str) -> str:
+        """The content digest of a local image; ``InvalidRequest`` when it is not there."""
+        ...
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        """Run once. A function's own failure is an outcome; ``RetryableError`` means the
+        runtime itself could not be reached and the same request may be tried again."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def capped(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """``data`` cut to ``limit`` bytes, and whether it was cut."""
+    return (data[:limit], True) if len(data) > limit else (data, False)

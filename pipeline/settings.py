@@ -1,0 +1,102 @@
+"""Settings: one nested object, read from ``FAASFLOW_*`` environment variables.
+
+Built once at an entry point (CLI command, gateway, worker) and passed down; nothing
+reads the environment anywhere else. ``FAASFLOW_KAFKA_BOOTSTRAP`` points everything at
+an existing cluster; without it ``faasflow up`` runs an embedded single-node broker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback) / "faasflow"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str | None = Field(
+        default=None, description="host:port[,host:port]; unset = the embedded broker"
+    )
+    embedded_port: int = 9092
+    embedded_controller_port: int = 9093
+    embedded_heap_mb: int = 512
+    topic_prefix: str = Field(default="faasflow", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    partitions: int = Field(default=4, ge=1, description="partitions of new work topics")
+    replication_factor: int = Field(default=1, ge=1)
+    event_retention_ms: int = 7 * 24 * 3600 * 1000
+    publish_timeout_s: float = Field(default=5.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"127.0.0.1:{self.embedded_port}"
+
+
+class GatewaySettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    auth_token: SecretStr | None = None
+
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class WorkerSettings(BaseModel):
+    executor_concurrency: int = Field(default=4, ge=1)
+    resubscribe_delay_s: float = Field(default=1.0, ge=0)
+    registry_sync_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class RuntimeSettings(BaseModel):
+    default_timeout_s: float = Field(default=30.0, gt=0)
+    default_memory_mb: int = Field(default=128, ge=6)
+    max_timeout_s: float = Field(default=900.0, gt=0)
+    pids_limit: int = Field(default=256, ge=8)
+    cpus: float = Field(default=1.0, gt=0)
+    max_output_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_log_bytes: int = Field(default=64 * 1024, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FAASFLOW_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state"))
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
+    log_level: str = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+    @property
+    def token_file(self) -> Path:
+        return self.state_dir / "token"
+
+    def auth_token(self, *, create: bool = False) -> str | None:
+        """The management token: from settings, else from the state directory.
+
+        With ``create``, a missing token is generated (``faasflow up`` does this once).
+        """
+        if self.gateway.auth_token is not None:
+            return self.gateway.auth_token.get_secret_value()
+        if self.token_file.exists():
+            return self.token_file.read_text().strip()
+        if not create:
+            return None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        self.token_file.touch(mode=0o600)
+        self.token_file.write_text(token + "\n")
+        return token

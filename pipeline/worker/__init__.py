@@ -1,0 +1,1 @@
+"""The Faust worker: starter and executor agents."""

@@ -1,0 +1,162 @@
+"""The worker: a Faust app whose agents start and execute invocations.
+
+    faasflow.events.<source> ─► starter ─► faasflow.invocations ─► executor ─► faasflow.results
+
+Agents stay thin: decode, call the core (``pipeline.execution``), produce, and only then
+let Faust acknowledge the input, so a worker that dies mid-way redoes the work after a
+restart (at-least-once; results are idempotent because invocation ids are derived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import faust
+
+from pipeline.errors import RetryableError
+from pipeline.execution import execute, failed, plan_invocations, running
+from pipeline.kafka import CompactedView, ensure_topics, wait_for_broker
+from pipeline.records import Event, Invocation, Result, dumps
+from pipeline.registry import Registry
+from pipeline.runtime.base import Runner
+from pipeline.runtime.docker import DockerRunner
+from pipeline.settings import Settings
+from pipeline.topics import Topics
+from pipeline.worker.sources import SourceTopics
+
+log = logging.getLogger(__name__)
+
+RETRY_MAX_S = 30.0
+
+
+def faust_app(settings: Settings, topics: Topics) -> faust.App:
+    kafka = settings.kafka
+    return faust.App(
+        f"{topics.prefix}-worker",
+        broker=[f"kafka://{s}" for s in kafka.bootstrap_servers().split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        producer_acks=-1,
+        broker_session_timeout=kafka.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, kafka.session_timeout_s / 3),
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+    )
+
+
+class Worker:
+    """Owns the Faust app, the registry view and the runner for one worker process."""
+
+    def __init__(self, settings: Settings, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.kafka)
+        self.registry = Registry()
+        self.app = faust_app(settings, self.topics)
+        self.sources = SourceTopics(self.app, self.topics, settings.kafka,
+                                    settings.worker.resubscribe_delay_s)
+        self._runner = runner
+        self._view: CompactedView | None = None
+        self._ready = asyncio.Event()
+        self._invocations = self.app.topic(self.topics.invocations)
+        self._results = self.app.topic(self.topics.results)
+        self._deadletter = self.app.topic(self.topics.deadletter)
+        self.app.agent(self.sources.channel(), name="starter")(self._starter)
+        self.app.agent(self._invocations, name="executor",
+                       concurrency=settings.worker.executor_concurrency)(self._executor)
+        self.app.task(self._follow_registry)
+
+    async def prepare(self) -> None:
+        """Before Faust starts: topics exist, and the starter knows today's sources."""
+        await wait_for_broker(self.settings.kafka, timeout_s=60)
+        await ensure_topics(self.settings.kafka, self.topics.core())
+        registry = Registry()
+        view = CompactedView(self.settings.kafka, self.topics.registry, registry.apply)
+        await view.start()
+        await view.stop()
+        await self.sources.follow(registry.sources())
+
+    async def _follow_registry(self) -> None:
+        if self._runner is None:
+            self._runner = DockerRunner(self.settings.runtime)
+        self._view = CompactedView(self.settings.kafka, self.topics.registry, self.registry.apply)
+        await self._view.start()
+        await self.sources.follow(self.registry.sources())
+        self._ready.set()
+        log.info("registry loaded: %d functions, %d subscriptions",
+                 len(self.registry.functions), len(self.registry.subscriptions))
+        changed = asyncio.Event()
+        self.registry.on_change(lambda kind, record: changed.set())
+        while True:
+            await changed.wait()
+            changed.clear()
+            await self.sources.follow(self.registry.sources())
+
+    async def _starter(self, stream: faust.StreamT[Any]) -> None:
+        await self._ready.wait()
+        assert self._view is not None
+        async for event in stream.events():
+            message = event.message
+            try:
+                decoded = Event.from_dict(json.loads(message.value))
+            except (ValueError, KeyError, TypeError) as exc:
+                await self._dead(message, f"undecodable event: {exc}")
+                continue
+            await self._view.sync()  # subscriptions written before this event are applied
+            for invocation in plan_invocations(decoded, self.registry):
+                await self._send(self._invocations, invocation.function,
+                                 dumps(invocation.to_dict()))
+                log.debug("event %s from %s[%d]@%d -> invocation %s of %s", decoded.id,
+                          message.topic, message.partition, message.offset, invocation.id,
+                          invocation.function)
+
+    async def _executor(self, stream: faust.StreamT[Any]) -> None:
+        await self._ready.wait()
+        async for event in stream.events():
+            message = event.message
+            try:
+                invocation = Invocation.from_dict(json.loads(message.value))
+            except (ValueError, KeyError, TypeError) as exc:
+                await self._dead(message, f"undecodable invocation: {exc}")
+                continue
+            result = await self._run(invocation)
+            await self._send(self._results, invocation.id, dumps(result.to_dict()))
+
+    async def _run(self, invocation: Invocation) -> Result:
+        function = self.registry.functions.get(invocation.function)
+        if function is None:
+            return failed(invocation, f"function {invocation.function!r} does not exist")
+        assert self._runner is not None
+        await self._results.send(key=invocation.id.encode(),
+                                 value=dumps(running(invocation, function).to_dict()))
+        delay = 0.5
+        while True:
+            try:
+                return await execute(invocation, function, self._runner)
+            except RetryableError as exc:
+                log.warning("invocation %s not run, retrying in %.1fs: %s",
+                            invocation.id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _send(self, topic: faust.TopicT, key: str, value: bytes) -> None:
+        """Produce and wait for the broker's acknowledgement."""
+        delivery = await topic.send(key=key.encode(), value=value)
+        await delivery
+
+    async def _dead(self, message: Any, reason: str) -> None:
+        log.error("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
+                  message.offset, reason)
+        await self._send(self._deadletter, f"{message.topic}/{message.partition}/{message.offset}",
+                         dumps({"topic": message.topic, "partition": message.partition,
+                                "offset": message.offset, "reason": reason,
+                                "value": (message.value or b"").decode(errors="replace")}))
+

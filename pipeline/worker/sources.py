@@ -1,0 +1,52 @@
+"""Subscribing the starter to event topics created after the worker started.
+
+Faust subscribes by topic name only (its aiokafka driver ignores ``Topic.pattern``), and
+waits 45 s after a subscription change before it resubscribes. ``SourceTopics`` works
+within that: the starter's channel holds one list of topic names, shared by every clone
+Faust makes of the channel, so appending a name and flagging the conductor is enough
+for the next rebalance to assign the new topic's partitions to the starter. The wait is
+shortened to ``worker.resubscribe_delay_s``. This is the one place that touches Faust
+internals; everything else uses its public API.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from pipeline.kafka import ensure_topics
+from pipeline.settings import KafkaSettings
+from pipeline.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+class SourceTopics:
+    def __init__(self, app: faust.App, topics: Topics, kafka: KafkaSettings,
+                 resubscribe_delay_s: float) -> None:
+        self._app = app
+        self._topics = topics
+        self._kafka = kafka
+        self._delay = resubscribe_delay_s
+        self.names: list[str] = []
+
+    def channel(self) -> faust.Topic:
+        """The starter's channel; its topic list is ``self.names`` (one shared object)."""
+        channel = faust.Topic(self._app, key_serializer="raw", value_serializer="raw")
+        channel.topics = self.names
+        return channel
+
+    async def follow(self, sources: set[str]) -> None:
+        """Make sure the starter consumes every source in ``sources``."""
+        specs = [self._topics.event_topic(s) for s in sorted(sources)]
+        missing = [spec for spec in specs if spec.name not in self.names]
+        if not missing:
+            return
+        await ensure_topics(self._kafka, missing)
+        self.names.extend(spec.name for spec in missing)
+        conductor: Any = self._app.topics
+        conductor._resubscribe_sleep_lock_seconds = self._delay
+        conductor._flag_changes()
+        log.info("starter now follows %s", ", ".join(spec.name for spec in missing))
