@@ -112,13 +112,18 @@ class ControlPlane:
     async def delete_webhook(self, ident: str) -> None:
         await self._write(record_key(self.registry.webhook(ident)), None)
 
-    async def subscribe(self, function: str, source: str) -> Subscription:
+    async def subscribe(self, function: str, source: str) -> tuple[Subscription, bool]:
+        """The subscription of ``function`` to ``source``, and whether it is new: subscribing
+        twice is harmless and returns the first subscription."""
         if function not in self.registry.functions:
             raise NotFound(f"function {function!r} does not exist")
+        for existing in self.registry.subscribers(check_source(source)):
+            if existing.function == function:
+                return existing, False
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
         subscription = Subscription(id=new_resource_id("sub"), function=function, source=source)
         await self._write(record_key(subscription), subscription)
-        return subscription
+        return subscription, True
 
     async def unsubscribe(self, ident: str) -> None:
         await self._write(record_key(self.registry.subscription(ident)), None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,8 +24,26 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def dumps(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+def dumps(value: Any) -> bytes:
+    """Strict, compact JSON (no NaN or Infinity, which other JSON readers refuse)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def strict_loads(payload: bytes) -> Any:
+    """``json.loads`` that refuses what ``dumps`` cannot write back unchanged."""
+
+    def finite(text: str) -> float:
+        number = float(text)
+        if math.isinf(number):
+            raise ValueError(f"number out of range: {text}")
+        return number
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"not JSON: {name}")
+
+    value = json.loads(payload, parse_float=finite, parse_constant=refuse)
+    dumps(value)  # a lone surrogate parses, but cannot be encoded back: refuse it here
+    return value
 
 
 def is_json_type(content_type: str | None) -> bool:
@@ -38,8 +57,8 @@ def encode_payload(payload: bytes, content_type: str | None, key: str) -> dict[s
     """``{key: value}`` for JSON or text payloads, ``{key_base64: …}`` for anything else."""
     if is_json_type(content_type):
         try:
-            return {key: json.loads(payload)}
-        except ValueError:
+            return {key: strict_loads(payload)}
+        except (ValueError, UnicodeError):
             return {f"{key}_base64": _b64(payload)}
     try:
         return {key: payload.decode()}
@@ -50,12 +69,12 @@ def encode_payload(payload: bytes, content_type: str | None, key: str) -> dict[s
 def decode_payload(record: Mapping[str, Any], key: str, content_type: str | None) -> bytes:
     if f"{key}_base64" in record:
         return base64.b64decode(record[f"{key}_base64"])
-    value = record.get(key)
-    if value is None:
+    if key not in record:
         return b""
+    value = record[key]
     if isinstance(value, str) and not is_json_type(content_type):
         return value.encode()
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(value)
 
 
 def _b64(payload: bytes) -> str:

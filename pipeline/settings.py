@@ -41,7 +41,7 @@ class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
-    auth_token: SecretStr | None = None
+    auth_token: SecretStr | None = Field(default=None, min_length=16)
 
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
@@ -87,16 +87,30 @@ class Settings(BaseSettings):
     def auth_token(self, *, create: bool = False) -> str | None:
         """The management token: from settings, else from the state directory.
 
-        With ``create``, a missing token is generated (``faasflow up`` does this once).
+        With ``create``, a missing token is generated (``faasflow up`` does this once). The
+        file is created atomically with mode 0600, so it is never seen empty or readable.
         """
         if self.gateway.auth_token is not None:
             return self.gateway.auth_token.get_secret_value()
-        if self.token_file.exists():
-            return self.token_file.read_text().strip()
-        if not create:
-            return None
+        token = self._stored_token()
+        if token or not create:
+            return token
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        self.token_file.touch(mode=0o600)
-        self.token_file.write_text(token + "\n")
-        return token
+        staged = self.token_file.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(staged, self.token_file)  # fails if another process won the race
+        except FileExistsError:
+            if not self._stored_token():  # an empty file left by an old crash
+                os.replace(staged, self.token_file)
+        finally:
+            staged.unlink(missing_ok=True)
+        return self._stored_token()
+
+    def _stored_token(self) -> str | None:
+        try:
+            return self.token_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pipeline.errors import InvalidRequest
 from pipeline.settings import KafkaSettings
 
-SOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+SOURCE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
 
 def check_source(source: str) -> str:
     """Sources become topic names, so they are held to Kafka's character set."""
-    if not SOURCE_PATTERN.match(source):
+    if not SOURCE_PATTERN.fullmatch(source):
         raise InvalidRequest(
             f"invalid source {source!r}: use 1-100 of a-z 0-9 . _ - starting with a letter or digit"
         )

@@ -103,11 +103,11 @@ class Supervisor:
                              "; stop it with 'faasflow down'")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_file(component.name).open("ab")
-        process = subprocess.Popen(
-            component.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=REPO,
-        )
+        with self.log_file(component.name).open("ab") as log:
+            process = subprocess.Popen(
+                component.command, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
+            )
         self.pid_file(component.name).write_text(str(process.pid))
         return process
 

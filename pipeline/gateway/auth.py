@@ -32,7 +32,7 @@ def presented_token(authorization: str | None) -> str | None:
 
 def check(expected: str, authorization: str | None) -> None:
     token = presented_token(authorization)
-    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not expected or not token or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("missing or wrong credentials: send 'Authorization: Bearer <token>'")
 
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -28,7 +27,8 @@ from pipeline.settings import RuntimeSettings
 log = logging.getLogger(__name__)
 
 NOBODY = "65534:65534"
-EXIT_OOM = 137
+STDOUT, STDERR = 1, 2
+KILL_GRACE_S = 10.0
 
 
 def hardening(function_memory_mb: int, settings: RuntimeSettings) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def hardening(function_memory_mb: int, settings: RuntimeSettings) -> dict[str, A
         "memswap_limit": memory,
         "pids_limit": settings.pids_limit,
         "nano_cpus": int(settings.cpus * 1e9),
-        "log_config": {"type": "json-file", "config": {"max-size": "8m", "max-file": "1"}},
+        "log_config": {"type": "none"},
     }
 
 
@@ -114,45 +114,31 @@ class DockerRunner:
         api = self._client.api
         started_at, t0 = utc_now(), time.perf_counter()
         try:
+            # Output is read from an attached stream, not from the log driver: the
+            # json-file driver is not binary-safe, and no log driver means no disk writes.
+            output_stream = api.attach_socket(ident, params={"stdout": 1, "stderr": 1,
+                                                             "stream": 1})
             stdin = api.attach_socket(ident, params={"stdin": 1, "stream": 1})
             api.start(ident)
             _write_stdin(stdin, request.payload)
         except (APIError, requests.RequestException) as exc:
             raise RuntimeUnavailable(f"Docker Engine error starting {ident[:12]}: {exc}") from exc
-        timeout_s = request.function.timeout_s
-        timed_out = False
-        exit_code: int | None = None
-        try:
-            exit_code = int(api.wait(ident, timeout=timeout_s)["StatusCode"])
-        except requests.exceptions.ConnectionError:
-            # docker-py turns a read timeout on /wait into a ConnectionError
-            timed_out = True
+        capture = _Capture(self._settings.max_output_bytes, self._settings.max_log_bytes)
+        timed_out = not capture.read(output_stream, t0 + request.function.timeout_s)
+        if timed_out:
             self._kill(ident)
+            capture.read(output_stream, time.perf_counter() + KILL_GRACE_S)
+        output_stream.close()
+        exit_code = int(api.wait(ident, timeout=KILL_GRACE_S)["StatusCode"])
         duration = time.perf_counter() - t0
-        finished_at = utc_now()
-        output, output_cut = self._read(ident, stdout=True, limit=self._settings.max_output_bytes)
-        logs, _ = self._read(ident, stdout=False, limit=self._settings.max_log_bytes)
         oom = bool(api.inspect_container(ident)["State"].get("OOMKilled"))
-        status, error = _verdict(exit_code, timed_out, oom, output_cut, request)
+        status, error = _verdict(exit_code, timed_out, oom, capture.output_cut, request)
         return RunOutcome(
-            status=status, output=output, logs=logs.decode(errors="replace"),
-            started_at=started_at, finished_at=finished_at, duration_s=round(duration, 6),
-            exit_code=exit_code, error=error,
+            status=status, output=bytes(capture.output),
+            logs=bytes(capture.logs).decode(errors="replace"),
+            started_at=started_at, finished_at=utc_now(), duration_s=round(duration, 6),
+            exit_code=None if timed_out else exit_code, error=error,
         )
-
-    def _read(self, ident: str, *, stdout: bool, limit: int) -> tuple[bytes, bool]:
-        chunks: list[bytes] = []
-        size = 0
-        stream: Iterator[bytes] = self._client.api.logs(
-            ident, stdout=stdout, stderr=not stdout, stream=True, follow=False
-        )
-        for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                break
-        data = b"".join(chunks)
-        return data[:limit], size > limit
 
     def _kill(self, ident: str) -> None:
         with suppress(NotFound, APIError):  # it exited on its own meanwhile
@@ -165,6 +151,52 @@ class DockerRunner:
             pass
         except (APIError, requests.RequestException) as exc:
             log.warning("could not remove container %s: %s", ident, exc)
+
+
+class _Capture:
+    """Demultiplexes a container's attached stdout/stderr, keeping at most a cap of each
+    and draining the rest, so that a chatty function never blocks on a full pipe."""
+
+    def __init__(self, output_limit: int, log_limit: int) -> None:
+        self.output = bytearray()
+        self.logs = bytearray()
+        self.output_cut = False
+        self._limits = {STDOUT: output_limit, STDERR: log_limit}
+
+    def read(self, stream: Any, deadline: float) -> bool:
+        """Read until the container closes its streams (True) or ``deadline`` passes."""
+        raw: socket.socket = stream._sock
+        try:
+            while True:
+                raw.settimeout(max(deadline - time.perf_counter(), 0.001))
+                header = _recv_exactly(raw, 8)
+                if header is None:
+                    return True
+                payload = _recv_exactly(raw, int.from_bytes(header[4:8], "big"))
+                if payload is None:
+                    return True
+                self._keep(header[0], payload)
+        except TimeoutError:
+            return False
+
+    def _keep(self, kind: int, payload: bytes) -> None:
+        buffer = self.output if kind == STDOUT else self.logs
+        room = self._limits.get(kind, 0) - len(buffer)
+        if kind == STDOUT and len(payload) > room:
+            self.output_cut = True
+        if room > 0:
+            buffer += payload[:room]
+
+
+def _recv_exactly(raw: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes, or None at the end of the stream."""
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = raw.recv(min(size - len(chunks), 1 << 16))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
 
 
 def _write_stdin(stdin: Any, payload: bytes) -> None:

@@ -2,11 +2,11 @@
 
 Faust subscribes by topic name only (its aiokafka driver ignores ``Topic.pattern``), and
 waits 45 s after a subscription change before it resubscribes. ``SourceTopics`` works
-within that: the starter's channel holds one list of topic names, shared by every clone
-Faust makes of the channel, so appending a name and flagging the conductor is enough
-for the next rebalance to assign the new topic's partitions to the starter. The wait is
-shortened to ``worker.resubscribe_delay_s``. This is the one place that touches Faust
-internals; everything else uses its public API.
+within that: the starter's channel, and every clone Faust makes of it, share one list of
+topic names; appending to it and flagging the conductor makes the next rebalance assign
+the new topic's partitions to the starter. The wait is shortened
+to ``worker.resubscribe_delay_s``. This is the one place that touches Faust internals;
+everything else uses its public API.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from pipeline.topics import Topics
 log = logging.getLogger(__name__)
 
 
+class _SharedNames(list[str]):
+    """Faust copies a channel's topics as ``topics or []``, which swaps an empty list for a
+    new one; a list that is never falsy stays shared by every clone."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
 class SourceTopics:
     def __init__(self, app: faust.App, topics: Topics, kafka: KafkaSettings,
                  resubscribe_delay_s: float) -> None:
@@ -30,13 +38,13 @@ class SourceTopics:
         self._topics = topics
         self._kafka = kafka
         self._delay = resubscribe_delay_s
-        self.names: list[str] = []
+        self.names: list[str] = _SharedNames()
+        self._channel = faust.Topic(self._app, key_serializer="raw", value_serializer="raw")
+        self._channel.topics = self.names
 
     def channel(self) -> faust.Topic:
-        """The starter's channel; its topic list is ``self.names`` (one shared object)."""
-        channel = faust.Topic(self._app, key_serializer="raw", value_serializer="raw")
-        channel.topics = self.names
-        return channel
+        """The starter's channel; its topic list is ``self.names``."""
+        return self._channel
 
     async def follow(self, sources: set[str]) -> None:
         """Make sure the starter consumes every source in ``sources``."""

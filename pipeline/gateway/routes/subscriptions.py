@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from pipeline.gateway.deps import Authenticated, Control
 from pipeline.gateway.schemas import SubscriptionIn
@@ -11,8 +11,11 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], dependenc
 
 
 @router.post("", status_code=201, summary="Subscribe a function to an event source")
-async def subscribe(body: SubscriptionIn, control: Control) -> dict[str, Any]:
-    return (await control.subscribe(body.function, body.source)).to_dict()
+async def subscribe(body: SubscriptionIn, control: Control, response: Response) -> dict[str, Any]:
+    """201 with a new subscription; 200 with the existing one if it was subscribed already."""
+    subscription, created = await control.subscribe(body.function, body.source)
+    response.status_code = 201 if created else 200
+    return subscription.to_dict()
 
 
 @router.get("", summary="List subscriptions")

@@ -1,0 +1,69 @@
+"""Builders for records, and an in-memory ``Runner`` (a real implementation of the port)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pipeline.records import Event, FunctionSpec, Status, Subscription, Webhook
+from pipeline.runtime.base import RunOutcome, RunRequest
+
+STARTED_AT = "2025-01-01T00:00:00.000000Z"
+FINISHED_AT = "2025-01-01T00:00:00.250000Z"
+
+
+def function_spec(name: str = "echo", **changes: Any) -> FunctionSpec:
+    spec = FunctionSpec(name=name, image=f"local/{name}:latest", image_digest=f"sha256:{name}",
+                        created_at="2025-01-01T00:00:00Z", updated_at="2025-01-01T00:00:00Z")
+    return replace(spec, **changes)
+
+
+def event(
+    data: bytes = b"", content_type: str | None = None, *, ident: str = "ev-1",
+    source: str = "orders",
+) -> Event:
+    return Event(id=ident, source=source, type="order.created", data=data,
+                 datacontenttype=content_type, time="2025-01-01T00:00:00Z")
+
+
+def subscription(ident: str, function: str, source: str = "orders") -> Subscription:
+    return Subscription(id=ident, function=function, source=source,
+                        created_at="2025-01-01T00:00:00Z")
+
+
+def webhook(ident: str, source: str = "orders") -> Webhook:
+    return Webhook(id=ident, name=f"hook {ident}", source=source,
+                   created_at="2025-01-01T00:00:00Z")
+
+
+class MemoryRunner:
+    """Runs a "function" in memory: answers ``b"echo:" + payload`` and records each request.
+
+    ``exit_code`` other than 0 makes every run a failure, as a real container would.
+    """
+
+    def __init__(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
+        self.requests: list[RunRequest] = []
+        self.closed = False
+
+    async def resolve_image(self, image: str) -> str:
+        return f"sha256:{image}"
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        self.requests.append(request)
+        ok = self.exit_code == 0
+        return RunOutcome(
+            status=Status.SUCCEEDED if ok else Status.FAILED,
+            output=b"echo:" + request.payload,
+            logs=f"ran {request.function.name}\n",
+            started_at=STARTED_AT,
+            finished_at=FINISHED_AT,
+            duration_s=0.25,
+            exit_code=self.exit_code,
+            error=None if ok else f"exited with code {self.exit_code}",
+            cold_start=False,
+        )
+
+    async def close(self) -> None:
+        self.closed = True

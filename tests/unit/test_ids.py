@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+from pipeline.ids import invocation_id, new_event_id, new_resource_id
+
+
+def test_invocation_id_is_derived_from_event_and_function() -> None:
+    assert invocation_id("ev-1", "resize") == invocation_id("ev-1", "resize")
+
+
+def test_invocation_id_is_a_uuid() -> None:
+    assert uuid.UUID(invocation_id("ev-1", "resize")).version == 5
+
+
+def test_invocation_id_differs_by_function() -> None:
+    assert invocation_id("ev-1", "resize") != invocation_id("ev-1", "thumbnail")
+
+
+def test_invocation_id_differs_by_event() -> None:
+    assert invocation_id("ev-1", "resize") != invocation_id("ev-2", "resize")
+
+
+def test_invocation_id_differs_by_replay() -> None:
+    first = invocation_id("ev-1", "resize")
+
+    assert invocation_id("ev-1", "resize", "replay-1") != first
+    assert invocation_id("ev-1", "resize", "replay-1") != invocation_id("ev-1", "resize", "r2")
+
+
+def test_invocation_id_parts_cannot_be_shifted_into_each_other() -> None:
+    assert invocation_id("ev", "1resize") != invocation_id("ev1", "resize")
+
+
+def test_new_resource_id_has_the_prefix_and_a_random_hex_part() -> None:
+    ident = new_resource_id("wh")
+
+    assert re.fullmatch(r"wh_[0-9a-f]{24}", ident)
+
+
+def test_new_resource_ids_are_unique() -> None:
+    assert len({new_resource_id("sub") for _ in range(1000)}) == 1000
+
+
+def test_new_event_ids_are_unique_uuids() -> None:
+    ids = {new_event_id() for _ in range(100)}
+
+    assert len(ids) == 100
+    assert all(uuid.UUID(i).version == 4 for i in ids)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pipeline.errors import NotFound
+from pipeline.registry import Record, Registry, encode, record_key
+
+from .support import function_spec, subscription, webhook
+
+
+def put(registry: Registry, record: Record) -> None:
+    registry.apply(record_key(record).encode(), encode(record))
+
+
+def delete(registry: Registry, key: str) -> None:
+    registry.apply(key.encode(), None)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+def test_record_keys_are_kind_slash_id() -> None:
+    assert record_key(function_spec("resize")) == "function/resize"
+    assert record_key(webhook("wh_1")) == "webhook/wh_1"
+    assert record_key(subscription("sub_1", "resize")) == "subscription/sub_1"
+
+
+def test_function_record_is_stored_and_found_by_name(registry: Registry) -> None:
+    spec = function_spec("resize", env={"A": "1"})
+
+    put(registry, spec)
+
+    assert registry.function("resize") == spec
+
+
+def test_newer_function_record_replaces_the_older(registry: Registry) -> None:
+    put(registry, function_spec("resize", memory_mb=64))
+    put(registry, function_spec("resize", memory_mb=256))
+
+    assert registry.function("resize").memory_mb == 256
+    assert list(registry.functions) == ["resize"]
+
+
+def test_function_tombstone_deletes(registry: Registry) -> None:
+    put(registry, function_spec("resize"))
+
+    delete(registry, "function/resize")
+
+    with pytest.raises(NotFound, match="resize"):
+        registry.function("resize")
+
+
+def test_webhook_record_and_tombstone(registry: Registry) -> None:
+    put(registry, webhook("wh_1", source="payments"))
+    assert registry.webhook("wh_1").source == "payments"
+
+    delete(registry, "webhook/wh_1")
+
+    with pytest.raises(NotFound, match="wh_1"):
+        registry.webhook("wh_1")
+
+
+def test_subscription_record_and_tombstone(registry: Registry) -> None:
+    put(registry, subscription("sub_1", "resize"))
+    assert registry.subscription("sub_1").function == "resize"
+
+    delete(registry, "subscription/sub_1")
+
+    with pytest.raises(NotFound, match="sub_1"):
+        registry.subscription("sub_1")
+    assert registry.subscribers("orders") == []
+
+
+def test_tombstone_for_an_unknown_record_is_harmless(registry: Registry) -> None:
+    delete(registry, "subscription/never-existed")
+
+    assert registry.subscriptions == {}
+
+
+def test_subscribers_are_ordered_by_function_then_id(registry: Registry) -> None:
+    for sub in [subscription("s3", "zip"), subscription("s2", "audit"),
+                subscription("s1", "audit"), subscription("s4", "other", source="payments")]:
+        put(registry, sub)
+
+    assert [(s.function, s.id) for s in registry.subscribers("orders")] == [
+        ("audit", "s1"), ("audit", "s2"), ("zip", "s3"),
+    ]
+
+
+def test_subscribers_of_an_unknown_source_is_empty(registry: Registry) -> None:
+    put(registry, subscription("s1", "audit"))
+
+    assert registry.subscribers("nobody-publishes-here") == []
+
+
+def test_removed_subscription_is_no_longer_a_subscriber(registry: Registry) -> None:
+    put(registry, subscription("s1", "audit"))
+    put(registry, subscription("s2", "zip"))
+
+    delete(registry, "subscription/s1")
+
+    assert [s.id for s in registry.subscribers("orders")] == ["s2"]
+
+
+def test_subscription_moved_to_another_source_leaves_the_old_one(registry: Registry) -> None:
+    put(registry, subscription("s1", "audit", source="orders"))
+
+    put(registry, subscription("s1", "audit", source="payments"))
+
+    assert registry.subscribers("orders") == []
+    assert [s.source for s in registry.subscribers("payments")] == ["payments"]
+    assert registry.sources() == {"payments"}
+
+
+def test_sources_are_webhook_and_subscription_sources(registry: Registry) -> None:
+    put(registry, webhook("wh_1", source="payments"))
+    put(registry, subscription("s1", "audit", source="orders"))
+    put(registry, subscription("s2", "zip", source="orders"))
+
+    assert registry.sources() == {"payments", "orders"}
+
+
+def test_source_without_subscriptions_or_webhooks_is_not_a_source(registry: Registry) -> None:
+    put(registry, subscription("s1", "audit", source="orders"))
+    put(registry, webhook("wh_1", source="payments"))
+
+    delete(registry, "subscription/s1")
+    delete(registry, "webhook/wh_1")
+
+    assert registry.sources() == set()
+
+
+@pytest.mark.parametrize("key", [b"gadget/g1", b"function/", b"no-slash"])
+def test_unknown_or_malformed_keys_are_ignored(
+    registry: Registry, key: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[object] = []
+    registry.on_change(lambda kind, record: calls.append(kind))
+
+    with caplog.at_level(logging.WARNING, logger="pipeline.registry"):
+        registry.apply(key, b'{"name": "x"}')
+
+    assert calls == []
+    assert (registry.functions, registry.webhooks, registry.subscriptions) == ({}, {}, {})
+    assert "unknown key" in caplog.text
+
+
+def test_listeners_hear_every_change_including_tombstones(registry: Registry) -> None:
+    heard: list[tuple[str, object]] = []
+    registry.on_change(lambda kind, record: heard.append((kind, record)))
+    spec = function_spec("resize")
+
+    put(registry, spec)
+    delete(registry, "function/resize")
+
+    assert heard == [("function", spec), ("function", None)]
+
+
+def test_listeners_see_the_registry_already_changed(registry: Registry) -> None:
+    seen: list[bool] = []
+    registry.on_change(lambda kind, record: seen.append("resize" in registry.functions))
+
+    put(registry, function_spec("resize"))
+
+    assert seen == [True]
