@@ -100,7 +100,11 @@ class ControlPlane:
         return spec
 
     async def delete_function(self, name: str) -> None:
+        """Delete a function and its subscriptions; invocations still queued for it fail."""
         spec = self.registry.function(name)
+        for subscription in list(self.registry.subscriptions.values()):
+            if subscription.function == name:
+                await self._write(record_key(subscription), None)
         await self._write(record_key(spec), None)
 
     async def create_webhook(self, name: str, source: str) -> Webhook:

@@ -7,9 +7,11 @@
     │   ├── PayloadTooLarge       a body over the configured limit
     │   ├── Unauthorized          missing or wrong credentials
     │   └── Forbidden             the function does not allow this kind of call
-    └── RetryableError            a part is down or slow; the same call may succeed later
-        ├── BrokerUnavailable     Kafka did not acknowledge in time
-        └── RuntimeUnavailable    the Docker Engine did not answer
+    ├── RetryableError            a part is down or slow; the same call may succeed later
+    │   ├── BrokerUnavailable     Kafka did not acknowledge in time
+    │   └── RuntimeUnavailable    the Docker Engine did not answer
+    └── Superseded                another run of the same invocation took over (after a
+                                  crash or rebalance); that run's Result is the one to keep
 
 Adapters translate their library's exceptions into these where the library is called;
 the gateway maps them to HTTP statuses in one table (``pipeline.gateway.errors``).
@@ -62,3 +64,7 @@ class BrokerUnavailable(RetryableError):
 
 class RuntimeUnavailable(RetryableError):
     code = "runtime_unavailable"
+
+
+class Superseded(FaasflowError):
+    code = "superseded"

@@ -7,6 +7,7 @@ in-memory registries and runners.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from pipeline.ids import invocation_id
 from pipeline.records import Event, FunctionSpec, Invocation, Result, Status, utc_now
@@ -45,17 +46,22 @@ def event_env(event: Event) -> dict[str, str]:
     return env
 
 
-def running(invocation: Invocation, function: FunctionSpec) -> Result:
+def pending(invocation: Invocation) -> Result:
+    """Written by the starter before the invocation is queued, so that the results of an
+    event are all known (if not all final) as soon as one of them is."""
     return Result(
         invocation_id=invocation.id,
         event_id=invocation.event.id,
         function=invocation.function,
-        status=Status.RUNNING,
+        status=Status.PENDING,
         attempt=invocation.attempt,
-        image_digest=function.image_digest,
         queued_at=invocation.queued_at,
-        started_at=utc_now(),
     )
+
+
+def running(invocation: Invocation, function: FunctionSpec) -> Result:
+    return replace(pending(invocation), status=Status.RUNNING,
+                   image_digest=function.image_digest, started_at=utc_now())
 
 
 def failed(invocation: Invocation, reason: str) -> Result:

@@ -47,6 +47,9 @@ def up(
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         for component in components(settings):
+            if pid := supervisor.pid(component.name):
+                console.print(f"[green]✓[/] {component.ready} (already running, pid {pid})")
+                continue
             process = supervisor.start(component)
             started.append((component.name, process))
             supervisor.wait_ready(component, process)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import time
 from contextlib import suppress
@@ -19,7 +20,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from pipeline.errors import InvalidRequest, RuntimeUnavailable
+from pipeline.errors import InvalidRequest, RuntimeUnavailable, Superseded
 from pipeline.records import Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.settings import RuntimeSettings
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 NOBODY = "65534:65534"
 STDOUT, STDERR = 1, 2
+EXIT_KILLED = 137
 KILL_GRACE_S = 10.0
 
 
@@ -82,8 +84,7 @@ class DockerRunner:
         return await asyncio.to_thread(self._run, request)
 
     def _run(self, request: RunRequest) -> RunOutcome:
-        name = f"faasflow-{request.invocation_id}"
-        self._remove(name)  # left over by a worker that died mid-invocation
+        name = f"faasflow-{request.invocation_id[:13]}-{secrets.token_hex(4)}"
         try:
             api = self._client.api
             config = api.create_container_config(
@@ -106,9 +107,24 @@ class DockerRunner:
         except (APIError, requests.RequestException) as exc:
             raise RuntimeUnavailable(f"Docker Engine error creating {name}: {exc}") from exc
         try:
+            # Created first, then earlier runs of the same invocation are stopped: a run
+            # killed that way finds this container and knows it was superseded.
+            self._remove_earlier_runs(request.invocation_id, container["Id"])
             return self._start_and_wait(container["Id"], request)
         finally:
             self._remove(container["Id"])
+
+    def _runs_of(self, invocation_id: str, besides: str) -> list[str]:
+        found = self._client.api.containers(
+            all=True, quiet=True, filters={"label": f"faasflow.invocation={invocation_id}"}
+        )
+        return [c["Id"] for c in found if c["Id"] != besides]
+
+    def _remove_earlier_runs(self, invocation_id: str, current: str) -> None:
+        """Runs left by a worker that died mid-invocation, or that lost its partition."""
+        for ident in self._runs_of(invocation_id, besides=current):
+            log.warning("removing earlier run %s of invocation %s", ident[:12], invocation_id)
+            self._remove(ident)
 
     def _start_and_wait(self, ident: str, request: RunRequest) -> RunOutcome:
         api = self._client.api
@@ -132,6 +148,10 @@ class DockerRunner:
         exit_code = int(api.wait(ident, timeout=KILL_GRACE_S)["StatusCode"])
         duration = time.perf_counter() - t0
         oom = bool(api.inspect_container(ident)["State"].get("OOMKilled"))
+        if exit_code == EXIT_KILLED and not (timed_out or oom) and self._runs_of(
+            request.invocation_id, besides=ident
+        ):
+            raise Superseded(f"invocation {request.invocation_id} was taken over by another run")
         status, error = _verdict(exit_code, timed_out, oom, capture.output_cut, request)
         return RunOutcome(
             status=status, output=bytes(capture.output),

@@ -16,8 +16,8 @@ from typing import Any
 
 import faust
 
-from pipeline.errors import RetryableError
-from pipeline.execution import execute, failed, plan_invocations, running
+from pipeline.errors import RetryableError, Superseded
+from pipeline.execution import execute, failed, pending, plan_invocations, running
 from pipeline.kafka import CompactedView, ensure_topics, wait_for_broker
 from pipeline.records import Event, Invocation, Result, dumps
 from pipeline.registry import Registry
@@ -66,6 +66,7 @@ class Worker:
         self._runner = runner
         self._view: CompactedView | None = None
         self._ready = asyncio.Event()
+        self._inflight: dict[str, asyncio.Future[Result]] = {}
         self._invocations = self.app.topic(self.topics.invocations)
         self._results = self.app.topic(self.topics.results)
         self._deadletter = self.app.topic(self.topics.deadletter)
@@ -111,12 +112,13 @@ class Worker:
                 await self._dead(message, f"undecodable event: {exc}")
                 continue
             await self._view.sync()  # subscriptions written before this event are applied
-            for invocation in plan_invocations(decoded, self.registry):
-                await self._send(self._invocations, invocation.function,
-                                 dumps(invocation.to_dict()))
-                log.debug("event %s from %s[%d]@%d -> invocation %s of %s", decoded.id,
-                          message.topic, message.partition, message.offset, invocation.id,
-                          invocation.function)
+            invocations = plan_invocations(decoded, self.registry)
+            await asyncio.gather(*(self._send(self._results, i.id, dumps(pending(i).to_dict()))
+                                   for i in invocations))
+            await asyncio.gather(*(self._send(self._invocations, i.function, dumps(i.to_dict()))
+                                   for i in invocations))
+            log.debug("event %s from %s[%d]@%d: %d invocations", decoded.id, message.topic,
+                      message.partition, message.offset, len(invocations))
 
     async def _executor(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
@@ -127,16 +129,34 @@ class Worker:
             except (ValueError, KeyError, TypeError) as exc:
                 await self._dead(message, f"undecodable invocation: {exc}")
                 continue
-            result = await self._run(invocation)
+            try:
+                result = await self._run_once(invocation)
+            except Superseded as exc:
+                log.info("%s; not writing its result", exc)
+                continue
             await self._send(self._results, invocation.id, dumps(result.to_dict()))
+
+    async def _run_once(self, invocation: Invocation) -> Result:
+        """Kafka may redeliver an invocation still running here (after a rebalance): the
+        copy waits for the running one instead of starting a second container."""
+        running_run = self._inflight.get(invocation.id)
+        if running_run is not None:
+            return await asyncio.shield(running_run)
+        run = asyncio.ensure_future(self._run(invocation))
+        self._inflight[invocation.id] = run
+        try:
+            return await asyncio.shield(run)
+        finally:
+            if run.done():
+                self._inflight.pop(invocation.id, None)
 
     async def _run(self, invocation: Invocation) -> Result:
         function = self.registry.functions.get(invocation.function)
         if function is None:
             return failed(invocation, f"function {invocation.function!r} does not exist")
         assert self._runner is not None
-        await self._results.send(key=invocation.id.encode(),
-                                 value=dumps(running(invocation, function).to_dict()))
+        await self._send(self._results, invocation.id,
+                         dumps(running(invocation, function).to_dict()))
         delay = 0.5
         while True:
             try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,16 +91,17 @@ def platform(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Platform]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def gateway(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A gateway alone (no worker), shared by a module's tests of the HTTP edge."""
+    running = Platform(kafka.bootstrap, f"g{uuid.uuid4().hex[:10]}", free_port(),
+                       tmp_path_factory.mktemp("gateway"))
+    running.start_gateway()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
 def unique() -> str:
     """A name no other test uses (sources and functions are per test)."""
     return f"n{uuid.uuid4().hex[:8]}"
-
-
-def eventually(check, timeout_s: float = 30.0, interval_s: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)

@@ -1,0 +1,25 @@
+# Developer entry points. `make test` is the whole story on a fresh machine: it runs setup
+# (packages, Docker daemon, venv, Kafka jars, images; seconds when already done) first.
+VENV := .venv/bin
+
+.PHONY: setup up down test lint bench
+
+setup:
+	bash compose/setup.sh
+
+up: setup
+	$(VENV)/faasflow up --detach
+	bash compose/hello.sh
+
+down:
+	$(VENV)/faasflow down
+
+test: setup
+	$(VENV)/pytest -q
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+bench: setup
+	$(VENV)/python -m bench

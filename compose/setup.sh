@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Prepare this machine to develop and test faasflow: system packages, the Docker daemon, the
+# Python venv, the Kafka broker's jars and the images. Safe to re-run: every step first checks
+# whether its work is already done, so a second run takes seconds. Tool output goes to
+# $STATE/setup.log; the terminal gets one line per step.
+#
+#   FAASFLOW_STATE_DIR  run-time state and logs (default: ~/.local/state/faasflow,
+#                       or $XDG_STATE_HOME/faasflow when that is set)
+#   FAASFLOW_CACHE_DIR  downloads shared between checkouts (default: ~/.cache/faasflow,
+#                       or $XDG_CACHE_HOME/faasflow when that is set)
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO"
+VENV=$REPO/.venv
+: >"$LOG"
+
+install_packages() {
+    local missing=()
+    { command -v docker && command -v dockerd; } >/dev/null || missing+=(docker.io)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v mvn >/dev/null || missing+=(maven)
+    command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+    command -v curl >/dev/null || missing+=(curl)
+    # Debian splits `python3 -m venv` into its own package; ensurepip is the part it adds.
+    python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+    if ((${#missing[@]} == 0)); then
+        STATUS=ready
+        return
+    fi
+    if ((EUID != 0)); then
+        echo "missing ${missing[*]}: run this as root, or: sudo apt-get install ${missing[*]}" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    quietly apt-get update -q
+    quietly apt-get install -y -q --no-install-recommends "${missing[@]}"
+    STATUS="installed ${missing[*]}"
+}
+
+start_docker() {
+    if docker info >/dev/null 2>&1; then
+        STATUS=running
+        return
+    fi
+    # No init system on the CI machines, so the daemon is started by hand, in a session of its
+    # own so it outlives this script. -w keeps $! alive for as long as dockerd is.
+    setsid -w dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+    local pid=$! deadline=$((SECONDS + 60))
+    until docker info >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+            echo "dockerd did not come up; last lines of $STATE/dockerd.log:" >&2
+            tail -n 15 "$STATE/dockerd.log" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+    STATUS="started, log in $STATE/dockerd.log"
+}
+
+make_venv() {
+    # The venv follows pyproject.toml: a stamp of its hash says the install is current.
+    # Editable, so edits to the code itself never need a reinstall.
+    local stamp=$VENV/.pyproject.sha256 want
+    want=$(sha256 pyproject.toml)
+    if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$want" ]]; then
+        STATUS=ready
+        return
+    fi
+    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        echo "faasflow needs Python 3.11 or newer; python3 here is $(python3 -V 2>&1)" >&2
+        return 1
+    fi
+    [[ -x $VENV/bin/python ]] || quietly python3 -m venv "$VENV"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 quietly "$VENV/bin/pip" install -e '.[dev]'
+    echo "$want" >"$stamp"
+}
+
+fetch_kafka_jars() {
+    # The jar set follows the pom: a stamp of its hash says the folder is complete and current.
+    local stamp=$KAFKA_LIBS.pom.sha256 want
+    want=$(sha256 compose/kafka/pom.xml)
+    if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+        STATUS=ready
+        return
+    fi
+    rm -rf "$KAFKA_LIBS" # a changed pom must not leave jars of the old one behind
+    quietly mvn -B -q -f compose/kafka/pom.xml dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
+    echo "$want" >"$stamp"
+    STATUS="$(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars"
+}
+
+echo "faasflow setup"
+step "apt packages" install_packages
+step "docker daemon" start_docker
+step "python venv" make_venv
+step "kafka $KAFKA_VERSION jars" fetch_kafka_jars
+bash "$REPO/compose/images.sh"
+
+cat <<SUMMARY
+ready:
+  venv         $VENV  (faasflow, pytest, ruff in .venv/bin)
+  kafka jars   $KAFKA_LIBS
+  state        $STATE
+  setup log    $LOG
+SUMMARY
