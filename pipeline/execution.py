@@ -67,18 +67,8 @@ def running(invocation: Invocation, function: FunctionSpec) -> Result:
 def failed(invocation: Invocation, reason: str) -> Result:
     """A Result for an invocation that could not even start (its function is gone…)."""
     now = utc_now()
-    return Result(
-        invocation_id=invocation.id,
-        event_id=invocation.event.id,
-        function=invocation.function,
-        status=Status.FAILED,
-        attempt=invocation.attempt,
-        error=reason,
-        queued_at=invocation.queued_at,
-        started_at=now,
-        finished_at=now,
-        duration_s=0.0,
-    )
+    return replace(pending(invocation), status=Status.FAILED, error=reason, started_at=now,
+                   finished_at=now, duration_s=0.0)
 
 
 async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner) -> Result:
@@ -94,19 +84,15 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
         "invocation %s of %s for event %s: %s in %.3fs",
         invocation.id, function.name, invocation.event.id, outcome.status, outcome.duration_s,
     )
-    return Result(
-        invocation_id=invocation.id,
-        event_id=invocation.event.id,
-        function=invocation.function,
+    return replace(
+        pending(invocation),
         status=outcome.status,
-        attempt=invocation.attempt,
         image_digest=function.image_digest,
         output=outcome.output,
         error=outcome.error,
         logs=outcome.logs,
         exit_code=outcome.exit_code,
         cold_start=outcome.cold_start,
-        queued_at=invocation.queued_at,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         duration_s=outcome.duration_s,

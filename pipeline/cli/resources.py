@@ -28,7 +28,27 @@ SUBSCRIPTION_COLUMNS = ("id", "function", "source")
 RESULT_COLUMNS = ("invocation_id", "function", "status", "error", "output")
 
 
+def add_list_and_rm(group: typer.Typer, collection: str, columns: tuple[str, ...]) -> None:
+    """``list`` and ``rm`` commands, which every resource has in the same form."""
+
+    def list_(as_json: JsonFlag = False) -> None:
+        rows = client().json("GET", f"/v1/{collection}")
+        emit_json(rows) if as_json else table(rows, columns, collection)
+
+    def rm(ident: str) -> None:
+        client().request("DELETE", f"/v1/{collection}/{ident}")
+        console.print(f"removed {ident}")
+
+    list_.__doc__ = f"List {collection}."
+    rm.__doc__ = f"Remove one of the {collection}."
+    group.command("list")(gateway_errors(list_))
+    group.command("rm")(gateway_errors(rm))
+
+
 def register(app: typer.Typer) -> None:
+    add_list_and_rm(fn, "functions", FUNCTION_COLUMNS)
+    add_list_and_rm(webhook, "webhooks", WEBHOOK_COLUMNS)
+    add_list_and_rm(subscription, "subscriptions", SUBSCRIPTION_COLUMNS)
     app.add_typer(fn, name="fn")
     app.add_typer(webhook, name="webhook")
     app.add_typer(subscription, name="subscription")
@@ -102,28 +122,12 @@ def fn_deploy(
         console.print(f"deployed [bold]{name}[/] ({spec['image']} {spec['image_digest'][:19]})")
 
 
-@fn.command("list")
-@gateway_errors
-def fn_list(as_json: JsonFlag = False) -> None:
-    """List functions."""
-    rows = client().json("GET", "/v1/functions")
-    emit_json(rows) if as_json else table(rows, FUNCTION_COLUMNS, "functions")
-
-
 @fn.command("get")
 @gateway_errors
 def fn_get(name: str, as_json: JsonFlag = False) -> None:
     """Show one function."""
     show(client().json("GET", f"/v1/functions/{name}"), (*FUNCTION_COLUMNS, "image_digest", "env"),
          as_json)
-
-
-@fn.command("rm")
-@gateway_errors
-def fn_rm(name: str) -> None:
-    """Remove a function."""
-    client().request("DELETE", f"/v1/functions/{name}")
-    console.print(f"removed {name}")
 
 
 @fn.command("invoke")
@@ -153,22 +157,6 @@ def webhook_create(
     show(hook, WEBHOOK_COLUMNS, as_json)
 
 
-@webhook.command("list")
-@gateway_errors
-def webhook_list(as_json: JsonFlag = False) -> None:
-    """List webhooks."""
-    rows = client().json("GET", "/v1/webhooks")
-    emit_json(rows) if as_json else table(rows, WEBHOOK_COLUMNS, "webhooks")
-
-
-@webhook.command("rm")
-@gateway_errors
-def webhook_rm(ident: str) -> None:
-    """Remove a webhook."""
-    client().request("DELETE", f"/v1/webhooks/{ident}")
-    console.print(f"removed {ident}")
-
-
 @webhook.command("send")
 @gateway_errors
 def webhook_send(
@@ -190,32 +178,11 @@ def webhook_send(
                                 params={"event_id": event_id, "wait": wait}), as_json)
 
 
-def subscribe(
-    function: str, source: str, as_json: JsonFlag = False
-) -> None:
-    """Subscribe FUNCTION to the events of SOURCE."""
-    try:
-        sub = client().json("POST", "/v1/subscriptions",
-                            json={"function": function, "source": source})
-    except GatewayError as exc:
-        raise fail(str(exc)) from exc
+@gateway_errors
+def subscribe(function: str, source: str, as_json: JsonFlag = False) -> None:
+    """Subscribe FUNCTION to the events of SOURCE (again: harmless, returns the first)."""
+    sub = client().json("POST", "/v1/subscriptions", json={"function": function, "source": source})
     show(sub, SUBSCRIPTION_COLUMNS, as_json)
-
-
-@subscription.command("list")
-@gateway_errors
-def subscription_list(as_json: JsonFlag = False) -> None:
-    """List subscriptions."""
-    rows = client().json("GET", "/v1/subscriptions")
-    emit_json(rows) if as_json else table(rows, SUBSCRIPTION_COLUMNS, "subscriptions")
-
-
-@subscription.command("rm")
-@gateway_errors
-def subscription_rm(ident: str) -> None:
-    """Remove a subscription."""
-    client().request("DELETE", f"/v1/subscriptions/{ident}")
-    console.print(f"removed {ident}")
 
 
 @invocation.command("get")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import faust
 
@@ -30,6 +31,7 @@ from pipeline.worker.sources import SourceTopics
 log = logging.getLogger(__name__)
 
 RETRY_MAX_S = 30.0
+T = TypeVar("T")
 
 
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
@@ -106,10 +108,8 @@ class Worker:
         assert self._view is not None
         async for event in stream.events():
             message = event.message
-            try:
-                decoded = Event.from_dict(json.loads(message.value))
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._dead(message, f"undecodable event: {exc}")
+            decoded = await self._decode(message, Event.from_dict)
+            if decoded is None:
                 continue
             await self._view.sync()  # subscriptions written before this event are applied
             invocations = plan_invocations(decoded, self.registry)
@@ -123,11 +123,8 @@ class Worker:
     async def _executor(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
         async for event in stream.events():
-            message = event.message
-            try:
-                invocation = Invocation.from_dict(json.loads(message.value))
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._dead(message, f"undecodable invocation: {exc}")
+            invocation = await self._decode(event.message, Invocation.from_dict)
+            if invocation is None:
                 continue
             try:
                 result = await self._run_once(invocation)
@@ -171,6 +168,14 @@ class Worker:
         """Produce and wait for the broker's acknowledgement."""
         delivery = await topic.send(key=key.encode(), value=value)
         await delivery
+
+    async def _decode(self, message: Any, parse: Callable[[dict[str, Any]], T]) -> T | None:
+        """The record in ``message``, or None once it has been dead-lettered."""
+        try:
+            return parse(json.loads(message.value))
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._dead(message, f"undecodable record: {exc!r}")
+            return None
 
     async def _dead(self, message: Any, reason: str) -> None:
         log.error("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
