@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from pipeline.errors import InvalidRequest, NotFound
+from connectors import catalog
+from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
 from pipeline.records import (
+    ConnectorSpec,
     Event,
     FunctionSpec,
     Invocation,
@@ -134,12 +137,38 @@ class ControlPlane:
 
     # events and invocations
 
-    async def publish(self, event: Event) -> str:
-        await self._publisher.publish(
-            self.topics.events(event.source), event.id, dumps(event.to_dict())
-        )
-        log.info("event %s published to source %s", event.id, event.source)
+    async def publish(self, event: Event, source: str | None = None) -> str:
+        """Publish to ``source``'s topic (by default the event's own source attribute)."""
+        source = source or event.source
+        await self._publisher.publish(self.topics.events(source), event.id,
+                                      dumps(event.to_dict()))
+        log.info("event %s published to source %s", event.id, source)
         return event.id
+
+    async def ingest(self, source: str, event: Event) -> str:
+        """A CloudEvent from any producer, onto a source that a webhook, connector or
+        subscription declared."""
+        if check_source(source) not in self.registry.sources():
+            raise NotFound(f"source {source!r} has no webhook, connector or subscription")
+        return await self.publish(event, source)
+
+    async def put_connector(self, name: str, kind: str, source: str,
+                            config: Mapping[str, Any]) -> tuple[ConnectorSpec, bool]:
+        """Create a connector; the same definition again is a no-op, another is a conflict."""
+        check_source(name)
+        spec = ConnectorSpec(name=name, kind=kind, source=check_source(source),
+                             config=catalog.validate(kind, config))
+        old = self.registry.connectors.get(name)
+        if old is not None:
+            if (old.kind, old.source, old.config) == (spec.kind, spec.source, spec.config):
+                return old, False
+            raise Conflict(f"connector {name!r} exists with another definition; delete it first")
+        await ensure_topics(self.settings.kafka, [self.topics.event_topic(source)])
+        await self._write(record_key(spec), spec)
+        return spec, True
+
+    async def delete_connector(self, name: str) -> None:
+        await self._write(record_key(self.registry.connector(name)), None)
 
     async def receive_webhook(self, ident: str, body: bytes, content_type: str | None) -> str:
         hook = self.registry.webhook(ident)

@@ -4,6 +4,7 @@
     ├── PermanentError            retrying cannot help; the caller must change something
     │   ├── NotFound              an unknown function, webhook, subscription or invocation
     │   ├── InvalidRequest        well-formed but unacceptable input (bad name, unknown image)
+    │   ├── Conflict              the name is taken by something different
     │   ├── PayloadTooLarge       a body over the configured limit
     │   ├── Unauthorized          missing or wrong credentials
     │   └── Forbidden             the function does not allow this kind of call
@@ -40,6 +41,10 @@ class NotFound(PermanentError):
 
 class InvalidRequest(PermanentError):
     code = "invalid"
+
+
+class Conflict(PermanentError):
+    code = "conflict"
 
 
 class PayloadTooLarge(PermanentError):

@@ -17,13 +17,18 @@ from pipeline.runtime.base import Runner, RunRequest
 log = logging.getLogger(__name__)
 
 
-def plan_invocations(event: Event, registry: Registry, replay_id: str = "") -> list[Invocation]:
-    """One Invocation per function subscribed to the event's source.
+def plan_invocations(
+    event: Event, registry: Registry, replay_id: str = "", source: str | None = None
+) -> list[Invocation]:
+    """One Invocation per function subscribed to ``source``: the source whose topic the
+    event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute),
+    by default the event's own.
 
     Two subscriptions of one function to one source still make one invocation: the id
     is derived from (event, function, replay), so they would collide anyway.
     """
-    functions = dict.fromkeys(s.function for s in registry.subscribers(event.source))
+    subscribers = registry.subscribers(source or event.source)
+    functions = dict.fromkeys(s.function for s in subscribers)
     return [
         Invocation(
             id=invocation_id(event.id, function, replay_id),

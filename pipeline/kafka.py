@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -91,6 +91,23 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> Non
             await admin.close()
 
 
+async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:
+    """The topic's partitions; a topic created a moment ago may take a moment to appear."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers())
+    with broker_errors(f"describing {topic}"):
+        await admin.start()
+        try:
+            for _ in range(50):
+                (described,) = await admin.describe_topics([topic])
+                ids = sorted(p["partition"] for p in described["partitions"])
+                if described["error_code"] == 0 and ids:
+                    return [TopicPartition(topic, p) for p in ids]
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+    raise BrokerUnavailable(f"topic {topic} does not exist")
+
+
 class Publisher:
     """An idempotent producer whose writes return only once every in-sync replica has them."""
 
@@ -113,10 +130,51 @@ class Publisher:
         await self._producer.stop()
 
     async def publish(self, topic: str, key: str, value: bytes | None) -> Written:
+        (written,) = await self.publish_many(topic, [(key, value)])
+        return written
+
+    async def publish_many(
+        self, topic: str, records: Sequence[tuple[str, bytes | None]]
+    ) -> list[Written]:
+        """Publish in order (the idempotent producer keeps order within a partition) and
+        return once every record is acknowledged."""
         with broker_errors(f"publishing to {topic}"):
             async with asyncio.timeout(self._kafka.publish_timeout_s):
-                meta = await self._producer.send_and_wait(topic, value=value, key=key.encode())
-        return Written(meta.topic, meta.partition, meta.offset)
+                sent = [await self._producer.send(topic, value=value, key=key.encode())
+                        for key, value in records]
+                acked = await asyncio.gather(*sent)
+        return [Written(meta.topic, meta.partition, meta.offset) for meta in acked]
+
+
+async def read_from(
+    kafka: KafkaSettings, topic: str, start: Mapping[int, int]
+) -> list[tuple[int, int, bytes | None, bytes | None]]:
+    """Every record of ``topic`` from the ``start`` offset of each partition (the beginning
+    where none is given) up to its current end, as (partition, offset, key, value)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers(), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    records: list[tuple[int, int, bytes | None, bytes | None]] = []
+    with broker_errors(f"reading {topic}"):
+        await consumer.start()
+        try:
+            partitions = await topic_partitions(kafka, topic)
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            for tp in partitions:
+                if tp.partition in start:
+                    consumer.seek(tp, start[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            pending = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+            while pending:
+                batches = await consumer.getmany(*pending, timeout_ms=1000)
+                for tp, messages in batches.items():
+                    records.extend((tp.partition, m.offset, m.key, m.value) for m in messages
+                                   if m.offset < ends[tp])
+                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        finally:
+            await consumer.stop()
+    return records
 
 
 class CompactedView:
@@ -148,7 +206,7 @@ class CompactedView:
         try:
             with broker_errors(f"reading {self.topic}"):
                 await self._consumer.start()
-                self._partitions = await self._topic_partitions()
+                self._partitions = await topic_partitions(self._kafka, self.topic)
                 self._consumer.assign(self._partitions)
                 await self._consumer.seek_to_beginning(*self._partitions)
         except BaseException:
@@ -156,21 +214,6 @@ class CompactedView:
             raise
         self._task = asyncio.create_task(self._follow(), name=f"view:{self.topic}")
         await self.sync()
-
-    async def _topic_partitions(self) -> list[TopicPartition]:
-        """The topic's partitions; a topic created a moment ago may take a moment to appear."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._kafka.bootstrap_servers())
-        await admin.start()
-        try:
-            for _ in range(50):
-                (described,) = await admin.describe_topics([self.topic])
-                ids = sorted(p["partition"] for p in described["partitions"])
-                if described["error_code"] == 0 and ids:
-                    return [TopicPartition(self.topic, p) for p in ids]
-                await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
-        raise BrokerUnavailable(f"topic {self.topic} does not exist")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -213,6 +213,27 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectorSpec:
+    """A connector the workers run: ``kind`` picks the implementation in ``connectors``,
+    ``config`` is its validated configuration, events go to ``source``."""
+
+    name: str
+    kind: str
+    source: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "source": self.source,
+                "config": dict(self.config), "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> ConnectorSpec:
+        return cls(name=record["name"], kind=record["kind"], source=record["source"],
+                   config=dict(record.get("config") or {}), created_at=record["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
     """One (event, function) pair to run; ``id`` is derived from both (see ``ids``)."""
 

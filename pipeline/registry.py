@@ -14,15 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import FunctionSpec, Subscription, Webhook, dumps
+from pipeline.records import ConnectorSpec, FunctionSpec, Subscription, Webhook, dumps
 
 log = logging.getLogger(__name__)
 
-Record = FunctionSpec | Webhook | Subscription
+Record = FunctionSpec | Webhook | Subscription | ConnectorSpec
 _KINDS: dict[str, type[Record]] = {
     "function": FunctionSpec,
     "webhook": Webhook,
     "subscription": Subscription,
+    "connector": ConnectorSpec,
 }
 
 
@@ -31,6 +32,8 @@ def record_key(record: Record) -> str:
         return f"function/{record.name}"
     if isinstance(record, Webhook):
         return f"webhook/{record.id}"
+    if isinstance(record, ConnectorSpec):
+        return f"connector/{record.name}"
     return f"subscription/{record.id}"
 
 
@@ -45,6 +48,7 @@ class Registry:
         self.functions: dict[str, FunctionSpec] = {}
         self.webhooks: dict[str, Webhook] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        self.connectors: dict[str, ConnectorSpec] = {}
         self._by_source: dict[str, set[str]] = defaultdict(set)
         self._listeners: list[Callable[[str, Record | None], None]] = []
 
@@ -94,6 +98,12 @@ class Registry:
         except KeyError:
             raise NotFound(f"subscription {ident!r} does not exist") from None
 
+    def connector(self, name: str) -> ConnectorSpec:
+        try:
+            return self.connectors[name]
+        except KeyError:
+            raise NotFound(f"connector {name!r} does not exist") from None
+
     def subscribers(self, source: str) -> list[Subscription]:
         """The subscriptions of a source, in a stable order."""
         return sorted(
@@ -102,6 +112,7 @@ class Registry:
         )
 
     def sources(self) -> set[str]:
-        """Every source some webhook publishes to or some subscription listens on."""
+        """Every source a webhook or connector publishes to or a subscription listens on."""
         subscribed = {s for s, ids in self._by_source.items() if ids}
-        return subscribed | {w.source for w in self.webhooks.values()}
+        published = {w.source for w in self.webhooks.values()}
+        return subscribed | published | {c.source for c in self.connectors.values()}

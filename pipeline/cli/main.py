@@ -14,6 +14,7 @@ import typer
 
 from pipeline.cli import resources
 from pipeline.cli.client import Gateway, GatewayError
+from pipeline.cli.connectors import connector
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
 from pipeline.cli.processes import StartError, Supervisor, components
 from pipeline.settings import Settings
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 resources.register(app)
+app.add_typer(connector, name="connector")
 
 
 def configure_logging(settings: Settings) -> None:

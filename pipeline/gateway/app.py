@@ -18,10 +18,12 @@ from pipeline.gateway import errors
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
+    connectors,
     functions,
     hooks,
     invocations,
     invoke,
+    sources,
     subscriptions,
     system,
     webhooks,
@@ -73,7 +75,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
     errors.install(app)
-    for module in (functions, webhooks, subscriptions, invocations, hooks, invoke, system):
+    for module in (functions, webhooks, subscriptions, connectors, invocations, hooks, sources,
+                   invoke, system):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.gateway.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STATUS: dict[type[errors.FaasflowError], int] = {
     errors.NotFound: 404,
     errors.InvalidRequest: 422,
+    errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.records import Mode
@@ -32,3 +34,12 @@ class SubscriptionIn(BaseModel):
 
     function: str = Field(pattern=NAME)
     source: str = Field(pattern=NAME)
+
+
+class ConnectorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    kind: str = Field(description="ethereum or http-poll")
+    source: str = Field(pattern=NAME, description="the source its events are published to")
+    config: dict[str, Any] = Field(default_factory=dict)

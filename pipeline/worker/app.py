@@ -19,13 +19,14 @@ import faust
 
 from pipeline.errors import RetryableError, Superseded
 from pipeline.execution import execute, failed, pending, plan_invocations, running
-from pipeline.kafka import CompactedView, ensure_topics, wait_for_broker
+from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.records import Event, Invocation, Result, dumps
 from pipeline.registry import Registry
 from pipeline.runtime.base import Runner
 from pipeline.runtime.docker import DockerRunner
 from pipeline.settings import Settings
 from pipeline.topics import Topics
+from pipeline.worker.connectors import Checkpoints, ConnectorSupervisor, KafkaSink
 from pipeline.worker.sources import SourceTopics
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class Worker:
         self._view: CompactedView | None = None
         self._ready = asyncio.Event()
         self._inflight: dict[str, asyncio.Future[Result]] = {}
+        self.checkpoints = Checkpoints()
+        self.connectors: ConnectorSupervisor | None = None
+        self._assigned: set[int] = set()
+        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
         self._invocations = self.app.topic(self.topics.invocations)
         self._results = self.app.topic(self.topics.results)
         self._deadletter = self.app.topic(self.topics.deadletter)
@@ -88,20 +93,38 @@ class Worker:
         await self.sources.follow(registry.sources())
 
     async def _follow_registry(self) -> None:
+        kafka = self.settings.kafka
         if self._runner is None:
             self._runner = DockerRunner(self.settings.runtime)
-        self._view = CompactedView(self.settings.kafka, self.topics.registry, self.registry.apply)
+        self._view = CompactedView(kafka, self.topics.registry, self.registry.apply)
         await self._view.start()
+        await CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply).start()
+        publisher = Publisher(kafka)
+        await publisher.start()
+        self.connectors = ConnectorSupervisor(
+            self.registry, kafka.partitions,
+            lambda spec: KafkaSink(spec, self.topics, kafka, publisher, self.checkpoints),
+        )
+        self.connectors.assign(self._assigned)
         await self.sources.follow(self.registry.sources())
         self._ready.set()
-        log.info("registry loaded: %d functions, %d subscriptions",
-                 len(self.registry.functions), len(self.registry.subscriptions))
+        log.info("registry loaded: %d functions, %d subscriptions, %d connectors",
+                 len(self.registry.functions), len(self.registry.subscriptions),
+                 len(self.registry.connectors))
         changed = asyncio.Event()
         self.registry.on_change(lambda kind, record: changed.set())
         while True:
             await changed.wait()
             changed.clear()
+            self.connectors.reconcile()
             await self.sources.follow(self.registry.sources())
+
+    async def _on_partitions_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Connectors follow the invocations partitions this worker was assigned."""
+        (assigned,) = args  # Faust sends the whole new assignment
+        self._assigned = {tp.partition for tp in assigned if tp.topic == self.topics.invocations}
+        if self.connectors is not None:
+            self.connectors.assign(self._assigned)
 
     async def _starter(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
@@ -112,7 +135,8 @@ class Worker:
             if decoded is None:
                 continue
             await self._view.sync()  # subscriptions written before this event are applied
-            invocations = plan_invocations(decoded, self.registry)
+            invocations = plan_invocations(decoded, self.registry,
+                                           source=self.topics.source_of(message.topic))
             await asyncio.gather(*(self._send(self._results, i.id, dumps(pending(i).to_dict()))
                                    for i in invocations))
             await asyncio.gather(*(self._send(self._invocations, i.function, dumps(i.to_dict()))

@@ -1,0 +1,48 @@
+"""``faasflow connector``: add, list and remove event sources that workers run."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+
+from pipeline.cli.output import JsonFlag, show
+from pipeline.cli.resources import add_list_and_rm, client, gateway_errors
+
+connector = typer.Typer(help="Add, list and remove connectors (event sources).",
+                        no_args_is_help=True)
+add = typer.Typer(help="Add a connector.", no_args_is_help=True)
+connector.add_typer(add, name="add")
+add_list_and_rm(connector, "connectors", ("name", "kind", "source", "config"))
+
+Name = Annotated[str | None, typer.Option(help="Its name (default: derived from the URL).")]
+Source = Annotated[str | None, typer.Option(help="The source it publishes to (default: NAME).")]
+
+
+def default_name(kind: str, url: str) -> str:
+    host = urlsplit(url).hostname or "local"
+    return re.sub(r"[^a-z0-9.-]+", "-", f"{kind}-{host}".lower()).strip("-")[:100]
+
+
+def _add(kind: str, url: str, name: str | None, source: str | None,
+         config: dict[str, Any], as_json: bool) -> None:
+    name = name or default_name(kind, url)
+    spec = client().json("POST", "/v1/connectors", json={
+        "name": name, "kind": kind, "source": source or name, "config": config,
+    })
+    show(spec, ("name", "kind", "source", "config"), as_json)
+
+
+@add.command("http-poll")
+@gateway_errors
+def add_http_poll(
+    url: Annotated[str, typer.Option(help="The URL to poll.")],
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
+    name: Name = None,
+    source: Source = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Poll URL every INTERVAL seconds; publish an event when its content changes."""
+    _add("http-poll", url, name, source, {"url": url, "interval_s": interval}, as_json)
