@@ -2,6 +2,7 @@
 # Build the faasflow images, each only when it is missing or its recipe changed:
 #   faasflow/base:<hash>, :latest   Debian from debootstrap (nothing can be pulled on our machines)
 #   faasflow/kafka:<version>        the single-node KRaft broker, FROM base
+#   faasflow/runtime-<lang>:latest  the in-container function runtimes, functions/runtime/<lang>/
 #   faasflow/<name>:latest          each example function in functions/examples/<name>/
 # Needs what setup.sh provides first: a running Docker daemon and the Kafka jars.
 set -euo pipefail
@@ -88,6 +89,22 @@ build_kafka() {
     STATUS=built
 }
 
+build_runtime() {
+    local dir=$1 tag=$2 recipe
+    # Made of its folder (Dockerfile and runtime) and the base below: a change to any of them
+    # rebuilds it. The hash travels as a label on the image, as for kafka.
+    recipe=$({
+        (cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+        image_id faasflow/base:latest
+    } | sha256)
+    if [[ $(docker image inspect -f '{{ index .Config.Labels "faasflow.recipe" }}' "$tag" 2>/dev/null) == "$recipe" ]]; then
+        STATUS=ready
+        return
+    fi
+    quietly docker build -q --force-rm --label "faasflow.recipe=$recipe" -t "$tag" "$dir"
+    STATUS=built
+}
+
 build_function() {
     local dir=$1 tag=$2 before
     # Always handed to docker build: its layer cache makes an unchanged function a no-op.
@@ -99,6 +116,9 @@ build_function() {
 base_tag=faasflow/base:$(sha256 "$REPO/compose/base/recipe" | cut -c1-12)
 step "$base_tag" build_base "$base_tag"
 step "faasflow/kafka:$KAFKA_VERSION" build_kafka "faasflow/kafka:$KAFKA_VERSION"
+for lang in python node; do
+    step "faasflow/runtime-$lang:latest" build_runtime "$REPO/functions/runtime/$lang" "faasflow/runtime-$lang:latest"
+done
 for dir in "$REPO"/functions/examples/*/; do
     [[ -f $dir/Dockerfile ]] || continue
     name=$(basename "$dir")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import resources
+from pipeline.cli import functions_dev, resources
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
@@ -26,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 resources.register(app)
+functions_dev.register(resources.fn)
 app.add_typer(connector, name="connector")
 
 

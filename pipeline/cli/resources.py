@@ -101,25 +101,38 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 @fn.command("deploy")
 @gateway_errors
 def fn_deploy(
-    name: str,
-    image: Annotated[str, typer.Option("--image", help="A local image (never pulled).")],
+    name: Annotated[str, typer.Argument(help="A function folder (with faasflow.toml) to build "
+                                        "and deploy, or the NAME to deploy --image as.")],
+    image: Annotated[str | None, typer.Option("--image", help="A local image (never pulled).")]
+    = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds before it is killed.")] = None,
     memory: Annotated[int | None, typer.Option(help="Memory limit in MB.")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
     private: Annotated[bool, typer.Option(help="Require the token to invoke it.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Deploy (or update) a function from a local image."""
-    body: dict[str, Any] = {"image": image, "env": parse_env(env or []), "public": not private}
+    """Deploy (or update) a function from a folder (built first) or a local --image.
+
+    A folder's faasflow.toml gives the settings; the options override them."""
+    body: dict[str, Any] = {"env": parse_env(env or []), "public": not private}
     if timeout is not None:
         body["timeout_s"] = timeout
     if memory is not None:
         body["memory_mb"] = memory
-    spec = client().json("PUT", f"/v1/functions/{name}", json=body)
+    if Path(name).is_dir():
+        # Imported here: functions_dev imports this module (it adds commands to `fn`).
+        from pipeline.cli.functions_dev import deploy_folder
+
+        spec = deploy_folder(Path(name), body)
+    elif image is None:
+        raise fail(f"{name} is not a function folder: deploy a NAME with --image IMAGE")
+    else:
+        spec = client().json("PUT", f"/v1/functions/{name}", json={"image": image, **body})
     if as_json:
         emit_json(spec)
     else:
-        console.print(f"deployed [bold]{name}[/] ({spec['image']} {spec['image_digest'][:19]})")
+        console.print(f"deployed [bold]{spec['name']}[/] ({spec['image']} "
+                      f"{spec['image_digest'][:19]})")
 
 
 @fn.command("get")
