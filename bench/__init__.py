@@ -1,0 +1,1 @@
+"""Benchmarks: every speed claim measured beside its baseline, in the same run."""

@@ -1,0 +1,241 @@
+"""The event pipeline: webhook ingest, webhook → result latency, events → results
+throughput, and the memory an idle gateway and worker hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.harness import Measurement, median, ms, percentile
+from bench.runtime import TRIVIAL, deploy
+from bench.stack import Stack
+from pipeline.ids import new_event_id
+from pipeline.records import Event, dumps
+
+INGEST_CONNECTIONS = 32
+INGEST_SECONDS = 10
+INGEST_ROUNDS = 3
+NOOP_PORT = 18081
+RATE = 200
+LATENCY_SECONDS = 10
+THROUGHPUT_EVENTS = 10_000
+LUA = Path(__file__).with_name("post.lua")
+
+
+async def _hook(api: httpx.AsyncClient, source: str, function: str) -> dict[str, Any]:
+    await deploy(api, function, runtime="python", code=TRIVIAL, max_concurrency=4)
+    (await api.post("/v1/subscriptions", json={"function": function, "source": source}))\
+        .raise_for_status()
+    response = await api.post("/v1/webhooks", json={"name": source, "source": source})
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _wrk(url: str) -> float:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: run compose/setup.sh")
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{INGEST_CONNECTIONS}", f"-d{INGEST_SECONDS}s", "-s", str(LUA), url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} requests failed during the run:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"no rate in wrk output:\n{out}")
+    return float(match.group(1))
+
+
+async def ingest(stack: Stack) -> list[Measurement]:
+    async with stack.api() as api:
+        hook = await _hook(api, "bench-ingest", "bench-ingest-fn")
+    noop = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "bench.noop_app:app", "--port", str(NOOP_PORT),
+        "--no-access-log", "--log-level", "warning",
+    )
+    try:
+        await _wait_http(f"http://127.0.0.1:{NOOP_PORT}/docs")
+        ours, base = [], []
+        for _ in range(INGEST_ROUNDS):
+            ours.append(await asyncio.to_thread(_wrk, f"{stack.url}{hook['url']}"))
+            base.append(await asyncio.to_thread(_wrk, f"http://127.0.0.1:{NOOP_PORT}/noop"))
+    finally:
+        noop.terminate()
+        await noop.wait()
+    value, baseline = median(ours), median(base)
+    return [Measurement(
+        "webhook_ingest", value, "req/s", "no-op FastAPI endpoint, same uvicorn settings",
+        baseline, goal=">= 3000 req/s and >= 0.6x", met=value >= 3000 and value >= 0.6 * baseline,
+        params={"connections": INGEST_CONNECTIONS, "seconds": INGEST_SECONDS,
+                "rounds": INGEST_ROUNDS, "acks": "all", "all_rounds": ours,
+                "baseline_rounds": base},
+    )]
+
+
+async def _wait_http(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                if (await client.get(url)).status_code < 500:
+                    return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class ResultWatch:
+    """Follows the results topic and notes when each event's final result arrives."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.arrived: dict[str, float] = {}
+        self._consumer = AIOKafkaConsumer(
+            f"{stack.settings.kafka.topic_prefix}.results",
+            bootstrap_servers=stack.settings.kafka.bootstrap_servers(),
+            auto_offset_reset="latest", group_id=None, fetch_max_wait_ms=5)
+        self._task: asyncio.Task[None] | None = None
+        self._arrival = asyncio.Condition()
+
+    async def __aenter__(self) -> ResultWatch:
+        await self._consumer.start()
+        await self._consumer.seek_to_end()
+        self._task = asyncio.create_task(self._follow())
+        return self
+
+    async def _follow(self) -> None:
+        async for message in self._consumer:
+            result = json.loads(message.value)
+            if result["status"] in ("succeeded", "failed", "timeout"):
+                self.arrived.setdefault(result["event_id"], time.perf_counter())
+                async with self._arrival:
+                    self._arrival.notify_all()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def wait_for(self, count: int, timeout_s: float) -> None:
+        """Until ``count`` events have results, or the timeout (the caller counts)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s), self._arrival:
+                await self._arrival.wait_for(lambda: len(self.arrived) >= count)
+
+
+async def latency(stack: Stack) -> list[Measurement]:
+    async with stack.api() as api:
+        hook = await _hook(api, "bench-latency", "bench-latency-fn")
+        anonymous = httpx.AsyncClient(base_url=stack.url, timeout=30)
+        sent: dict[str, float] = {}
+
+        async def one(n: int) -> None:
+            t0 = time.perf_counter()
+            response = await anonymous.post(hook["url"], json={"n": n})
+            sent[response.json()["event_id"]] = t0
+
+        for n in range(50):  # warm up
+            await one(-n)
+        async with ResultWatch(stack) as watch:
+            sent.clear()
+            tasks, start = [], time.perf_counter()
+            for n in range(RATE * LATENCY_SECONDS):
+                await asyncio.sleep(max(0.0, start + n / RATE - time.perf_counter()))
+                tasks.append(asyncio.create_task(one(n)))
+            await asyncio.gather(*tasks)
+            await watch.wait_for(len(sent), timeout_s=60)
+        await anonymous.aclose()
+    samples = [ms(watch.arrived[e] - t) for e, t in sent.items() if e in watch.arrived]
+    p50, p95, p99 = (percentile(samples, q) for q in (50, 95, 99))
+    return [Measurement(
+        "webhook_to_result_p50", p50, "ms", goal="p50 <= 10 ms, p99 <= 50 ms",
+        met=p50 <= 10 and p99 <= 50,
+        params={"rate_per_s": RATE, "events": len(sent), "completed": len(samples),
+                "p95_ms": round(p95, 2), "p99_ms": round(p99, 2),
+                "function": "warm python, returns its input"},
+        samples={"webhook→result": samples},
+    )]
+
+
+async def throughput(stack: Stack) -> list[Measurement]:
+    source = "bench-throughput"
+    async with stack.api() as api:
+        await _hook(api, source, "bench-throughput-fn")
+    kafka = stack.settings.kafka
+    topic = f"{kafka.topic_prefix}.events.{source}"
+    events = [Event(id=new_event_id(), source=source, type="bench", data=b'{"n":1}',
+                    datacontenttype="application/json") for _ in range(THROUGHPUT_EVENTS)]
+    async with ResultWatch(stack) as watch:
+        start = time.perf_counter()
+        await _produce(kafka.bootstrap_servers(), topic, events)
+        await watch.wait_for(len(events), timeout_s=300)
+        ours = len(watch.arrived) / (max(watch.arrived.values(), default=start) - start)
+    relay = await _relay(kafka.bootstrap_servers(), topic, f"{kafka.topic_prefix}.bench-relay",
+                         events)
+    return [Measurement(
+        "events_to_results", ours, "events/s", "raw aiokafka consume → produce relay", relay,
+        goal=">= 2000 events/s and >= 0.5x", met=ours >= 2000 and ours >= 0.5 * relay,
+        params={"events": len(events), "completed": len(watch.arrived),
+                "function": "warm python, returns its input"},
+    )]
+
+
+async def _produce(bootstrap: str, topic: str, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, dumps(e.to_dict()), key=e.id.encode())
+                for e in events]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _relay(bootstrap: str, source: str, sink: str, events: list[Event]) -> float:
+    """The baseline: consume the same events and produce one record each, acks=all."""
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap,
+                                group_id=f"bench-relay-{new_event_id()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        wanted = {e.id for e in events}
+        relayed, start = 0, time.perf_counter()
+        while relayed < len(wanted):
+            batches = await consumer.getmany(timeout_ms=1000)
+            sends = [await producer.send(sink, m.value, key=m.key)
+                     for ms_ in batches.values() for m in ms_ if m.key.decode() in wanted]
+            await asyncio.gather(*sends)
+            await consumer.commit()
+            relayed += len(sends)
+        return relayed / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def memory(stack: Stack) -> list[Measurement]:
+    await asyncio.sleep(5)  # idle
+    rss = {name: _rss_mb(stack.pid(name)) for name in ("gateway", "worker")}
+    total = sum(rss.values())
+    return [Measurement("idle_memory", total, "MB RSS", goal="<= 300 MB", met=total <= 300,
+                        params={f"{k}_mb": round(v, 1) for k, v in rss.items()})]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")

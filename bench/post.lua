@@ -1,0 +1,4 @@
+-- wrk: every request is a JSON webhook delivery
+wrk.method = "POST"
+wrk.body = '{"event":"bench","n":1}'
+wrk.headers["Content-Type"] = "application/json"

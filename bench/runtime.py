@@ -1,0 +1,144 @@
+"""The function runtime: cold invoke against ``docker run --rm``, warm invoke through the
+gateway against a direct call to a warm container of the same kind."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from typing import Any
+
+import httpx
+
+from bench.harness import Measurement, median, ms, percentile
+from bench.stack import Stack
+from pipeline.records import FunctionSpec, Language, Mode
+from pipeline.runtime.warm import RUNTIME_IMAGES, WarmContainer, WarmRunner
+
+COLD_IMAGE = "faasflow/hello:latest"
+TRIVIAL = "def main(event, context):\n    return event\n"
+COLD_CALLS = 15
+WARM_CALLS = 600
+CONCURRENCY = 16
+THROUGHPUT_S = 8.0
+
+
+async def deploy(api: httpx.AsyncClient, name: str, **body: Any) -> dict[str, Any]:
+    response = await api.put(f"/v1/functions/{name}", json=body)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+async def cold(stack: Stack) -> list[Measurement]:
+    async with stack.api() as api:
+        await deploy(api, "bench-cold", image=COLD_IMAGE)
+        gateway = []
+        for _ in range(COLD_CALLS):
+            t0 = time.perf_counter()
+            (await api.post("/function/bench-cold", content=b"bench")).raise_for_status()
+            gateway.append(time.perf_counter() - t0)
+    raw = await asyncio.to_thread(_docker_run_samples)
+    value, baseline = ms(median(gateway)), ms(median(raw))
+    return [Measurement(
+        "cold_invoke_p50", value, "ms", "docker run --rm -i (same image)", baseline,
+        goal="<= 1.1x baseline", met=value <= 1.1 * baseline,
+        params={"calls": COLD_CALLS, "image": COLD_IMAGE, "path": "POST /function/{name}"},
+        samples={"faasflow": [ms(s) for s in gateway], "docker run": [ms(s) for s in raw]},
+    )]
+
+
+def _docker_run_samples() -> list[float]:
+    samples = []
+    for _ in range(COLD_CALLS):
+        t0 = time.perf_counter()
+        subprocess.run(["docker", "run", "--rm", "-i", COLD_IMAGE], input=b"bench",
+                       check=True, capture_output=True)
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def warm_spec(stack: Stack, max_concurrency: int) -> FunctionSpec:
+    return FunctionSpec(name="bench-direct", image=RUNTIME_IMAGES[Language.PYTHON],
+                        image_digest=RUNTIME_IMAGES[Language.PYTHON], mode=Mode.WARM,
+                        runtime=Language.PYTHON, code=TRIVIAL,
+                        max_concurrency=max_concurrency)
+
+
+async def direct_call(container: WarmContainer, n: int) -> None:
+    response = await container.client.post(
+        "/run", json={"value": {"n": n}, "activation_id": str(n), "deadline": 0},
+        headers={"X-Faasflow-Logs": "1"})
+    response.raise_for_status()
+
+
+async def warm(stack: Stack) -> list[Measurement]:
+    async with stack.api() as api:
+        await deploy(api, "bench-warm", runtime="python", code=TRIVIAL,
+                     max_concurrency=CONCURRENCY)
+        gateway = await _sequential(lambda n: _via_gateway(api, n))
+        gateway_rps = await _throughput(lambda n: _via_gateway(api, n))
+    runner = WarmRunner(stack.settings)
+    try:
+        pool = runner.pool(warm_spec(stack, CONCURRENCY))
+
+        async def via_pool(n: int) -> None:
+            container, _ = await pool.acquire()
+            try:
+                await direct_call(container, n)
+            finally:
+                await pool.release(container, healthy=True)
+
+        direct = await _sequential(via_pool)
+        direct_rps = await _throughput(via_pool)
+    finally:
+        await runner.close()
+    p50, base50 = ms(percentile(gateway, 50)), ms(percentile(direct, 50))
+    return [
+        Measurement(
+            "warm_invoke_p50", p50, "ms", "direct HTTP to a warm container", base50,
+            goal="p50 overhead <= 2 ms", met=p50 - base50 <= 2.0,
+            params={"calls": WARM_CALLS, "p99_ms": round(ms(percentile(gateway, 99)), 3),
+                    "baseline_p99_ms": round(ms(percentile(direct, 99)), 3),
+                    "overhead_p50_ms": round(p50 - base50, 3)},
+            samples={"gateway": [ms(s) for s in gateway], "direct": [ms(s) for s in direct]},
+        ),
+        Measurement(
+            "warm_invoke_throughput", gateway_rps, "req/s", "direct HTTP to warm containers",
+            direct_rps, goal=">= 0.5x baseline", met=gateway_rps >= 0.5 * direct_rps,
+            params={"clients": CONCURRENCY, "seconds": THROUGHPUT_S},
+        ),
+    ]
+
+
+async def _via_gateway(api: httpx.AsyncClient, n: int) -> None:
+    response = await api.post("/function/bench-warm", json={"n": n})
+    response.raise_for_status()
+
+
+async def _sequential(call: Any) -> list[float]:
+    for n in range(50):  # warm up: containers, connections, caches
+        await call(n)
+    samples = []
+    for n in range(WARM_CALLS):
+        t0 = time.perf_counter()
+        await call(n)
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+async def _throughput(call: Any) -> float:
+    done = 0
+    deadline = time.perf_counter() + THROUGHPUT_S
+
+    async def client(k: int) -> None:
+        nonlocal done
+        n = k
+        while time.perf_counter() < deadline:
+            await call(n)
+            done += 1
+            n += CONCURRENCY
+
+    await asyncio.gather(*(client(k) for k in range(CONCURRENCY)))  # warm-up round
+    done, deadline = 0, time.perf_counter() + THROUGHPUT_S
+    await asyncio.gather(*(client(k) for k in range(CONCURRENCY)))
+    return done / THROUGHPUT_S

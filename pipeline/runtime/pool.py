@@ -1,0 +1,185 @@
+"""A warm pool per function: reuse idle containers, start more on demand up to a bound,
+queue (never fail) beyond it, reap the idle, replace the dead.
+
+The pool knows containers only as ``Instance``s, so its policy is tested with in-memory
+instances; ``pipeline.runtime.warm`` gives it real containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+
+class Instance(Protocol):
+    async def healthy(self) -> bool: ...
+
+    async def destroy(self) -> None: ...
+
+
+I = TypeVar("I", bound=Instance)  # noqa: E741 (the conventional name for "instance")
+
+
+@dataclass
+class _Idle(Generic[I]):
+    instance: I
+    since: float = field(default_factory=time.monotonic)
+
+
+class PoolRetired(Exception):
+    """The pool was drained by a redeploy while the caller waited: use the new pool."""
+
+
+class Capacity:
+    """A cap on warm containers across every pool of one process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    async def take(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used < self.limit)
+            self.used += 1
+
+    async def give_back(self) -> None:
+        async with self._changed:
+            self.used -= 1
+            self._changed.notify_all()
+
+
+class FunctionPool(Generic[I]):
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], Awaitable[I]],
+        capacity: Capacity,
+        *,
+        max_size: int,
+        min_warm: int = 0,
+        idle_timeout_s: float = 300.0,
+    ) -> None:
+        self.name = name
+        self._start = start
+        self._capacity = capacity
+        self.max_size = max_size
+        self.min_warm = min(min_warm, max_size)
+        self.idle_timeout_s = idle_timeout_s
+        self._idle: deque[_Idle[I]] = deque()
+        self._busy = 0
+        self._starting = 0
+        self._draining = False
+        self._changed = asyncio.Condition()
+
+    @property
+    def size(self) -> int:
+        return len(self._idle) + self._busy + self._starting
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def acquire(self) -> tuple[I, bool]:
+        """An instance for one call, and whether it was started for it (a cold start).
+        Waits when the pool is at its bound."""
+        async with self._changed:
+            while True:
+                if self._draining:
+                    raise PoolRetired(self.name)
+                if self._idle:
+                    self._busy += 1
+                    return self._idle.pop().instance, False  # most recent: warmest caches
+                if self.size < self.max_size:
+                    self._starting += 1
+                    break
+                await self._changed.wait()
+        try:
+            instance = await self._grow()
+        except BaseException:
+            async with self._changed:
+                self._starting -= 1
+                self._changed.notify_all()
+            raise
+        async with self._changed:
+            self._starting -= 1
+            self._busy += 1
+        return instance, True
+
+    async def _grow(self) -> I:
+        await self._capacity.take()
+        try:
+            return await self._start()
+        except BaseException:
+            await self._capacity.give_back()
+            raise
+
+    async def release(self, instance: I, *, healthy: bool) -> None:
+        """Return an instance after a call; an unhealthy one (timed out, crashed) is
+        destroyed, and the next caller starts a fresh one."""
+        keep = healthy and not self._draining
+        async with self._changed:
+            self._busy -= 1
+            if keep:
+                self._idle.append(_Idle(instance))
+            self._changed.notify_all()
+        if not keep:
+            await self._destroy(instance)
+
+    async def _destroy(self, instance: I) -> None:
+        try:
+            await instance.destroy()
+        finally:
+            await self._capacity.give_back()
+
+    async def prewarm(self) -> None:
+        """Start instances until ``min_warm`` are there."""
+        while not self._draining:
+            async with self._changed:
+                if self.size >= self.min_warm:
+                    return
+                self._starting += 1
+            try:
+                instance = await self._grow()
+            finally:
+                async with self._changed:
+                    self._starting -= 1
+            async with self._changed:
+                self._idle.append(_Idle(instance))
+                self._changed.notify_all()
+
+    async def maintain(self) -> None:
+        """Reap instances idle past the timeout (keeping ``min_warm``), replace idle ones
+        that fail their health check, then prewarm back to ``min_warm``."""
+        now = time.monotonic()
+        async with self._changed:
+            candidates = list(self._idle)
+        for entry in candidates:
+            expired = now - entry.since > self.idle_timeout_s and self.size > self.min_warm
+            if not expired and await entry.instance.healthy():
+                continue
+            async with self._changed:
+                if entry not in self._idle:
+                    continue  # taken meanwhile
+                self._idle.remove(entry)
+            log.info("pool %s: %s an idle instance", self.name,
+                     "reaping" if expired else "replacing unhealthy")
+            await self._destroy(entry.instance)
+        await self.prewarm()
+
+    async def drain(self) -> None:
+        """Retire the pool (a redeploy replaced it): idle instances go now, busy ones when
+        their call returns."""
+        self._draining = True
+        async with self._changed:
+            idle = [entry.instance for entry in self._idle]
+            self._idle.clear()
+            self._changed.notify_all()
+        await asyncio.gather(*(self._destroy(i) for i in idle))

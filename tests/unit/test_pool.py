@@ -1,0 +1,172 @@
+"""The warm pool's policy, with in-memory instances."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
+
+
+class Box:
+    """An in-memory instance: healthy until told otherwise, and counts its destruction."""
+
+    started = 0
+
+    def __init__(self) -> None:
+        Box.started += 1
+        self.number = Box.started
+        self.alive = True
+        self.destroyed = False
+
+    async def healthy(self) -> bool:
+        return self.alive
+
+    async def destroy(self) -> None:
+        self.destroyed = True
+
+
+async def start_box() -> Box:
+    await asyncio.sleep(0)
+    return Box()
+
+
+def make_pool(capacity: Capacity | None = None, **options: object) -> FunctionPool[Box]:
+    settings = {"max_size": 2, "min_warm": 0, "idle_timeout_s": 300.0, **options}
+    return FunctionPool("f", start_box, capacity or Capacity(100), **settings)  # type: ignore[arg-type]
+
+
+async def test_an_idle_instance_is_reused_and_reported_warm() -> None:
+    pool = make_pool()
+    first, cold = await pool.acquire()
+    assert cold
+    await pool.release(first, healthy=True)
+
+    second, cold = await pool.acquire()
+
+    assert second is first
+    assert not cold
+
+
+async def test_the_call_past_the_bound_waits_for_a_release() -> None:
+    pool = make_pool(max_size=1)
+    held, _ = await pool.acquire()
+    waiter = asyncio.ensure_future(pool.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+
+    await pool.release(held, healthy=True)
+    got, cold = await asyncio.wait_for(waiter, 1)
+
+    assert got is held
+    assert not cold
+    assert pool.size == 1
+
+
+async def test_an_unhealthy_release_destroys_and_the_next_call_starts_fresh() -> None:
+    pool = make_pool(max_size=1)
+    broken, _ = await pool.acquire()
+    await pool.release(broken, healthy=False)
+
+    fresh, cold = await pool.acquire()
+
+    assert broken.destroyed
+    assert fresh is not broken
+    assert cold
+
+
+async def test_prewarm_starts_min_warm_instances() -> None:
+    pool = make_pool(max_size=4, min_warm=3)
+    await pool.prewarm()
+    assert (pool.size, pool.idle) == (3, 3)
+    _, cold = await pool.acquire()
+    assert not cold
+
+
+async def test_min_warm_never_exceeds_the_bound() -> None:
+    pool = make_pool(max_size=2, min_warm=5)
+    await pool.prewarm()
+    assert pool.size == 2
+
+
+async def test_maintain_reaps_idle_past_the_timeout_but_keeps_min_warm() -> None:
+    pool = make_pool(max_size=3, min_warm=1, idle_timeout_s=0.0)
+    boxes = [(await pool.acquire())[0] for _ in range(3)]
+    for box in boxes:
+        await pool.release(box, healthy=True)
+    await asyncio.sleep(0.01)
+
+    await pool.maintain()
+
+    assert pool.size == 1
+    assert sum(b.destroyed for b in boxes) == 2
+
+
+async def test_maintain_replaces_an_idle_instance_that_died() -> None:
+    pool = make_pool(max_size=2, min_warm=1)
+    await pool.prewarm()
+    (box, _) = await pool.acquire()
+    await pool.release(box, healthy=True)
+    box.alive = False
+
+    await pool.maintain()
+
+    replacement, cold = await pool.acquire()
+    assert box.destroyed
+    assert replacement is not box
+    assert not cold  # prewarmed back by maintain
+
+
+async def test_drain_destroys_idle_now_and_busy_on_release() -> None:
+    pool = make_pool(max_size=2)
+    idle, _ = await pool.acquire()
+    busy, _ = await pool.acquire()
+    await pool.release(idle, healthy=True)
+
+    await pool.drain()
+
+    assert idle.destroyed
+    assert not busy.destroyed
+    await pool.release(busy, healthy=True)
+    assert busy.destroyed
+    assert pool.size == 0
+
+
+async def test_drain_sends_waiters_to_the_new_pool() -> None:
+    pool = make_pool(max_size=1)
+    held, _ = await pool.acquire()
+    waiter = asyncio.ensure_future(pool.acquire())
+    await asyncio.sleep(0.01)
+
+    await pool.drain()
+
+    with pytest.raises(PoolRetired):
+        await waiter
+    await pool.release(held, healthy=True)
+
+
+async def test_the_capacity_is_shared_across_pools() -> None:
+    capacity = Capacity(1)
+    one, other = make_pool(capacity), make_pool(capacity)
+    held, _ = await one.acquire()
+    waiter = asyncio.ensure_future(other.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+
+    await one.release(held, healthy=False)  # destroyed: its capacity goes back
+
+    _, cold = await asyncio.wait_for(waiter, 1)
+    assert cold
+    assert capacity.used == 1
+
+
+async def test_a_failed_start_gives_its_place_back() -> None:
+    async def failing() -> Box:
+        raise RuntimeError("no")
+
+    capacity = Capacity(1)
+    pool: FunctionPool[Box] = FunctionPool("f", failing, capacity, max_size=1)
+    with pytest.raises(RuntimeError):
+        await pool.acquire()
+    assert (pool.size, capacity.used) == (0, 0)
