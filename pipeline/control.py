@@ -8,11 +8,13 @@ only after Kafka acknowledged the event.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors import catalog
+from connectors.webhooks import rotation
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
@@ -37,7 +39,6 @@ from pipeline.topics import Topics, check_source
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_EVENT_TYPE = "dev.faasflow.webhook.received"
 INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
 INVOKE_SOURCE = "invoke"
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
@@ -110,10 +111,24 @@ class ControlPlane:
                 await self._write(record_key(subscription), None)
         await self._write(record_key(spec), None)
 
-    async def create_webhook(self, name: str, source: str) -> Webhook:
+    async def create_webhook(self, name: str, source: str, scheme: str = "none",
+                             secret: str | None = None,
+                             delivery_header: str | None = None) -> Webhook:
+        """A new webhook; a signed scheme without ``secret`` gets a generated one."""
+        hook = rotation.configure(Webhook(id=new_resource_id("wh"), name=name, source=source),
+                                  scheme, secret, delivery_header)
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
-        hook = Webhook(id=new_resource_id("wh"), name=name, source=source)
         await self._write(record_key(hook), hook)
+        return hook
+
+    async def rotate_webhook_secret(self, ident: str, secret: str | None = None,
+                                    grace_s: float | None = None) -> Webhook:
+        """A new current secret (generated unless given); the replaced ones keep verifying
+        for ``grace_s`` (by default the configured grace period)."""
+        grace = self.settings.gateway.webhook_rotation_grace_s if grace_s is None else grace_s
+        hook = rotation.rotate(self.registry.webhook(ident), secret, time.time(), grace)
+        await self._write(record_key(hook), hook)
+        log.info("webhook %s: secret rotated, %d secrets valid", ident, len(hook.secrets))
         return hook
 
     async def delete_webhook(self, ident: str) -> None:
@@ -169,15 +184,6 @@ class ControlPlane:
 
     async def delete_connector(self, name: str) -> None:
         await self._write(record_key(self.registry.connector(name)), None)
-
-    async def receive_webhook(self, ident: str, body: bytes, content_type: str | None) -> str:
-        hook = self.registry.webhook(ident)
-        event = Event(
-            id=new_event_id(), source=hook.source, type=WEBHOOK_EVENT_TYPE, data=body,
-            datacontenttype=content_type, subject=hook.name,
-            extensions={"faasflowwebhook": hook.id},
-        )
-        return await self.publish(event)
 
     async def invoke(self, name: str, body: bytes, content_type: str | None) -> Result:
         """Run a function now, in this process, and log its Result like any other."""

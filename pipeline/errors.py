@@ -7,6 +7,8 @@
     │   ├── Conflict              the name is taken by something different
     │   ├── PayloadTooLarge       a body over the configured limit
     │   ├── Unauthorized          missing or wrong credentials
+    │   │   └── VerificationFailed  a webhook delivery's signature or timestamp did not
+    │   │                         check out (``check`` says which)
     │   └── Forbidden             the function does not allow this kind of call
     ├── RetryableError            a part is down or slow; the same call may succeed later
     │   ├── BrokerUnavailable     Kafka did not acknowledge in time
@@ -53,6 +55,17 @@ class PayloadTooLarge(PermanentError):
 
 class Unauthorized(PermanentError):
     code = "unauthorized"
+
+
+class VerificationFailed(Unauthorized):
+    """A webhook delivery was refused; ``check`` names the check that failed (such as
+    ``missing_header`` or ``bad_signature``), never the value that was expected."""
+
+    code = "verification_failed"
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class Forbidden(PermanentError):

@@ -11,6 +11,7 @@ import secrets
 import uuid
 
 _INVOCATION_NAMESPACE = uuid.UUID("6f1d7c2e-3b0a-5c8e-9a41-2f64d0b7e9a3")
+_DELIVERY_NAMESPACE = uuid.UUID("0c3e8b57-95d4-5a1f-8e26-b4a7d91f3c60")
 
 
 def new_event_id() -> str:
@@ -24,3 +25,9 @@ def new_resource_id(prefix: str) -> str:
 
 def invocation_id(event_id: str, function: str, replay_id: str = "") -> str:
     return str(uuid.uuid5(_INVOCATION_NAMESPACE, f"{event_id}\x00{function}\x00{replay_id}"))
+
+
+def delivery_event_id(webhook_id: str, delivery_id: str) -> str:
+    """The event id of a webhook delivery the sender named: the same delivery is the same
+    event, even when two gateways race to publish it."""
+    return str(uuid.uuid5(_DELIVERY_NAMESPACE, f"{webhook_id}\x00{delivery_id}"))

@@ -58,7 +58,7 @@ def encode_payload(payload: bytes, content_type: str | None, key: str) -> dict[s
     if is_json_type(content_type):
         try:
             return {key: strict_loads(payload)}
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RecursionError):  # too deeply nested to parse
             return {f"{key}_base64": _b64(payload)}
     try:
         return {key: payload.decode()}
@@ -179,20 +179,46 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    """A signing secret of a webhook; ``expires_at`` is set once a rotation replaced it."""
+
+    value: str = field(repr=False)
+    expires_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "expires_at": self.expires_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> WebhookSecret:
+        return cls(value=record["value"], expires_at=record.get("expires_at"))
+
+
+@dataclass(frozen=True, slots=True)
 class Webhook:
+    """A webhook: deliveries to ``/hooks/{id}`` verified by ``scheme`` become events of
+    ``source``. The current secret comes first in ``secrets``. Secrets live in the registry
+    topic only: the HTTP API shows a secret in the answer that made it, never again."""
+
     id: str
     name: str
     source: str
     created_at: str = field(default_factory=utc_now)
+    scheme: str = "none"
+    secrets: tuple[WebhookSecret, ...] = field(default=(), repr=False)
+    delivery_header: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "source": self.source,
-                "created_at": self.created_at}
+                "created_at": self.created_at, "scheme": self.scheme,
+                "secrets": [s.to_dict() for s in self.secrets],
+                "delivery_header": self.delivery_header}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Webhook:
         return cls(id=record["id"], name=record["name"], source=record["source"],
-                   created_at=record["created_at"])
+                   created_at=record["created_at"], scheme=record.get("scheme", "none"),
+                   secrets=tuple(WebhookSecret.from_dict(s) for s in record.get("secrets", ())),
+                   delivery_header=record.get("delivery_header"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,10 @@ class KafkaSettings(BaseModel):
     partitions: int = Field(default=4, ge=1, description="partitions of new work topics")
     replication_factor: int = Field(default=1, ge=1)
     event_retention_ms: int = 7 * 24 * 3600 * 1000
+    delivery_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, ge=60_000,
+        description="how long a webhook delivery id is remembered for deduplication",
+    )
     publish_timeout_s: float = Field(default=5.0, gt=0)
     session_timeout_s: float = Field(default=10.0, gt=0)
 
@@ -41,6 +45,10 @@ class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    webhook_rotation_grace_s: float = Field(
+        default=24 * 3600.0, ge=0,
+        description="how long a rotated webhook secret still verifies deliveries",
+    )
     auth_token: SecretStr | None = Field(default=None, min_length=16)
 
     def url(self) -> str:

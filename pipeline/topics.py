@@ -38,6 +38,7 @@ class Topics:
         self.results = f"{self.prefix}.results"
         self.deadletter = f"{self.prefix}.deadletter"
         self.checkpoints = f"{self.prefix}.checkpoints"
+        self.deliveries = f"{self.prefix}.deliveries"
         self.events_prefix = f"{self.prefix}.events."
 
     def events(self, source: str) -> str:
@@ -59,6 +60,10 @@ class Topics:
             TopicSpec(self.results, n, compact),
             TopicSpec(self.deadletter, n),
             TopicSpec(self.checkpoints, 1, compact),
+            # Webhook deliveries already published (key webhook/delivery): compacted, and
+            # forgotten after the retention, which bounds how long a retry is recognized.
+            TopicSpec(self.deliveries, n, {**compact, "cleanup.policy": "compact,delete",
+                                           "retention.ms": str(self._kafka.delivery_retention_ms)}),
         ]
 
     def event_topic(self, source: str) -> TopicSpec:

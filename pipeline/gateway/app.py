@@ -29,6 +29,7 @@ from pipeline.gateway.routes import (
     webhooks,
 )
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
+from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
 from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
@@ -53,15 +54,18 @@ def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
             await publisher.start()
             stack.push_async_callback(publisher.stop)
             registry, results = Registry(), ResultsIndex()
+            deliveries = Deliveries(kafka.delivery_retention_ms / 1000)
             registry_view = CompactedView(kafka, topics.registry, registry.apply)
             results_view = CompactedView(kafka, topics.results, results.apply)
-            for view in (registry_view, results_view):
+            deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
+            for view in (registry_view, results_view, deliveries_view):
                 await view.start()
                 stack.push_async_callback(view.stop)
             the_runner = runner or DockerRunner(settings.runtime)
             stack.push_async_callback(the_runner.close)
             app.state.control = ControlPlane(settings, publisher, registry, registry_view,
                                              results, results_view, the_runner)
+            app.state.receiver = WebhookReceiver(topics, publisher, registry, deliveries)
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
             yield

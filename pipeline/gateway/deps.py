@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from pipeline.control import ControlPlane
 from pipeline.gateway.auth import require_token
+from pipeline.receiver import WebhookReceiver
 
 
 def _control(request: Request) -> ControlPlane:
@@ -15,5 +16,11 @@ def _control(request: Request) -> ControlPlane:
     return control
 
 
+def _receiver(request: Request) -> WebhookReceiver:
+    receiver: WebhookReceiver = request.app.state.receiver
+    return receiver
+
+
 Control = Annotated[ControlPlane, Depends(_control)]
+Receiver = Annotated[WebhookReceiver, Depends(_receiver)]
 Authenticated = [Depends(require_token)]

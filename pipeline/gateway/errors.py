@@ -48,9 +48,12 @@ def install(app: FastAPI) -> None:
     async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
+        extra = {}
+        if isinstance(exc, errors.VerificationFailed):  # a signature, not a token, is missing
+            headers, extra = None, {"check": exc.check}
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse(error_body(exc.code, exc.message), status, headers=headers)
+        return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

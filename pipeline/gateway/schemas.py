@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connectors.webhooks import Scheme
 from pipeline.records import Mode
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -27,6 +28,26 @@ class WebhookIn(BaseModel):
 
     name: str = Field(pattern=NAME)
     source: str = Field(pattern=NAME)
+    scheme: Scheme = Field(default=Scheme.NONE, description="how deliveries are verified")
+    secret: SecretStr | None = Field(
+        default=None, min_length=1, max_length=512,
+        description="the signing secret; generated when not given (signed schemes only)",
+    )
+    delivery_header: str | None = Field(
+        default=None, description="a header naming deliveries, for senders the scheme does not "
+        "name deliveries for: a delivery named twice is published once",
+    )
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr | None = Field(default=None, min_length=1, max_length=512,
+                                     description="the new secret; generated when not given")
+    grace_s: float | None = Field(
+        default=None, ge=0, description="how long the replaced secrets still verify "
+        "(default: FAASFLOW_GATEWAY_WEBHOOK_ROTATION_GRACE_S; 0 revokes them at once)",
+    )
 
 
 class SubscriptionIn(BaseModel):

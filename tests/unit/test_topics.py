@@ -61,7 +61,7 @@ def test_core_topics_and_which_are_compacted(topics: Topics) -> None:
     compacted = {name for name, spec in core.items()
                  if spec.config.get("cleanup.policy") == "compact"}
     assert set(core) == {"t1.registry", "t1.invocations", "t1.results", "t1.deadletter",
-                         "t1.checkpoints"}
+                         "t1.checkpoints", "t1.deliveries"}
     assert compacted == {"t1.registry", "t1.results", "t1.checkpoints"}
 
 
@@ -69,7 +69,15 @@ def test_core_partitions(topics: Topics) -> None:
     partitions = {spec.name: spec.partitions for spec in topics.core()}
 
     assert partitions == {"t1.registry": 1, "t1.invocations": 3, "t1.results": 3,
-                          "t1.deadletter": 3, "t1.checkpoints": 1}
+                          "t1.deadletter": 3, "t1.checkpoints": 1, "t1.deliveries": 3}
+
+
+def test_deliveries_are_compacted_and_forgotten_after_their_retention() -> None:
+    topics = Topics(KafkaSettings(topic_prefix="t1", delivery_retention_ms=120_000))
+    (spec,) = [s for s in topics.core() if s.name == "t1.deliveries"]
+
+    assert spec.config["cleanup.policy"] == "compact,delete"
+    assert spec.config["retention.ms"] == "120000"
 
 
 def test_event_topic_is_deleted_after_the_retention(topics: Topics) -> None:

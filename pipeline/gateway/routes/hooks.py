@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from pipeline.gateway.deps import Control
+from pipeline.gateway.deps import Control, Receiver
 
 router = APIRouter(tags=["ingest"])
 
 
 @router.post("/hooks/{ident}", status_code=202, summary="Deliver a webhook (any content type)")
-async def receive_webhook(ident: str, request: Request, control: Control) -> dict[str, str]:
-    """Answers only once Kafka has acknowledged the event (acks=all)."""
-    control.registry.webhook(ident)  # 404 before reading a body for nobody
-    body = await request.body()
-    event_id = await control.receive_webhook(ident, body, request.headers.get("content-type"))
-    request.app.state.metrics.events.labels(control.registry.webhook(ident).source).inc()
-    return {"event_id": event_id}
+async def receive_webhook(ident: str, request: Request, control: Control,
+                          receiver: Receiver) -> dict[str, str]:
+    """Verifies the delivery by the webhook's scheme (401 and nothing published when it
+    fails), then answers once Kafka has acknowledged the event (acks=all). A delivery the
+    sender names again gets the same answer and is not published twice."""
+    hook = control.registry.webhook(ident)  # 404 before reading a body for nobody
+    receipt = await receiver.receive(ident, request.headers, await request.body())
+    if not receipt.duplicate:
+        request.app.state.metrics.events.labels(hook.source).inc()
+    return {"event_id": receipt.event_id}

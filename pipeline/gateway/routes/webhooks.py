@@ -4,20 +4,49 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from connectors.webhooks.rotation import current
 from pipeline.gateway.deps import Authenticated, Control
-from pipeline.gateway.schemas import WebhookIn
+from pipeline.gateway.schemas import RotateIn, WebhookIn
 from pipeline.records import Webhook
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=Authenticated)
 
+HINT_CHARS = 4
+
 
 def view(hook: Webhook) -> dict[str, Any]:
-    return {**hook.to_dict(), "url": f"/hooks/{hook.id}"}
+    """What the API shows of a webhook: never a secret, only the current one's last
+    characters (to tell secrets apart) and until when replaced ones still verify."""
+    secret = current(hook)
+    expiries = [s.expires_at for s in hook.secrets[1:] if s.expires_at]
+    return {
+        "id": hook.id, "name": hook.name, "source": hook.source, "scheme": hook.scheme,
+        "delivery_header": hook.delivery_header, "created_at": hook.created_at,
+        "url": f"/hooks/{hook.id}",
+        "secret_hint": f"…{secret[-HINT_CHARS:]}" if secret else None,
+        "previous_secrets_valid_until": max(expiries) if expiries else None,
+    }
 
 
-@router.post("", status_code=201, summary="Register a webhook")
+def with_secret(hook: Webhook) -> dict[str, Any]:
+    """The view plus the current secret: only in the answer that made that secret."""
+    return {**view(hook), "secret": current(hook)}
+
+
+@router.post("", status_code=201, summary="Register a webhook (the answer holds its secret)")
 async def create_webhook(body: WebhookIn, control: Control) -> dict[str, Any]:
-    return view(await control.create_webhook(body.name, body.source))
+    secret = body.secret.get_secret_value() if body.secret else None
+    hook = await control.create_webhook(body.name, body.source, body.scheme.value, secret,
+                                        body.delivery_header)
+    return with_secret(hook)
+
+
+@router.post("/{ident}/rotate", summary="Rotate a webhook's secret (the answer holds the new one)")
+async def rotate_secret(ident: str, control: Control,
+                        body: RotateIn | None = None) -> dict[str, Any]:
+    body = body or RotateIn()
+    secret = body.secret.get_secret_value() if body.secret else None
+    return with_secret(await control.rotate_webhook_secret(ident, secret, body.grace_s))
 
 
 @router.get("", summary="List webhooks")
