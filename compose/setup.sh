@@ -13,6 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO"
 VENV=$REPO/.venv
+NODE_TOOLS=$CACHE/node # npm packages the tests run (ganache)
 : >"$LOG"
 
 install_packages() {
@@ -22,6 +23,7 @@ install_packages() {
     command -v mvn >/dev/null || missing+=(maven)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v curl >/dev/null || missing+=(curl)
+    command -v npm >/dev/null || missing+=(npm) # Debian's npm brings nodejs with it
     # Debian splits `python3 -m venv` into its own package; ensurepip is the part it adds.
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
     if ((${#missing[@]} == 0)); then
@@ -91,17 +93,32 @@ fetch_kafka_jars() {
     STATUS="$(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars"
 }
 
+install_ganache() {
+    # A local Ethereum chain for the Ethereum connector's integration tests, pinned. The tests
+    # run $NODE_TOOLS/node_modules/.bin/ganache (FAASFLOW_GANACHE names another one).
+    local want=7.9.2 have
+    have=$(node -p "require('$NODE_TOOLS/node_modules/ganache/package.json').version" 2>/dev/null || true)
+    if [[ $have == "$want" && -x $NODE_TOOLS/node_modules/.bin/ganache ]]; then
+        STATUS=ready
+        return
+    fi
+    quietly npm install --prefix "$NODE_TOOLS" --no-audit --no-fund "ganache@$want"
+    STATUS="installed ganache $want"
+}
+
 echo "faasflow setup"
 step "apt packages" install_packages
 step "docker daemon" start_docker
 step "python venv" make_venv
 step "kafka $KAFKA_VERSION jars" fetch_kafka_jars
+step "ganache (test chain)" install_ganache
 bash "$REPO/compose/images.sh"
 
 cat <<SUMMARY
 ready:
   venv         $VENV  (faasflow, pytest, ruff in .venv/bin)
   kafka jars   $KAFKA_LIBS
+  ganache      $NODE_TOOLS/node_modules/.bin/ganache
   state        $STATE
   setup log    $LOG
 SUMMARY

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connectors import http_poll
+from connectors import ethereum, http_poll
 from connectors.base import Connector
 from pipeline.errors import InvalidRequest
 from pipeline.records import ConnectorSpec
@@ -23,6 +23,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "http-poll": Kind(http_poll.PollConfig, http_poll.HttpPoller),
+    "ethereum": Kind(ethereum.EthereumConfig, ethereum.EthereumConnector),
 }
 
 

@@ -46,3 +46,33 @@ def add_http_poll(
 ) -> None:
     """Poll URL every INTERVAL seconds; publish an event when its content changes."""
     _add("http-poll", url, name, source, {"url": url, "interval_s": interval}, as_json)
+
+
+@add.command("ethereum")
+@gateway_errors
+def add_ethereum(
+    url: Annotated[str, typer.Option(help="The node: ws(s):// subscribes to new heads, "
+                                     "http(s):// polls.")],
+    confirmations: Annotated[int, typer.Option(
+        help="Blocks deep before an event is final.")] = 12,
+    address: Annotated[list[str] | None, typer.Option(
+        help="Emit the logs of this contract (repeatable).")] = None,
+    topic: Annotated[list[str] | None, typer.Option(
+        help="Emit the logs whose first topic is this (repeatable).")] = None,
+    pending: Annotated[bool, typer.Option(
+        "--pending", help="Also emit unconfirmed blocks and logs, as pending.")] = False,
+    start_block: Annotated[int | None, typer.Option(
+        help="The first block (default: the head when it first runs).")] = None,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between polls (HTTP).")] = 1.0,
+    name: Name = None,
+    source: Source = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow a chain: publish block events, and log events of the given contracts/topics,
+    once CONFIRMATIONS deep; reorgs deeper than that are retracted."""
+    config: dict[str, Any] = {"url": url, "confirmations": confirmations,
+                              "addresses": address or [], "topics": topic or [],
+                              "emit_pending": pending, "poll_interval_s": poll_interval}
+    if start_block is not None:
+        config["start_block"] = start_block
+    _add("ethereum", url, name, source, config, as_json)
