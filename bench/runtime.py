@@ -77,7 +77,7 @@ async def warm(stack: Stack) -> list[Measurement]:
                      max_concurrency=CONCURRENCY)
         gateway = await _sequential(lambda n: _via_gateway(api, n))
         gateway_rps = await _throughput(lambda n: _via_gateway(api, n))
-    runner = WarmRunner(stack.settings)
+    runner = WarmRunner(stack.settings, lambda function: {})
     try:
         pool = runner.pool(warm_spec(stack, CONCURRENCY))
 

@@ -23,6 +23,7 @@ install_packages() {
     command -v mvn >/dev/null || missing+=(maven)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v curl >/dev/null || missing+=(curl)
+    command -v wrk >/dev/null || missing+=(wrk) # the HTTP load generator of `make bench`
     command -v npm >/dev/null || missing+=(npm) # Debian's npm brings nodejs with it
     # Debian splits `python3 -m venv` into its own package; ensurepip is the part it adds.
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

@@ -7,15 +7,16 @@ only after Kafka acknowledged the event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors import catalog
 from connectors.webhooks import rotation
-from pipeline.errors import Conflict, InvalidRequest, NotFound
+from pipeline.errors import BrokerUnavailable, Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
@@ -24,8 +25,10 @@ from pipeline.records import (
     Event,
     FunctionSpec,
     Invocation,
+    Language,
     Mode,
     Result,
+    Secret,
     Subscription,
     Webhook,
     dumps,
@@ -34,6 +37,7 @@ from pipeline.records import (
 from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
+from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
 from pipeline.topics import Topics, check_source
 
@@ -46,12 +50,22 @@ READ_YOUR_WRITES_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class FunctionRequest:
-    image: str
-    mode: Mode
-    timeout_s: float
-    memory_mb: int
-    env: Mapping[str, str]
-    public: bool
+    """A deploy request, validated at the edge; ``None`` means "the default"."""
+
+    image: str | None = None
+    mode: Mode | None = None
+    timeout_s: float | None = None
+    memory_mb: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    public: bool = True
+    runtime: Language | None = None
+    code: str | None = None
+    main: str = "main"
+    min_warm: int = 0
+    max_concurrency: int = 4
+    idle_timeout_s: float = 300.0
+    network: bool = False
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 class ControlPlane:
@@ -73,6 +87,7 @@ class ControlPlane:
         self._registry_view = registry_view
         self._results_view = results_view
         self._runner = runner
+        self._logging: set[asyncio.Task[None]] = set()
 
     # registry writes
 
@@ -87,21 +102,56 @@ class ControlPlane:
             log.warning("registry write %s@%d not yet applied locally", key, written.offset)
 
     async def put_function(self, name: str, request: FunctionRequest) -> FunctionSpec:
+        """Deploy from a local image, or from code (a code function runs warm in its
+        language's runtime image, with no build)."""
         check_source(name)  # function names share the source character set
-        if request.timeout_s > self.settings.runtime.max_timeout_s:
-            raise InvalidRequest(
-                f"timeout_s may be at most {self.settings.runtime.max_timeout_s:g}"
-            )
-        digest = await self._runner.resolve_image(request.image)
+        runtime = self.settings.runtime
+        timeout_s = request.timeout_s or runtime.default_timeout_s
+        if timeout_s > runtime.max_timeout_s:
+            raise InvalidRequest(f"timeout_s may be at most {runtime.max_timeout_s:g}")
+        if (request.code is None) != (request.runtime is None):
+            raise InvalidRequest("a code function needs both runtime and code")
+        if (request.image is None) == (request.code is None):
+            raise InvalidRequest("give either an image, or a runtime and code")
+        mode = request.mode or (Mode.WARM if request.code is not None else Mode.COLD)
+        if request.code is not None and mode is not Mode.WARM:
+            raise InvalidRequest("code functions run warm: use mode 'warm'")
+        for secret in request.secrets.values():
+            if secret not in self.registry.secrets:
+                raise InvalidRequest(f"secret {secret!r} does not exist: create it first")
+        image = request.image or RUNTIME_IMAGES[request.runtime]  # type: ignore[index]
+        digest = await self._runner.resolve_image(image)
         now = utc_now()
         old = self.registry.functions.get(name)
         spec = FunctionSpec(
-            name=name, image=request.image, image_digest=digest, mode=request.mode,
-            timeout_s=request.timeout_s, memory_mb=request.memory_mb, env=dict(request.env),
-            public=request.public, created_at=old.created_at if old else now, updated_at=now,
+            name=name, image=image, image_digest=digest, mode=mode, timeout_s=timeout_s,
+            memory_mb=request.memory_mb or runtime.default_memory_mb, env=dict(request.env),
+            public=request.public, runtime=request.runtime, code=request.code,
+            main=request.main, min_warm=request.min_warm,
+            max_concurrency=request.max_concurrency, idle_timeout_s=request.idle_timeout_s,
+            network=request.network, secrets=dict(request.secrets),
+            created_at=old.created_at if old else now, updated_at=now,
         )
         await self._write(record_key(spec), spec)
         return spec
+
+    async def put_secret(self, name: str, value: str) -> tuple[Secret, bool]:
+        """Create or replace a secret; warm containers of functions using it restart."""
+        check_source(name)
+        old = self.registry.secrets.get(name)
+        now = utc_now()
+        secret = Secret(name=name, value=value, created_at=old.created_at if old else now,
+                        updated_at=now)
+        await self._write(record_key(secret), secret)
+        return secret, old is None
+
+    async def delete_secret(self, name: str) -> None:
+        self.registry.secret(name)
+        users = sorted(f.name for f in self.registry.functions.values()
+                       if name in f.secrets.values())
+        if users:
+            raise Conflict(f"secret {name!r} is used by {', '.join(users)}")
+        await self._write(f"secret/{name}", None)
 
     async def delete_function(self, name: str) -> None:
         """Delete a function and its subscriptions; invocations still queued for it fail."""
@@ -192,9 +242,24 @@ class ControlPlane:
                       datacontenttype=content_type, subject=name)
         invocation = Invocation(id=invocation_id(event.id, name), function=name, event=event)
         result = await execute(invocation, function, self._runner)
-        await self._publisher.publish(self.topics.results, result.invocation_id,
-                                      dumps(result.to_dict()))
+        record = dumps(result.to_dict())
+        self.results.apply(result.invocation_id.encode(), record)  # readable here at once
+        # The caller is answered without waiting for Kafka's ack (a sync call's latency is
+        # the function's, as OpenFaaS users expect); close() waits for what is in flight.
+        task = asyncio.create_task(self._log_result(result.invocation_id, record))
+        self._logging.add(task)
+        task.add_done_callback(self._logging.discard)
         return result
+
+    async def _log_result(self, invocation_id: str, record: bytes) -> None:
+        try:
+            await self._publisher.publish(self.topics.results, invocation_id, record)
+        except BrokerUnavailable as exc:
+            log.error("result of invocation %s not logged: %s", invocation_id, exc)
+
+    async def close(self) -> None:
+        """Wait for the Results still being logged."""
+        await asyncio.gather(*self._logging, return_exceptions=True)
 
     async def results_for_event(self, event_id: str, wait_s: float = 0.0) -> list[Result]:
         """The event's Results; with ``wait_s``, wait that long for at least one, all final."""

@@ -83,7 +83,8 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
            "FAASFLOW_INVOCATION_ID": invocation.id, "FAASFLOW_FUNCTION": function.name}
     outcome = await runner.run(
         RunRequest(function=function, invocation_id=invocation.id,
-                   payload=invocation.event.data, env=env)
+                   payload=invocation.event.data, env=env,
+                   content_type=invocation.event.datacontenttype)
     )
     log.info(
         "invocation %s of %s for event %s: %s in %.3fs",
@@ -98,6 +99,7 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
         logs=outcome.logs,
         exit_code=outcome.exit_code,
         cold_start=outcome.cold_start,
+        init_s=outcome.init_s,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         duration_s=outcome.duration_s,

@@ -133,10 +133,21 @@ class Event:
 
 class Mode(StrEnum):
     COLD = "cold"
+    WARM = "warm"
+
+
+class Language(StrEnum):
+    """Runtimes that run a code function (source in the record, no image build)."""
+
+    PYTHON = "python"
+    NODE = "node"
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
+    """A deployed function. ``runtime`` + ``code`` make a code function (like an OpenWhisk
+    code action): ``image`` is then the language's runtime image."""
+
     name: str
     image: str
     image_digest: str
@@ -145,6 +156,14 @@ class FunctionSpec:
     memory_mb: int = 128
     env: Mapping[str, str] = field(default_factory=dict)
     public: bool = True
+    runtime: Language | None = None
+    code: str | None = None
+    main: str = "main"
+    min_warm: int = 0
+    max_concurrency: int = 4
+    idle_timeout_s: float = 300.0
+    network: bool = False
+    secrets: Mapping[str, str] = field(default_factory=dict)  # env var → secret name
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
 
@@ -158,12 +177,21 @@ class FunctionSpec:
             "memory_mb": self.memory_mb,
             "env": dict(self.env),
             "public": self.public,
+            "runtime": self.runtime.value if self.runtime else None,
+            "code": self.code,
+            "main": self.main,
+            "min_warm": self.min_warm,
+            "max_concurrency": self.max_concurrency,
+            "idle_timeout_s": self.idle_timeout_s,
+            "network": self.network,
+            "secrets": dict(self.secrets),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> FunctionSpec:
+        runtime = record.get("runtime")
         return cls(
             name=record["name"],
             image=record["image"],
@@ -173,6 +201,14 @@ class FunctionSpec:
             memory_mb=int(record["memory_mb"]),
             env=dict(record.get("env") or {}),
             public=bool(record.get("public", True)),
+            runtime=Language(runtime) if runtime else None,
+            code=record.get("code"),
+            main=record.get("main") or "main",
+            min_warm=int(record.get("min_warm", 0)),
+            max_concurrency=int(record.get("max_concurrency", 4)),
+            idle_timeout_s=float(record.get("idle_timeout_s", 300.0)),
+            network=bool(record.get("network", False)),
+            secrets=dict(record.get("secrets") or {}),
             created_at=record["created_at"],
             updated_at=record["updated_at"],
         )
@@ -260,6 +296,29 @@ class ConnectorSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Secret:
+    """A value functions get as an environment variable, never shown by the API, and
+    redacted from their logs, output and errors."""
+
+    name: str
+    value: str
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "created_at": self.created_at,
+                "updated_at": self.updated_at}
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "created_at": self.created_at, "updated_at": self.updated_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Secret:
+        return cls(name=record["name"], value=record["value"], created_at=record["created_at"],
+                   updated_at=record["updated_at"])
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
     """One (event, function) pair to run; ``id`` is derived from both (see ``ids``)."""
 
@@ -319,6 +378,7 @@ class Result:
     logs: str = ""
     exit_code: int | None = None
     cold_start: bool = True
+    init_s: float | None = None
     queued_at: str = ""
     started_at: str | None = None
     finished_at: str | None = None
@@ -339,6 +399,7 @@ class Result:
             "logs": self.logs,
             "exit_code": self.exit_code,
             "cold_start": self.cold_start,
+            "init_s": self.init_s,
             "timings": {
                 "queued_at": self.queued_at,
                 "started_at": self.started_at,
@@ -364,6 +425,7 @@ class Result:
             logs=record.get("logs", ""),
             exit_code=record.get("exit_code"),
             cold_start=bool(record.get("cold_start", True)),
+            init_s=record.get("init_s"),
             queued_at=timings.get("queued_at", ""),
             started_at=timings.get("started_at"),
             finished_at=timings.get("finished_at"),

@@ -14,17 +14,21 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import ConnectorSpec, FunctionSpec, Subscription, Webhook, dumps
+from pipeline.records import ConnectorSpec, FunctionSpec, Secret, Subscription, Webhook, dumps
 
 log = logging.getLogger(__name__)
 
-Record = FunctionSpec | Webhook | Subscription | ConnectorSpec
+Record = FunctionSpec | Webhook | Subscription | ConnectorSpec | Secret
 _KINDS: dict[str, type[Record]] = {
     "function": FunctionSpec,
     "webhook": Webhook,
     "subscription": Subscription,
     "connector": ConnectorSpec,
+    "secret": Secret,
 }
+
+
+Listener = Callable[[str, str, Record | None], None]
 
 
 def record_key(record: Record) -> str:
@@ -34,6 +38,8 @@ def record_key(record: Record) -> str:
         return f"webhook/{record.id}"
     if isinstance(record, ConnectorSpec):
         return f"connector/{record.name}"
+    if isinstance(record, Secret):
+        return f"secret/{record.name}"
     return f"subscription/{record.id}"
 
 
@@ -49,10 +55,13 @@ class Registry:
         self.webhooks: dict[str, Webhook] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.connectors: dict[str, ConnectorSpec] = {}
+        self.secrets: dict[str, Secret] = {}
         self._by_source: dict[str, set[str]] = defaultdict(set)
-        self._listeners: list[Callable[[str, Record | None], None]] = []
+        self._listeners: list[Listener] = []
 
-    def on_change(self, listener: Callable[[str, Record | None], None]) -> None:
+    def on_change(self, listener: Listener) -> None:
+        """``listener(kind, ident, record)`` after each change; ``record`` is None when
+        ``kind/ident`` was deleted."""
         self._listeners.append(listener)
 
     def apply(self, key: bytes, value: bytes | None) -> None:
@@ -67,7 +76,7 @@ class Registry:
             record = cls.from_dict(fields)
         self._store(kind, ident, record)
         for listener in self._listeners:
-            listener(kind, record)
+            listener(kind, ident, record)
 
     def _store(self, kind: str, ident: str, record: Record | None) -> None:
         table: dict[str, Any] = getattr(self, f"{kind}s")
@@ -103,6 +112,12 @@ class Registry:
             return self.connectors[name]
         except KeyError:
             raise NotFound(f"connector {name!r} does not exist") from None
+
+    def secret(self, name: str) -> Secret:
+        try:
+            return self.secrets[name]
+        except KeyError:
+            raise NotFound(f"secret {name!r} does not exist") from None
 
     def subscribers(self, source: str) -> list[Subscription]:
         """The subscriptions of a source, in a stable order."""

@@ -70,6 +70,13 @@ class RuntimeSettings(BaseModel):
     cpus: float = Field(default=1.0, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, ge=1)
     max_log_bytes: int = Field(default=64 * 1024, ge=1)
+    max_warm_containers: int = Field(default=32, ge=1, description="per gateway or worker")
+    init_timeout_s: float = Field(default=10.0, gt=0, description="start + /init of a warm one")
+    maintain_interval_s: float = Field(default=1.0, gt=0, description="reaping, health checks")
+    socket_dir: Path = Field(
+        default=Path("/tmp/faasflow"),
+        description="where warm containers' sockets live: unix socket paths must stay short",
+    )
 
 
 class Settings(BaseSettings):
@@ -87,6 +94,10 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+    def worker_ready_marker(self, pid: int) -> Path:
+        """Touched by a worker once it consumes; ``faasflow up`` and the tests wait for it."""
+        return self.state_dir / "run" / f"worker-{pid}.ready"
 
     @property
     def token_file(self) -> Path:

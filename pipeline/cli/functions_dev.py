@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli.client import GatewayError
 from pipeline.cli.function_image import Builder, BuildError, Built
 from pipeline.cli.manifest import MANIFEST, NAME, Manifest, ManifestError, parse_manifest
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
@@ -118,14 +117,8 @@ def fn_logs(
     as_json: JsonFlag = False,
 ) -> None:
     """Print what the last invocations of a function logged, oldest first."""
-    try:
-        results = client().json("GET", f"/v1/functions/{name}/invocations",
-                                params={"limit": limit})
-    except GatewayError as exc:
-        if str(exc).startswith("Not Found (HTTP 404)"):  # the route, not the function
-            raise GatewayError(f"this gateway has no GET /v1/functions/{name}/invocations "
-                               "yet: upgrade it") from exc
-        raise
+    results = client().json("GET", f"/v1/functions/{name}/invocations",
+                            params={"limit": limit})
     if as_json:
         emit_json(results)
         return

@@ -17,6 +17,7 @@ from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
 from pipeline.cli.processes import StartError, Supervisor, components
+from pipeline.cli.secrets import secret
 from pipeline.settings import Settings
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 resources.register(app)
 functions_dev.register(resources.fn)
 app.add_typer(connector, name="connector")
+app.add_typer(secret, name="secret")
 
 
 def configure_logging(settings: Settings) -> None:

@@ -118,13 +118,13 @@ class Supervisor:
             if process.poll() is not None:
                 raise StartError(f"{component.name} exited with code {process.returncode}; "
                                  f"see {self.log_file(component.name)}")
-            if self._is_ready(component.name):
+            if self._is_ready(component.name, process.pid):
                 return
             time.sleep(0.2)
         raise StartError(f"{component.ready} not ready after {timeout_s:.0f}s; "
                          f"see {self.log_file(component.name)}")
 
-    def _is_ready(self, name: str) -> bool:
+    def _is_ready(self, name: str, pid: int) -> bool:
         if name == "kafka":
             with socket.socket() as sock:
                 sock.settimeout(0.5)
@@ -134,7 +134,7 @@ class Supervisor:
                 return httpx.get(f"{self.settings.gateway.url()}/healthz", timeout=1).is_success
             except httpx.TransportError:
                 return False
-        return b"ready" in self.log_file(name).read_bytes()[-65536:] if name == "worker" else True
+        return self.settings.worker_ready_marker(pid).exists() if name == "worker" else True
 
     def stop(self, name: str) -> bool:
         pid = self.pid(name)

@@ -111,6 +111,10 @@ def fn_deploy(
     timeout: Annotated[float | None, typer.Option(help="Seconds before it is killed.")] = None,
     memory: Annotated[int | None, typer.Option(help="Memory limit in MB.")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    secret: Annotated[list[str] | None, typer.Option(
+        "--secret", "-s", help="VAR=SECRET: the secret's value as $VAR")] = None,
+    mode: Annotated[str | None, typer.Option(help="cold (a container per call) or warm.")]
+    = None,
     private: Annotated[bool, typer.Option(help="Require the token to invoke it.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -122,6 +126,10 @@ def fn_deploy(
         body["timeout_s"] = timeout
     if memory is not None:
         body["memory_mb"] = memory
+    if secret:
+        body["secrets"] = parse_env(secret)
+    if mode is not None:
+        body["mode"] = mode
     if Path(name).is_dir():
         # Imported here: functions_dev imports this module (it adds commands to `fn`).
         from pipeline.cli.functions_dev import deploy_folder

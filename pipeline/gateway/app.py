@@ -1,7 +1,7 @@
 """``create_app(settings)``: the gateway's FastAPI application.
 
 The lifespan builds the adapters (Kafka publisher, registry and results views, the
-Docker runner) and keeps them on ``app.state``; routes only translate HTTP.
+function runtimes) and keeps them on ``app.state``; routes only translate HTTP.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pipeline.gateway.routes import (
     hooks,
     invocations,
     invoke,
+    secrets,
     sources,
     subscriptions,
     system,
@@ -32,8 +33,7 @@ from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_bro
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
 from pipeline.results import ResultsIndex
-from pipeline.runtime.base import Runner
-from pipeline.runtime.docker import DockerRunner
+from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 BROKER_WAIT_S = 60.0
 
 
-def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         kafka = settings.kafka
@@ -61,10 +61,12 @@ def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
             for view in (registry_view, results_view, deliveries_view):
                 await view.start()
                 stack.push_async_callback(view.stop)
-            the_runner = runner or DockerRunner(settings.runtime)
-            stack.push_async_callback(the_runner.close)
-            app.state.control = ControlPlane(settings, publisher, registry, registry_view,
-                                             results, results_view, the_runner)
+            runtimes = Runtimes(settings)
+            await runtimes.start(registry)
+            stack.push_async_callback(runtimes.close)
+            app.state.control = control = ControlPlane(
+                settings, publisher, registry, registry_view, results, results_view, runtimes)
+            stack.push_async_callback(control.close)
             app.state.receiver = WebhookReceiver(topics, publisher, registry, deliveries)
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
@@ -79,8 +81,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> FastAPI:
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
     errors.install(app)
-    for module in (functions, webhooks, subscriptions, connectors, invocations, hooks, sources,
-                   invoke, system):
+    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations, hooks,
+                   sources, invoke, system):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.gateway.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -7,20 +7,37 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.webhooks import Scheme
-from pipeline.records import Mode
+from pipeline.records import Language, Mode
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
 class FunctionIn(BaseModel):
+    """An image function (``image``) or a code function (``runtime`` + ``code``)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(min_length=1, max_length=512)
-    mode: Mode = Mode.COLD
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    mode: Mode | None = Field(default=None, description="cold (default for images) or warm")
     timeout_s: float | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, ge=6, le=65536)
     env: dict[str, str] = Field(default_factory=dict)
     public: bool = Field(default=True, description="invocable without credentials")
+    runtime: Language | None = None
+    code: str | None = Field(default=None, min_length=1, max_length=1024 * 1024)
+    main: str = Field(default="main", pattern=r"^[A-Za-z_$][A-Za-z0-9_$]{0,99}$")
+    min_warm: int = Field(default=0, ge=0, le=64, description="containers kept warm")
+    max_concurrency: int = Field(default=4, ge=1, le=256, description="warm containers at most")
+    idle_timeout_s: float = Field(default=300.0, gt=0, le=86400)
+    network: bool = Field(default=False, description="give its containers a network")
+    secrets: dict[str, str] = Field(
+        default_factory=dict, description="environment variable → secret name")
+
+
+class SecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(min_length=1, max_length=64 * 1024)
 
 
 class WebhookIn(BaseModel):

@@ -15,6 +15,7 @@ class RunRequest:
     invocation_id: str
     payload: bytes
     env: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class RunOutcome:
     exit_code: int | None = None
     error: str | None = None
     cold_start: bool = True
+    init_s: float | None = None
 
 
 class Runner(Protocol):

@@ -23,6 +23,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,10 @@ class WarmContainer:
 class WarmRunner:
     """``Runner`` adapter for warm functions: one ``FunctionPool`` per deployed version."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 secret_env: Callable[[FunctionSpec], Mapping[str, str]]) -> None:
         self._settings = settings.runtime
+        self._secret_env = secret_env
         self._socket_root = settings.runtime.socket_dir
         self._capacity = Capacity(settings.runtime.max_warm_containers)
         self._pools: dict[str, tuple[FunctionSpec, FunctionPool[WarmContainer]]] = {}
@@ -134,6 +137,13 @@ class WarmRunner:
                 self._spawn(old[1].drain())
             return
         self._spawn(self.pool(function).prewarm())
+
+    def restart(self, function: FunctionSpec) -> None:
+        """Replace every container of the function (its secrets changed)."""
+        old = self._pools.pop(function.name, None)
+        if old is not None:
+            self._spawn(old[1].drain())
+        self.follow(function, function.name)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -252,7 +262,8 @@ class WarmRunner:
             options["network_mode"] = "bridge"
         config = api.create_container_config(
             function.image_digest, None, user=NOBODY, entrypoint=entrypoint,
-            environment={**function.env, "FAASFLOW_FUNCTION": function.name,
+            environment={**function.env, **self._secret_env(function),
+                         "FAASFLOW_FUNCTION": function.name,
                          "FAASFLOW_RUNTIME_SOCKET": f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"},
             labels={"faasflow.function": function.name, "faasflow.mode": "warm",
                     "faasflow.owner": OWNER},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,8 +23,7 @@ from pipeline.execution import execute, failed, pending, plan_invocations, runni
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.records import Event, Invocation, Result, dumps
 from pipeline.registry import Registry
-from pipeline.runtime.base import Runner
-from pipeline.runtime.docker import DockerRunner
+from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from pipeline.worker.connectors import Checkpoints, ConnectorSupervisor, KafkaSink
@@ -43,6 +43,7 @@ def faust_app(settings: Settings, topics: Topics) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(settings.state_dir / "faust"),  # not the working directory
         web_enabled=False,
         topic_allow_declare=False,
         topic_disable_leader=True,
@@ -59,21 +60,23 @@ def faust_app(settings: Settings, topics: Topics) -> faust.App:
 class Worker:
     """Owns the Faust app, the registry view and the runner for one worker process."""
 
-    def __init__(self, settings: Settings, runner: Runner | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = Topics(settings.kafka)
         self.registry = Registry()
         self.app = faust_app(settings, self.topics)
         self.sources = SourceTopics(self.app, self.topics, settings.kafka,
                                     settings.worker.resubscribe_delay_s)
-        self._runner = runner
+        self._runtimes: Runtimes | None = None
         self._view: CompactedView | None = None
         self._ready = asyncio.Event()
         self._inflight: dict[str, asyncio.Future[Result]] = {}
         self.checkpoints = Checkpoints()
         self.connectors: ConnectorSupervisor | None = None
         self._assigned: set[int] = set()
+        self._rebalanced = False
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
+        self.app.on_before_shutdown.connect(self._on_shutdown)
         self._invocations = self.app.topic(self.topics.invocations)
         self._results = self.app.topic(self.topics.results)
         self._deadletter = self.app.topic(self.topics.deadletter)
@@ -94,10 +97,10 @@ class Worker:
 
     async def _follow_registry(self) -> None:
         kafka = self.settings.kafka
-        if self._runner is None:
-            self._runner = DockerRunner(self.settings.runtime)
         self._view = CompactedView(kafka, self.topics.registry, self.registry.apply)
         await self._view.start()
+        self._runtimes = Runtimes(self.settings)
+        await self._runtimes.start(self.registry)
         await CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply).start()
         publisher = Publisher(kafka)
         await publisher.start()
@@ -108,23 +111,41 @@ class Worker:
         self.connectors.assign(self._assigned)
         await self.sources.follow(self.registry.sources())
         self._ready.set()
+        self._mark_ready()
         log.info("registry loaded: %d functions, %d subscriptions, %d connectors",
                  len(self.registry.functions), len(self.registry.subscriptions),
                  len(self.registry.connectors))
         changed = asyncio.Event()
-        self.registry.on_change(lambda kind, record: changed.set())
+        self.registry.on_change(lambda kind, ident, record: changed.set())
         while True:
             await changed.wait()
             changed.clear()
             self.connectors.reconcile()
             await self.sources.follow(self.registry.sources())
 
+    async def _on_shutdown(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Stop connectors and remove this worker's warm containers."""
+        if self.connectors is not None:
+            await self.connectors.stop()
+        if self._runtimes is not None:
+            await self._runtimes.close()
+
     async def _on_partitions_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
         """Connectors follow the invocations partitions this worker was assigned."""
         (assigned,) = args  # Faust sends the whole new assignment
         self._assigned = {tp.partition for tp in assigned if tp.topic == self.topics.invocations}
+        self._rebalanced = True
         if self.connectors is not None:
             self.connectors.assign(self._assigned)
+        self._mark_ready()
+
+    def _mark_ready(self) -> None:
+        """Once the registry is loaded and partitions are assigned, say so in a file named
+        after this process: ``faasflow up`` and the tests wait for it."""
+        if self._ready.is_set() and self._rebalanced:
+            marker = self.settings.worker_ready_marker(os.getpid())
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
 
     async def _starter(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
@@ -175,13 +196,13 @@ class Worker:
         function = self.registry.functions.get(invocation.function)
         if function is None:
             return failed(invocation, f"function {invocation.function!r} does not exist")
-        assert self._runner is not None
+        assert self._runtimes is not None
         await self._send(self._results, invocation.id,
                          dumps(running(invocation, function).to_dict()))
         delay = 0.5
         while True:
             try:
-                return await execute(invocation, function, self._runner)
+                return await execute(invocation, function, self._runtimes)
             except RetryableError as exc:
                 log.warning("invocation %s not run, retrying in %.1fs: %s",
                             invocation.id, delay, exc)

@@ -75,9 +75,9 @@ class Platform:
         self._wait(lambda: self._healthy(), "gateway", self.gateway)
 
     def start_worker(self) -> None:
-        self.worker = self._spawn("worker")
-        start = len(self.log("worker"))
-        self._wait(lambda: "Worker]: Ready" in self.log("worker")[start:], "worker", self.worker)
+        worker = self.worker = self._spawn("worker")
+        marker = self.state_dir / "run" / f"worker-{worker.pid}.ready"
+        self._wait(marker.exists, "worker", worker)
 
     def _healthy(self) -> bool:
         try:
@@ -110,8 +110,9 @@ class Platform:
 
     # API helpers
 
-    def deploy(self, name: str, image: str, **fields: Any) -> dict[str, Any]:
-        response = self.api.put(f"/v1/functions/{name}", json={"image": image, **fields})
+    def deploy(self, name: str, image: str | None, **fields: Any) -> dict[str, Any]:
+        body = {"image": image, **fields} if image else fields
+        response = self.api.put(f"/v1/functions/{name}", json=body)
         assert response.status_code in (200, 201), response.text
         return response.json()
 

@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import functions_dev
-from pipeline.cli.client import GatewayError
 from pipeline.cli.function_image import (
     context_digest,
     context_files,
@@ -286,13 +285,3 @@ def test_fn_logs_prints_each_invocation_oldest_first(monkeypatch: pytest.MonkeyP
     assert lines[0].startswith("── inv-1 succeeded 2025-01-01T00:00:01Z")
     assert lines[1:3] == ["first", "── inv-2 failed 2025-01-01T00:00:02Z 0.250s"]
     assert lines[3:] == ["error: ValueError: x", "second"]
-
-
-def test_fn_logs_says_when_the_gateway_lacks_the_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(functions_dev, "client",
-                        lambda: FakeGateway(GatewayError("Not Found (HTTP 404)")))
-
-    done = CliRunner().invoke(app, ["fn", "logs", "resize"])
-
-    assert done.exit_code == 1
-    assert "has no GET /v1/functions/resize/invocations" in done.output

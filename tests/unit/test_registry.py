@@ -139,7 +139,7 @@ def test_unknown_or_malformed_keys_are_ignored(
     registry: Registry, key: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[object] = []
-    registry.on_change(lambda kind, record: calls.append(kind))
+    registry.on_change(lambda kind, ident, record: calls.append(kind))
 
     with caplog.at_level(logging.WARNING, logger="pipeline.registry"):
         registry.apply(key, b'{"name": "x"}')
@@ -150,19 +150,19 @@ def test_unknown_or_malformed_keys_are_ignored(
 
 
 def test_listeners_hear_every_change_including_tombstones(registry: Registry) -> None:
-    heard: list[tuple[str, object]] = []
-    registry.on_change(lambda kind, record: heard.append((kind, record)))
+    heard: list[tuple[str, str, object]] = []
+    registry.on_change(lambda kind, ident, record: heard.append((kind, ident, record)))
     spec = function_spec("resize")
 
     put(registry, spec)
     delete(registry, "function/resize")
 
-    assert heard == [("function", spec), ("function", None)]
+    assert heard == [("function", "resize", spec), ("function", "resize", None)]
 
 
 def test_listeners_see_the_registry_already_changed(registry: Registry) -> None:
     seen: list[bool] = []
-    registry.on_change(lambda kind, record: seen.append("resize" in registry.functions))
+    registry.on_change(lambda kind, ident, record: seen.append("resize" in registry.functions))
 
     put(registry, function_spec("resize"))
 

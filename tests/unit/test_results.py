@@ -72,3 +72,23 @@ def test_tombstone_for_an_unknown_key_is_harmless(index: ResultsIndex) -> None:
 def test_missing_invocation_is_not_found(index: ResultsIndex) -> None:
     with pytest.raises(NotFound, match="nope"):
         index.get("nope")
+
+
+def test_a_functions_recent_invocations_newest_first(index: ResultsIndex) -> None:
+    for n in range(5):
+        put(index, result(f"inv-{n}", event_id=f"ev-{n}", function="echo"))
+    put(index, result("other", function="hello"))
+    put(index, result("inv-1", event_id="ev-1", status=Status.FAILED))  # an update
+
+    recent = index.for_function("echo", 3)
+
+    assert [r.invocation_id for r in recent] == ["inv-4", "inv-3", "inv-2"]
+    assert index.get("inv-1").status is Status.FAILED
+    assert [r.invocation_id for r in index.for_function("echo", 10)][-2:] == ["inv-1", "inv-0"]
+
+
+def test_a_deleted_result_leaves_the_functions_history(index: ResultsIndex) -> None:
+    put(index, result("inv-1"))
+    index.apply(b"inv-1", None)
+
+    assert index.for_function("echo", 10) == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from pipeline.control import FunctionRequest
 from pipeline.gateway.deps import Authenticated, Control
@@ -14,13 +14,8 @@ router = APIRouter(prefix="/v1/functions", tags=["functions"], dependencies=Auth
 @router.put("/{name}", summary="Deploy or update a function")
 async def put_function(name: str, body: FunctionIn, control: Control,
                        response: Response) -> dict[str, Any]:
-    runtime = control.settings.runtime
     existed = name in control.registry.functions
-    spec = await control.put_function(name, FunctionRequest(
-        image=body.image, mode=body.mode, env=body.env, public=body.public,
-        timeout_s=body.timeout_s or runtime.default_timeout_s,
-        memory_mb=body.memory_mb or runtime.default_memory_mb,
-    ))
+    spec = await control.put_function(name, FunctionRequest(**body.model_dump()))
     response.status_code = 200 if existed else 201
     return spec.to_dict()
 
@@ -33,6 +28,17 @@ async def list_functions(control: Control) -> list[dict[str, Any]]:
 @router.get("/{name}", summary="Get a function")
 async def get_function(name: str, control: Control) -> dict[str, Any]:
     return control.registry.function(name).to_dict()
+
+
+@router.get("/{name}/invocations", summary="A function's most recent invocations")
+async def function_invocations(
+    name: str, control: Control, limit: int = Query(default=20, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    """Newest first, with their logs; a deleted function's history stays readable."""
+    results = control.results.for_function(name, limit)
+    if not results:
+        control.registry.function(name)  # 404 for a name that never ran
+    return [r.to_dict() for r in results]
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a function")
