@@ -19,7 +19,7 @@ test: setup
 
 lint:
 	$(VENV)/ruff check .
-	$(VENV)/ruff format --check .
+	$(VENV)/mypy pipeline connectors bench
 
 bench: setup
 	$(VENV)/python -m bench

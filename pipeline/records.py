@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,8 +30,30 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
+MAX_JSON_DEPTH = 256
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_within(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest at most ``limit`` deep. ``json.loads`` recurses in C,
+    guarded only by the interpreter's recursion limit, which libraries raise (py_ecc, under
+    web3, sets it to 100,000): a body of nested brackets would then crash the process."""
+    if payload.count(b"[") + payload.count(b"{") <= limit:
+        return True
+    depth = 0
+    for bracket in _JSON_BRACKETS.findall(_JSON_STRINGS.sub(b"", payload)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > limit:
+            return False
+    return True
+
+
 def strict_loads(payload: bytes) -> Any:
-    """``json.loads`` that refuses what ``dumps`` cannot write back unchanged."""
+    """``json.loads`` that refuses what ``dumps`` cannot write back unchanged, and nesting
+    deeper than ``MAX_JSON_DEPTH``."""
+    if not json_depth_within(payload):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
     def finite(text: str) -> float:
         number = float(text)

@@ -92,7 +92,7 @@ class DockerRunner:
                 None,
                 user=NOBODY,
                 stdin_open=True,
-                environment=dict(request.env),
+                environment={**request.env, "FAASFLOW_MODE": "cold"},
                 labels={"faasflow.function": request.function.name,
                         "faasflow.invocation": request.invocation_id},
                 host_config=api.create_host_config(
@@ -144,7 +144,7 @@ class DockerRunner:
         if timed_out:
             self._kill(ident)
             capture.read(output_stream, time.perf_counter() + KILL_GRACE_S)
-        output_stream.close()
+        _close(output_stream)
         exit_code = int(api.wait(ident, timeout=KILL_GRACE_S)["StatusCode"])
         duration = time.perf_counter() - t0
         oom = bool(api.inspect_container(ident)["State"].get("OOMKilled"))
@@ -219,6 +219,13 @@ def _recv_exactly(raw: socket.socket, size: int) -> bytes | None:
     return bytes(chunks)
 
 
+def _close(stream: Any) -> None:
+    """Close an attach stream and the socket under it (closing the wrapper alone leaves the
+    socket to the garbage collector)."""
+    stream._sock.close()
+    stream.close()
+
+
 def _write_stdin(stdin: Any, payload: bytes) -> None:
     raw: socket.socket = stdin._sock
     try:
@@ -228,7 +235,7 @@ def _write_stdin(stdin: Any, payload: bytes) -> None:
     except OSError:
         pass  # the function exited without reading all of its input; that is its right
     finally:
-        stdin.close()
+        _close(stdin)
 
 
 def _verdict(

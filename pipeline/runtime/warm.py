@@ -191,7 +191,8 @@ class WarmRunner:
         function = request.function
         body = {"value": input_value(request.payload, request.content_type),
                 "activation_id": request.invocation_id,
-                "deadline": int((time.time() + function.timeout_s) * 1000)}
+                "deadline": int((time.time() + function.timeout_s) * 1000),
+                "env": dict(request.env)}  # the per-call CE_* variables, as cold calls get
         try:
             response = await container.client.post(
                 "/run", json=body, headers={"X-Faasflow-Logs": "1"},
@@ -263,7 +264,7 @@ class WarmRunner:
         config = api.create_container_config(
             function.image_digest, None, user=NOBODY, entrypoint=entrypoint,
             environment={**function.env, **self._secret_env(function),
-                         "FAASFLOW_FUNCTION": function.name,
+                         "FAASFLOW_FUNCTION": function.name, "FAASFLOW_MODE": "warm",
                          "FAASFLOW_RUNTIME_SOCKET": f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"},
             labels={"faasflow.function": function.name, "faasflow.mode": "warm",
                     "faasflow.owner": OWNER},
@@ -307,9 +308,14 @@ class WarmRunner:
             raise StartFailed(f"/init failed: {reason}")
 
     def _oom_killed(self, ident: str) -> bool:
+        """Whether the kernel killed it for memory; waits for the container to exit first,
+        since dockerd records the kill only then."""
+        api = self._docker.api
         try:
-            return bool(self._docker.api.inspect_container(ident)["State"].get("OOMKilled"))
-        except NotFound:
+            with contextlib.suppress(requests.RequestException):
+                api.wait(ident, timeout=2)
+            return bool(api.inspect_container(ident)["State"].get("OOMKilled"))
+        except (NotFound, APIError):
             return False
 
     def remove_container(self, ident: str) -> None:

@@ -259,9 +259,6 @@ WARM_EXPECTED = {
 }
 
 
-# DockerRunner leaves its two attach sockets per run for the garbage collector to close
-# (pipeline/runtime/docker.py); cold_run collects them here so the warning stays in this test.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("template", ["python", "node", "dockerfile"])
 async def test_template_builds_into_a_warm_and_cold_function(
     start: Start, client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

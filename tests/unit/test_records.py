@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +17,9 @@ from pipeline.records import (
     Subscription,
     Webhook,
     dumps,
+    encode_payload,
+    json_depth_within,
+    strict_loads,
 )
 
 from .support import event, function_spec, subscription, webhook
@@ -294,3 +298,31 @@ def test_with_status_changes_only_what_it_is_given() -> None:
 )
 def test_status_final(status: Status, final: bool) -> None:
     assert status.final is final
+
+
+def test_deep_nesting_is_refused_even_when_the_recursion_limit_is_raised() -> None:
+    """py_ecc (under web3) raises the recursion limit; json's C decoder then overflows the
+    C stack on a body of brackets and kills the process instead of raising."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(ValueError, match="nested deeper"):
+            strict_loads(b"[" * 100_000)
+        assert encode_payload(b"{\"a\":" * 50_000, "application/json", "data").keys() == {
+            "data_base64"}
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize(
+    ("payload", "within"),
+    [
+        (b"[" * 256 + b"]" * 256, True),
+        (b"[" * 257 + b"]" * 257, False),
+        (b'["' + b"[" * 1000 + b'"]', True),  # brackets inside strings do not nest
+        (b'["\\"' + b"[" * 300 + b'"]', True),  # nor after an escaped quote
+        (b"[" + b"[]," * 5000 + b"[]]", True),  # many, but shallow
+    ],
+)
+def test_json_depth_is_measured_outside_strings(payload: bytes, within: bool) -> None:
+    assert json_depth_within(payload) is within
