@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from connectors import catalog
@@ -25,7 +25,6 @@ from pipeline.records import (
     Event,
     FunctionSpec,
     Invocation,
-    Language,
     Mode,
     Result,
     Secret,
@@ -46,26 +45,6 @@ log = logging.getLogger(__name__)
 INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
 INVOKE_SOURCE = "invoke"
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionRequest:
-    """A deploy request, validated at the edge; ``None`` means "the default"."""
-
-    image: str | None = None
-    mode: Mode | None = None
-    timeout_s: float | None = None
-    memory_mb: int | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    public: bool = True
-    runtime: Language | None = None
-    code: str | None = None
-    main: str = "main"
-    min_warm: int = 0
-    max_concurrency: int = 4
-    idle_timeout_s: float = 300.0
-    network: bool = False
-    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 class ControlPlane:
@@ -101,37 +80,28 @@ class ControlPlane:
         ):
             log.warning("registry write %s@%d not yet applied locally", key, written.offset)
 
-    async def put_function(self, name: str, request: FunctionRequest) -> FunctionSpec:
-        """Deploy from a local image, or from code (a code function runs warm in its
-        language's runtime image, with no build)."""
-        check_source(name)  # function names share the source character set
-        runtime = self.settings.runtime
-        timeout_s = request.timeout_s or runtime.default_timeout_s
-        if timeout_s > runtime.max_timeout_s:
-            raise InvalidRequest(f"timeout_s may be at most {runtime.max_timeout_s:g}")
-        if (request.code is None) != (request.runtime is None):
+    async def put_function(self, draft: FunctionSpec) -> FunctionSpec:
+        """Deploy ``draft`` (its digest and timestamps are filled in here) from a local
+        image, or from code: a code function runs warm in its language's runtime image,
+        with no build."""
+        check_source(draft.name)  # function names share the source character set
+        if draft.timeout_s > self.settings.runtime.max_timeout_s:
+            raise InvalidRequest(
+                f"timeout_s may be at most {self.settings.runtime.max_timeout_s:g}")
+        if (draft.code is None) != (draft.runtime is None):
             raise InvalidRequest("a code function needs both runtime and code")
-        if (request.image is None) == (request.code is None):
+        if bool(draft.image) == (draft.code is not None):
             raise InvalidRequest("give either an image, or a runtime and code")
-        mode = request.mode or (Mode.WARM if request.code is not None else Mode.COLD)
-        if request.code is not None and mode is not Mode.WARM:
+        if draft.code is not None and draft.mode is not Mode.WARM:
             raise InvalidRequest("code functions run warm: use mode 'warm'")
-        for secret in request.secrets.values():
+        for secret in draft.secrets.values():
             if secret not in self.registry.secrets:
                 raise InvalidRequest(f"secret {secret!r} does not exist: create it first")
-        image = request.image or RUNTIME_IMAGES[request.runtime]  # type: ignore[index]
-        digest = await self._runner.resolve_image(image)
+        image = draft.image or RUNTIME_IMAGES[draft.runtime]  # type: ignore[index]
         now = utc_now()
-        old = self.registry.functions.get(name)
-        spec = FunctionSpec(
-            name=name, image=image, image_digest=digest, mode=mode, timeout_s=timeout_s,
-            memory_mb=request.memory_mb or runtime.default_memory_mb, env=dict(request.env),
-            public=request.public, runtime=request.runtime, code=request.code,
-            main=request.main, min_warm=request.min_warm,
-            max_concurrency=request.max_concurrency, idle_timeout_s=request.idle_timeout_s,
-            network=request.network, secrets=dict(request.secrets),
-            created_at=old.created_at if old else now, updated_at=now,
-        )
+        old = self.registry.functions.get(draft.name)
+        spec = replace(draft, image=image, image_digest=await self._runner.resolve_image(image),
+                       created_at=old.created_at if old else now, updated_at=now)
         await self._write(record_key(spec), spec)
         return spec
 

@@ -165,12 +165,17 @@ class DockerRunner:
             self._client.api.kill(ident)
 
     def _remove(self, ident: str) -> None:
-        try:
-            self._client.api.remove_container(ident, force=True)
-        except NotFound:
-            pass
-        except (APIError, requests.RequestException) as exc:
-            log.warning("could not remove container %s: %s", ident, exc)
+        remove_container(self._client, ident)
+
+
+def remove_container(client: docker.DockerClient, ident: str) -> None:
+    """Force-remove a container; one already gone is fine, an engine error is logged."""
+    try:
+        client.api.remove_container(ident, force=True)
+    except NotFound:
+        pass
+    except (APIError, requests.RequestException) as exc:
+        log.warning("could not remove container %s: %s", ident[:12], exc)
 
 
 class _Capture:

@@ -36,7 +36,7 @@ from docker.errors import APIError, NotFound
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import FunctionSpec, Language, Status, is_json_type, strict_loads, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
-from pipeline.runtime.docker import NOBODY, hardening
+from pipeline.runtime.docker import NOBODY, hardening, remove_container
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
 from pipeline.settings import Settings
 
@@ -319,12 +319,7 @@ class WarmRunner:
             return False
 
     def remove_container(self, ident: str) -> None:
-        try:
-            self._docker.api.remove_container(ident, force=True)
-        except NotFound:
-            pass
-        except (APIError, requests.RequestException) as exc:
-            log.warning("could not remove warm container %s: %s", ident[:12], exc)
+        remove_container(self._docker, ident)
 
     def _remove_orphans(self) -> None:
         """Warm containers left by a gateway or worker of this host that died."""

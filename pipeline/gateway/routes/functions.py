@@ -4,9 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from pipeline.control import FunctionRequest
 from pipeline.gateway.deps import Authenticated, Control
 from pipeline.gateway.schemas import FunctionIn
+from pipeline.records import FunctionSpec, Mode
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"], dependencies=Authenticated)
 
@@ -15,7 +15,16 @@ router = APIRouter(prefix="/v1/functions", tags=["functions"], dependencies=Auth
 async def put_function(name: str, body: FunctionIn, control: Control,
                        response: Response) -> dict[str, Any]:
     existed = name in control.registry.functions
-    spec = await control.put_function(name, FunctionRequest(**body.model_dump()))
+    defaults = control.settings.runtime
+    spec = await control.put_function(FunctionSpec(
+        name=name,
+        image=body.image or "",
+        image_digest="",
+        mode=body.mode or (Mode.WARM if body.code is not None else Mode.COLD),
+        timeout_s=body.timeout_s or defaults.default_timeout_s,
+        memory_mb=body.memory_mb or defaults.default_memory_mb,
+        **body.model_dump(exclude={"image", "mode", "timeout_s", "memory_mb"}),
+    ))
     response.status_code = 200 if existed else 201
     return spec.to_dict()
 
