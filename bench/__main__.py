@@ -61,8 +61,12 @@ async def run(names: list[str]) -> list[Measurement]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("measures", nargs="*", choices=[*MEASURES, []], default=list(MEASURES))
+    parser.add_argument("measures", nargs="*", metavar="MEASURE",
+                        help=f"any of {', '.join(MEASURES)} (default: all)")
     args = parser.parse_args()
+    unknown = set(args.measures) - set(MEASURES)
+    if unknown:
+        parser.error(f"unknown measures: {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(exist_ok=True)
     results = asyncio.run(run(args.measures or list(MEASURES)))

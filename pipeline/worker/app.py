@@ -32,6 +32,7 @@ from pipeline.worker.sources import SourceTopics
 log = logging.getLogger(__name__)
 
 RETRY_MAX_S = 30.0
+SUBSCRIPTION_CHECK_S = 2.0
 T = TypeVar("T")
 
 
@@ -118,7 +119,11 @@ class Worker:
         changed = asyncio.Event()
         self.registry.on_change(lambda kind, ident, record: changed.set())
         while True:
-            await changed.wait()
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=SUBSCRIPTION_CHECK_S)
+            except TimeoutError:
+                self.sources.check()
+                continue
             changed.clear()
             self.connectors.reconcile()
             await self.sources.follow(self.registry.sources())

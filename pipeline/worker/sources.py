@@ -54,7 +54,19 @@ class SourceTopics:
             return
         await ensure_topics(self._kafka, missing)
         self.names.extend(spec.name for spec in missing)
+        self._resubscribe()
+        log.info("starter now follows %s", ", ".join(spec.name for spec in missing))
+
+    def check(self) -> None:
+        """Resubscribe if a change was lost: Faust drops a subscription change that arrives
+        while it is rebalancing, and would not try again until the next change."""
+        subscribed = self._app.topics._topic_name_index  # type: ignore[attr-defined]
+        lost = [name for name in self.names if name not in subscribed]
+        if lost and not self._app.rebalancing:
+            log.info("resubscribing for %s", ", ".join(lost))
+            self._resubscribe()
+
+    def _resubscribe(self) -> None:
         conductor: Any = self._app.topics
         conductor._resubscribe_sleep_lock_seconds = self._delay
         conductor._flag_changes()
-        log.info("starter now follows %s", ", ".join(spec.name for spec in missing))

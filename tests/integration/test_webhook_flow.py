@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 from tests.integration.platform import TOKEN, Platform
 
@@ -100,3 +101,18 @@ def test_metrics_and_openapi(platform: Platform, unique: str) -> None:
     spec = platform.anonymous.get("/openapi.json").json()
     assert "/function/{name}" in spec["paths"]
     assert "/hooks/{ident}" in spec["paths"]
+
+
+def test_sources_added_during_a_rebalance_are_followed(platform: Platform, unique: str) -> None:
+    """Faust drops a subscription change that arrives mid-rebalance; the starter must
+    notice and subscribe again."""
+    platform.deploy(f"{unique}-echo", "faasflow/echo:latest")
+    hooks = []
+    for n in range(4):
+        platform.subscribe(f"{unique}-echo", f"{unique}-{n}")
+        hooks.append(platform.webhook(f"burst-{n}", f"{unique}-{n}"))
+        time.sleep(0.3)  # the next change lands while the last one is rebalancing
+    for n, hook in enumerate(hooks):
+        event_id = platform.deliver(hook, f"burst {n}".encode())
+        (result,) = platform.results(event_id, wait_s=30)
+        assert result["output"] == f"burst {n}"
