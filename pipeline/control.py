@@ -33,7 +33,7 @@ from pipeline.records import (
     dumps,
     utc_now,
 )
-from pipeline.registry import Record, Registry, encode, record_key
+from pipeline.registry import Record, Registry, encode, record_key, stamp
 from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
@@ -175,6 +175,7 @@ class ControlPlane:
     async def publish(self, event: Event, source: str | None = None) -> str:
         """Publish to ``source``'s topic (by default the event's own source attribute)."""
         source = source or event.source
+        event = stamp(event, self._registry_view.position(0))
         await self._publisher.publish(self.topics.events(source), event.id,
                                       dumps(event.to_dict()))
         log.info("event %s published to source %s", event.id, source)

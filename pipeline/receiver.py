@@ -30,7 +30,7 @@ from pipeline.errors import BrokerUnavailable, InvalidRequest, VerificationFaile
 from pipeline.ids import delivery_event_id, new_event_id
 from pipeline.kafka import Written
 from pipeline.records import Event, Webhook, dumps
-from pipeline.registry import Registry
+from pipeline.registry import Registry, stamp
 from pipeline.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,10 @@ class Receipt:
 
 class WebhookReceiver:
     def __init__(self, topics: Topics, publisher: EventLog, registry: Registry,
-                 deliveries: Deliveries, clock: Callable[[], float] = time.time) -> None:
+                 deliveries: Deliveries, clock: Callable[[], float] = time.time,
+                 registry_position: Callable[[], int] = lambda: 0) -> None:
         self._topics = topics
+        self._registry_position = registry_position
         self._publisher = publisher
         self._registry = registry
         self._deliveries = deliveries
@@ -136,8 +138,9 @@ class WebhookReceiver:
         return named
 
     async def _publish(self, event: Event) -> None:
+        event = stamp(event, self._registry_position())
         await self._publisher.publish(self._topics.events(event.source), event.id,
-                                dumps(event.to_dict()))
+                                      dumps(event.to_dict()))
         log.info("webhook %s: event %s published to source %s",
                  event.extensions.get("faasflowwebhook"), event.id, event.source)
 

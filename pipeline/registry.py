@@ -11,10 +11,19 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import ConnectorSpec, FunctionSpec, Secret, Subscription, Webhook, dumps
+from pipeline.records import (
+    ConnectorSpec,
+    Event,
+    FunctionSpec,
+    Secret,
+    Subscription,
+    Webhook,
+    dumps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +38,21 @@ _KINDS: dict[str, type[Record]] = {
 
 
 Listener = Callable[[str, str, Record | None], None]
+
+POSITION_EXTENSION = "faasflowregistry"
+
+
+def stamp(event: Event, position: int) -> Event:
+    """Note on the event how far its publisher had read the registry (the registry topic
+    has one partition, so one offset says it). The starter matches the event only once
+    its own registry is at least that far: a subscription made before an event was
+    published is always seen, with no round trip to Kafka per event."""
+    return replace(event, extensions={**event.extensions, POSITION_EXTENSION: str(position)})
+
+
+def position_required(event: Event) -> int:
+    value = event.extensions.get(POSITION_EXTENSION, "0")
+    return int(value) if value.isdigit() else 0
 
 
 def record_key(record: Record) -> str:

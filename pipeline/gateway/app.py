@@ -67,7 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.control = control = ControlPlane(
                 settings, publisher, registry, registry_view, results, results_view, runtimes)
             stack.push_async_callback(control.close)
-            app.state.receiver = WebhookReceiver(topics, publisher, registry, deliveries)
+            app.state.receiver = WebhookReceiver(
+                topics, publisher, registry, deliveries,
+                registry_position=lambda: registry_view.position(0))
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
             yield

@@ -22,22 +22,25 @@ from pipeline.errors import RetryableError, Superseded
 from pipeline.execution import execute, failed, pending, plan_invocations, running
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.records import Event, Invocation, Result, dumps
-from pipeline.registry import Registry
+from pipeline.registry import Registry, position_required
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from pipeline.worker.connectors import Checkpoints, ConnectorSupervisor, KafkaSink
+from pipeline.worker.fetching import shorten_fetch_wait
 from pipeline.worker.sources import SourceTopics
 
 log = logging.getLogger(__name__)
 
 RETRY_MAX_S = 30.0
 SUBSCRIPTION_CHECK_S = 2.0
+STARTER_IN_FLIGHT = 512  # events whose writes may be in flight at once
 T = TypeVar("T")
 
 
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
     kafka = settings.kafka
+    shorten_fetch_wait(settings.worker.fetch_max_wait_ms)
     return faust.App(
         f"{topics.prefix}-worker",
         broker=[f"kafka://{s}" for s in kafka.bootstrap_servers().split(",")],
@@ -98,8 +101,8 @@ class Worker:
 
     async def _follow_registry(self) -> None:
         kafka = self.settings.kafka
-        self._view = CompactedView(kafka, self.topics.registry, self.registry.apply)
-        await self._view.start()
+        self._view = view = CompactedView(kafka, self.topics.registry, self.registry.apply)
+        await view.start()
         self._runtimes = Runtimes(self.settings)
         await self._runtimes.start(self.registry)
         await CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply).start()
@@ -107,7 +110,8 @@ class Worker:
         await publisher.start()
         self.connectors = ConnectorSupervisor(
             self.registry, kafka.partitions,
-            lambda spec: KafkaSink(spec, self.topics, kafka, publisher, self.checkpoints),
+            lambda spec: KafkaSink(spec, self.topics, kafka, publisher, self.checkpoints,
+                                   lambda: view.position(0)),
         )
         self.connectors.assign(self._assigned)
         await self.sources.follow(self.registry.sources())
@@ -153,22 +157,55 @@ class Worker:
             marker.touch()
 
     async def _starter(self, stream: faust.StreamT[Any]) -> None:
+        """Events are pipelined: the next is planned while the last one's writes are in
+        flight, and each event is acknowledged to Faust only once its writes are (so an
+        offset is never committed past an event whose invocations were not written)."""
         await self._ready.wait()
-        assert self._view is not None
+        stream.enable_acks = False  # acknowledged in _start, after the writes
+        in_flight: set[asyncio.Task[None]] = set()
         async for event in stream.events():
             message = event.message
             decoded = await self._decode(message, Event.from_dict)
             if decoded is None:
+                await stream.ack(event)
                 continue
-            await self._view.sync()  # subscriptions written before this event are applied
+            await self._registry_at(position_required(decoded))
             invocations = plan_invocations(decoded, self.registry,
                                            source=self.topics.source_of(message.topic))
-            await asyncio.gather(*(self._send(self._results, i.id, dumps(pending(i).to_dict()))
-                                   for i in invocations))
-            await asyncio.gather(*(self._send(self._invocations, i.function, dumps(i.to_dict()))
-                                   for i in invocations))
-            log.debug("event %s from %s[%d]@%d: %d invocations", decoded.id, message.topic,
-                      message.partition, message.offset, len(invocations))
+            task = asyncio.create_task(self._start(stream, event, decoded, invocations))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            if len(in_flight) >= STARTER_IN_FLIGHT:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _start(self, stream: faust.StreamT[Any], event: Any, decoded: Event,
+                     invocations: list[Invocation]) -> None:
+        message = event.message
+        try:
+            await asyncio.gather(
+                *(self._send(self._results, i.id, dumps(pending(i).to_dict()))
+                  for i in invocations),
+                *(self._send(self._invocations, i.function, dumps(i.to_dict()))
+                  for i in invocations),
+            )
+        except Exception as exc:
+            # Unacknowledged, the event is redelivered once the worker restarts.
+            log.error("event %s from %s[%d]@%d not started: %s", decoded.id, message.topic,
+                      message.partition, message.offset, exc)
+            await self.app.crash(exc)
+            return
+        await stream.ack(event)
+        log.debug("event %s from %s[%d]@%d: %d invocations", decoded.id, message.topic,
+                  message.partition, message.offset, len(invocations))
+
+    async def _registry_at(self, position: int) -> None:
+        """Wait until this worker's registry is as new as the event's publisher's was."""
+        view = self._view
+        assert view is not None
+        if view.position(0) < position and not await view.wait_until(
+            lambda: view.position(0) >= position, self.settings.worker.registry_sync_timeout_s
+        ):
+            log.warning("registry still behind offset %d; matching with what it has", position)
 
     async def _executor(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
@@ -202,8 +239,10 @@ class Worker:
         if function is None:
             return failed(invocation, f"function {invocation.function!r} does not exist")
         assert self._runtimes is not None
-        await self._send(self._results, invocation.id,
-                         dumps(running(invocation, function).to_dict()))
+        # Not waiting for this write's ack: the final Result, written by this producer to
+        # the same partition, lands after it and is awaited.
+        await self._results.send(key=invocation.id.encode(),
+                                 value=dumps(running(invocation, function).to_dict()))
         delay = 0.5
         while True:
             try:

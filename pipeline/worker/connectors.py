@@ -19,7 +19,7 @@ from connectors import catalog
 from connectors.base import Backoff, Checkpoint, Resumption, Sink
 from pipeline.kafka import Publisher, read_from
 from pipeline.records import ConnectorSpec, Event, dumps
-from pipeline.registry import Registry
+from pipeline.registry import Registry, stamp
 from pipeline.settings import KafkaSettings
 from pipeline.topics import Topics
 
@@ -47,8 +47,10 @@ class KafkaSink:
     lies past those offsets was published after the checkpoint."""
 
     def __init__(self, spec: ConnectorSpec, topics: Topics, kafka: KafkaSettings,
-                 publisher: Publisher, checkpoints: Checkpoints) -> None:
+                 publisher: Publisher, checkpoints: Checkpoints,
+                 registry_position: Callable[[], int]) -> None:
         self._spec = spec
+        self._registry_position = registry_position
         self._topics = topics
         self._kafka = kafka
         self._publisher = publisher
@@ -72,7 +74,9 @@ class KafkaSink:
         return mine
 
     async def commit(self, events: Sequence[Event], checkpoint: Checkpoint) -> None:
-        tagged = [replace(e, extensions={**e.extensions, CONNECTOR_EXTENSION: self._spec.name})
+        position = self._registry_position()
+        tagged = [stamp(replace(e, extensions={**e.extensions,
+                                               CONNECTOR_EXTENSION: self._spec.name}), position)
                   for e in events]
         written = await self._publisher.publish_many(
             self._topics.events(self._spec.source),
