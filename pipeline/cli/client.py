@@ -17,12 +17,15 @@ class Gateway:
     def __init__(self, settings: Settings, timeout_s: float = 75.0) -> None:
         self.url = settings.gateway.url()
         token = settings.auth_token()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout_s = timeout_s
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request on a connection of its own (a CLI command makes one or two)."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            with httpx.Client(base_url=self.url, headers=self._headers,
+                              timeout=self._timeout_s) as http:
+                response = http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise GatewayError(
                 f"no gateway answers at {self.url} ({exc}); start it with 'faasflow up'"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from typer.testing import CliRunner
 
-from tests.integration.platform import Platform
+from pipeline.cli.main import app as cli
+from tests.integration.platform import TOKEN, Platform
 
 ECHO_PY = "def main(event, context):\n    return {'echo': event, 'id': context.activation_id}\n"
 
@@ -208,3 +212,46 @@ def test_every_container_is_hardened(platform: Platform, unique: str, mode: str,
     assert host["PidsLimit"] == 256
     assert "/tmp" in host["Tmpfs"]
     assert host["NanoCpus"] == 1_000_000_000
+
+
+def test_a_fork_bomb_is_contained_and_the_pool_recovers(platform: Platform, unique: str) -> None:
+    code = (
+        "import subprocess, time\n"
+        "def main(event, context):\n"
+        "    if event.get('bomb'):\n"
+        "        subprocess.run(['bash', '-c', ':(){ :|:& };:'])\n"
+        "        time.sleep(60)\n"
+        "    return 'fine'\n"
+    )
+    deploy_code(platform, unique, code, timeout_s=3, max_concurrency=1)
+
+    status, _, result = invoke(platform, unique, b'{"bomb": true}')
+
+    assert status == 504
+    assert result["status"] == "timeout"
+    ok_status, ok, after = invoke(platform, unique, b"{}")
+    assert (ok_status, ok.text) == (200, "fine")
+    assert after["cold_start"] is True  # the bombed container was killed and replaced
+
+
+def test_a_template_folder_is_built_and_deployed(platform: Platform, unique: str,
+                                                 tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FAASFLOW_GATEWAY_PORT", platform.url.rsplit(":", 1)[1])
+    monkeypatch.setenv("FAASFLOW_GATEWAY_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("FAASFLOW_STATE_DIR", str(platform.state_dir))
+    runner = CliRunner()
+
+    created = runner.invoke(cli, ["fn", "new", unique, "--lang", "python"])
+    assert created.exit_code == 0, created.output
+    deployed = runner.invoke(cli, ["fn", "deploy", unique, "--json"])
+    assert deployed.exit_code == 0, deployed.output
+    spec = json.loads(deployed.output[deployed.output.index("{"):])
+    assert spec["image"].startswith(f"faasflow-fn/{unique}:")
+
+    response = platform.anonymous.post(f"/function/{unique}", json={"name": "Ada"})
+    assert response.status_code == 200, response.text
+    logs = runner.invoke(cli, ["fn", "logs", unique])
+    assert logs.exit_code == 0, logs.output
+    assert "succeeded" in logs.output
