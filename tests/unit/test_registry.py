@@ -167,3 +167,18 @@ def test_listeners_see_the_registry_already_changed(registry: Registry) -> None:
     put(registry, function_spec("resize"))
 
     assert seen == [True]
+
+
+def test_a_stamp_carries_the_registry_offset_and_reads_back() -> None:
+    from pipeline.records import Event
+    from pipeline.registry import position_required, stamp
+
+    event = Event(id="e", source="s", type="t", extensions={"other": "x"})
+
+    stamped = stamp(event, 42)
+
+    assert position_required(stamped) == 42
+    assert stamped.extensions["other"] == "x"
+    assert position_required(event) == 0
+    assert position_required(Event(id="e", source="s", type="t",
+                                   extensions={"faasflowregistry": "junk"})) == 0

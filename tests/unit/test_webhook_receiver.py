@@ -105,7 +105,8 @@ async def test_a_signed_delivery_is_published_with_its_delivery_id() -> None:
     assert json.loads(event.data) == json.loads(BODY)  # JSON travels as JSON
     assert event.datacontenttype == "application/json"
     assert event.extensions == {"faasflowwebhook": "wh_1", "faasflowscheme": "standard",
-                                "faasflowdelivery": "msg_1"}
+                                "faasflowdelivery": "msg_1",
+                                "faasflowregistry": "0"}  # the registry offset it saw
     ((key, value),) = s.log.on(TOPICS.deliveries)
     assert key == "wh_1/msg_1"
     assert json.loads(value or b"") == {"event_id": event.id, "received_at": NOW}
