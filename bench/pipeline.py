@@ -201,7 +201,7 @@ async def throughput(stack: Stack) -> list[Measurement]:
 
 
 async def _produce(bootstrap: str, topic: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         sent = [await producer.send(topic, dumps(e.to_dict()), key=e.id.encode())
@@ -216,7 +216,7 @@ async def _relay(bootstrap: str, source: str, sink: str, events: list[Event]) ->
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap,
                                 group_id=f"bench-relay-{new_event_id()}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await consumer.start()
     await producer.start()
     try:

@@ -117,7 +117,10 @@ class Publisher:
             bootstrap_servers=kafka.bootstrap_servers(),
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
+            # No linger: records batch up anyway while a request is in flight, and
+            # aiokafka's linger timer cut throughput fourfold with concurrent senders
+            # (13k → 52k acknowledged msg/s in one measurement here).
+            linger_ms=0,
             request_timeout_ms=int(kafka.publish_timeout_s * 1000),
             max_request_size=8 * 1024 * 1024,
         )
