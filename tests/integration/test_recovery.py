@@ -85,3 +85,32 @@ def test_a_worker_killed_mid_invocation_completes_it_after_restart(
     client = docker.from_env()
     assert not client.containers.list(all=True, filters={"label": f"faasflow.function={unique}"})
     client.close()
+
+
+def test_processed_events_and_invocations_are_committed(kafka: KafkaContainer,
+                                                        platform: Platform, unique: str) -> None:
+    """The starter acknowledges an event only after its writes; the offsets still move."""
+    platform.deploy(unique, "faasflow/echo:latest")
+    platform.subscribe(unique, unique)
+    hook = platform.webhook("commits", unique)
+    for n in range(3):
+        (result,) = platform.results(platform.deliver(hook, f"{n}".encode()))
+        assert result["status"] == "succeeded"
+
+    async def committed() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(f"{platform.prefix}-worker")
+        finally:
+            await admin.close()
+        totals: dict[str, int] = {}
+        for tp, meta in offsets.items():
+            totals[tp.topic] = totals.get(tp.topic, 0) + max(meta.offset, 0)
+        return totals
+
+    deadline = time.monotonic() + 20
+    while (totals := asyncio.run(committed())).get(f"{platform.prefix}.events.{unique}", 0) < 3:
+        assert time.monotonic() < deadline, totals
+        time.sleep(0.5)
+    assert totals[f"{platform.prefix}.invocations"] >= 3
