@@ -112,7 +112,7 @@ class DockerRunner:
             self._remove_earlier_runs(request.invocation_id, container["Id"])
             return self._start_and_wait(container["Id"], request)
         finally:
-            self._remove(container["Id"])
+            remove_container(self._client, container["Id"])
 
     def _runs_of(self, invocation_id: str, besides: str) -> list[str]:
         found = self._client.api.containers(
@@ -124,7 +124,7 @@ class DockerRunner:
         """Runs left by a worker that died mid-invocation, or that lost its partition."""
         for ident in self._runs_of(invocation_id, besides=current):
             log.warning("removing earlier run %s of invocation %s", ident[:12], invocation_id)
-            self._remove(ident)
+            remove_container(self._client, ident)
 
     def _start_and_wait(self, ident: str, request: RunRequest) -> RunOutcome:
         api = self._client.api
@@ -163,9 +163,6 @@ class DockerRunner:
     def _kill(self, ident: str) -> None:
         with suppress(NotFound, APIError):  # it exited on its own meanwhile
             self._client.api.kill(ident)
-
-    def _remove(self, ident: str) -> None:
-        remove_container(self._client, ident)
 
 
 def remove_container(client: docker.DockerClient, ident: str) -> None:
