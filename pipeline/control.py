@@ -211,7 +211,8 @@ class ControlPlane:
         function = self.registry.function(name)
         event = Event(id=new_event_id(), source=INVOKE_SOURCE, type=INVOKE_EVENT_TYPE, data=body,
                       datacontenttype=content_type, subject=name)
-        invocation = Invocation(id=invocation_id(event.id, name), function=name, event=event)
+        invocation = Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name,
+                                event=event, source=INVOKE_SOURCE)
         result = await execute(invocation, function, self._runner)
         record = dumps(result.to_dict())
         self.results.apply(result.invocation_id.encode(), record)  # readable here at once

@@ -18,22 +18,21 @@ log = logging.getLogger(__name__)
 
 
 def plan_invocations(
-    event: Event, registry: Registry, replay_id: str = "", source: str | None = None
+    event: Event, registry: Registry, source: str, replay_id: str = ""
 ) -> list[Invocation]:
     """One Invocation per function subscribed to ``source``: the source whose topic the
-    event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute),
-    by default the event's own.
+    event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute).
 
     Two subscriptions of one function to one source still make one invocation: the id
-    is derived from (event, function, replay), so they would collide anyway.
+    is derived from (source, event, function, replay), so they would collide anyway.
     """
-    subscribers = registry.subscribers(source or event.source)
-    functions = dict.fromkeys(s.function for s in subscribers)
+    functions = dict.fromkeys(s.function for s in registry.subscribers(source))
     return [
         Invocation(
-            id=invocation_id(event.id, function, replay_id),
+            id=invocation_id(source, event, function, replay_id),
             function=function,
             event=event,
+            source=source,
             replay_id=replay_id,
         )
         for function in functions

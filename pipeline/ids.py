@@ -2,13 +2,18 @@
 
 Invocation ids are derived, not drawn: the same event delivered twice to the same
 function (a redelivery after a crash, a duplicate webhook) maps to the same invocation,
-so its Result overwrites itself in the compacted results log instead of doubling.
+so its Result overwrites itself in the compacted results log instead of doubling. An
+event is known by its ``source`` attribute and ``id`` together (as CloudEvents defines
+identity), and by the faasflow source it came through: producers that pick the same id
+never share a Result.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+
+from pipeline.records import Event
 
 _INVOCATION_NAMESPACE = uuid.UUID("6f1d7c2e-3b0a-5c8e-9a41-2f64d0b7e9a3")
 _DELIVERY_NAMESPACE = uuid.UUID("0c3e8b57-95d4-5a1f-8e26-b4a7d91f3c60")
@@ -23,8 +28,10 @@ def new_resource_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def invocation_id(event_id: str, function: str, replay_id: str = "") -> str:
-    return str(uuid.uuid5(_INVOCATION_NAMESPACE, f"{event_id}\x00{function}\x00{replay_id}"))
+def invocation_id(source: str, event: Event, function: str, replay_id: str = "") -> str:
+    """The invocation of ``function`` for ``event``, which came through ``source``."""
+    name = "\x00".join((source, event.source, event.id, function, replay_id))
+    return str(uuid.uuid5(_INVOCATION_NAMESPACE, name))
 
 
 def delivery_event_id(webhook_id: str, delivery_id: str) -> str:

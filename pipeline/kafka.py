@@ -1,22 +1,32 @@
 """The Kafka adapter: publishing with acknowledgement, topic creation, compacted views.
 
 Only this module (and the Faust worker) import the Kafka client; aiokafka's errors are
-mapped to ``BrokerUnavailable`` here, so callers see faasflow's error tree.
+mapped here, so callers see faasflow's error tree: a record too large for the broker is
+``PayloadTooLarge`` (permanent: retrying cannot help), anything else ``BrokerUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType, NewTopic
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
+from aiokafka.partitioner import murmur2
 
-from pipeline.errors import BrokerUnavailable
+from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.settings import KafkaSettings
 from pipeline.topics import TopicSpec
 
@@ -34,12 +44,23 @@ class Written:
     offset: int
 
 
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+
+
 @contextmanager
 def broker_errors(what: str) -> Iterator[None]:
     try:
         yield
+    except TOO_LARGE as exc:
+        raise PayloadTooLarge(f"{what}: the record is larger than the broker accepts "
+                              f"({type(exc).__name__})") from exc
     except (KafkaError, TimeoutError, OSError) as exc:
         raise BrokerUnavailable(f"{what}: Kafka did not answer ({type(exc).__name__})") from exc
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the Java client) gives ``key``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def wait_for_broker(kafka: KafkaSettings, timeout_s: float) -> None:
@@ -64,7 +85,9 @@ async def wait_for_broker(kafka: KafkaSettings, timeout_s: float) -> None:
 
 
 async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet. An existing topic keeps its settings, unless
+    it takes smaller records than the size budget now needs: then it gets its spec's."""
+    specs = list(specs)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=kafka.bootstrap_servers(),
         request_timeout_ms=int(kafka.publish_timeout_s * 1000),
@@ -87,8 +110,31 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> Non
                 with suppress(TopicAlreadyExistsError):  # another process won the race
                     await admin.create_topics(missing)
                 log.info("created topics %s", [t.name for t in missing])
+            await _raise_size_limits(admin, [s for s in specs if s.name in existing])
         finally:
             await admin.close()
+
+
+async def _raise_size_limits(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """AlterConfigs replaces a topic's whole configuration, so a topic is given its whole
+    spec, and only when its ``max.message.bytes`` is below what the spec asks."""
+    wanted = {s.name: s for s in specs if "max.message.bytes" in s.config}
+    if not wanted:
+        return
+    described = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None})
+         for name in wanted])
+    small = []
+    for response in described:
+        for _, _, _, name, entries in response.resources:
+            current = {entry[0]: entry[1] for entry in entries}.get("max.message.bytes")
+            need = wanted[name].config["max.message.bytes"]
+            if current is not None and int(current) < int(need):
+                small.append(ConfigResource(ConfigResourceType.TOPIC, name,
+                                            dict(wanted[name].config)))
+    if small:
+        await admin.alter_configs(small)
+        log.info("raised max.message.bytes of %s", [r.name for r in small])
 
 
 async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:
@@ -122,7 +168,7 @@ class Publisher:
             # (13k → 52k acknowledged msg/s in one measurement here).
             linger_ms=0,
             request_timeout_ms=int(kafka.publish_timeout_s * 1000),
-            max_request_size=8 * 1024 * 1024,
+            max_request_size=kafka.message_bytes,
         )
 
     async def start(self) -> None:
@@ -149,35 +195,51 @@ class Publisher:
         return [Written(meta.topic, meta.partition, meta.offset) for meta in acked]
 
 
-async def read_from(
-    kafka: KafkaSettings, topic: str, start: Mapping[int, int]
-) -> list[tuple[int, int, bytes | None, bytes | None]]:
-    """Every record of ``topic`` from the ``start`` offset of each partition (the beginning
-    where none is given) up to its current end, as (partition, offset, key, value)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers(), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    records: list[tuple[int, int, bytes | None, bytes | None]] = []
+def consumer(kafka: KafkaSettings, **options: object) -> AIOKafkaConsumer:
+    """A consumer outside any group that reads from the beginning and takes the largest
+    record the size budget allows."""
+    return AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers(), group_id=None,
+                            enable_auto_commit=False, auto_offset_reset="earliest",
+                            max_partition_fetch_bytes=kafka.message_bytes + 65536, **options)
+
+
+Record = tuple[int, int, bytes | None, bytes | None]  # partition, offset, key, value
+
+
+async def scan(kafka: KafkaSettings, topic: str, start: Mapping[int, int],
+               partitions: Iterable[int] | None = None) -> AsyncIterator[Record]:
+    """Every record of ``topic`` (of ``partitions``, by default all) from the ``start``
+    offset of each partition (the beginning where none is given) up to the end it had when
+    the scan began, batch by batch: memory does not grow with the topic."""
+    reader = consumer(kafka)
     with broker_errors(f"reading {topic}"):
-        await consumer.start()
+        await reader.start()
         try:
-            partitions = await topic_partitions(kafka, topic)
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            for tp in partitions:
+            found = await topic_partitions(kafka, topic)
+            wanted = found if partitions is None else [
+                tp for tp in found if tp.partition in set(partitions)]
+            reader.assign(wanted)
+            ends = await reader.end_offsets(wanted)
+            for tp in wanted:
                 if tp.partition in start:
-                    consumer.seek(tp, start[tp.partition])
+                    reader.seek(tp, start[tp.partition])
                 else:
-                    await consumer.seek_to_beginning(tp)
-            pending = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+                    await reader.seek_to_beginning(tp)
+            pending = {tp for tp in wanted if await reader.position(tp) < ends[tp]}
             while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=1000)
+                batches = await reader.getmany(*pending, timeout_ms=1000)
                 for tp, messages in batches.items():
-                    records.extend((tp.partition, m.offset, m.key, m.value) for m in messages
-                                   if m.offset < ends[tp])
-                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+                    for m in messages:
+                        if m.offset < ends[tp]:
+                            yield tp.partition, m.offset, m.key, m.value
+                pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
         finally:
-            await consumer.stop()
-    return records
+            await reader.stop()
+
+
+async def read_from(kafka: KafkaSettings, topic: str, start: Mapping[int, int]) -> list[Record]:
+    """``scan`` into a list, for small topics and tests."""
+    return [record async for record in scan(kafka, topic, start)]
 
 
 class CompactedView:
@@ -185,25 +247,31 @@ class CompactedView:
 
     Every gateway and worker reads the whole topic (no consumer group), from the start:
     that is how state is rebuilt after a restart. ``sync()`` is a read barrier: it returns
-    once everything written before the call has been applied.
+    once everything written before the call has been applied, or raises
+    ``BrokerUnavailable`` within ``sync_timeout_s``. A record that cannot be applied is
+    skipped and logged; a broker that does not answer is retried with backoff, and
+    ``problem()`` says so meanwhile (health checks report it).
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, apply: Apply) -> None:
+    PROBE_S = 5.0  # how often the follower asks the broker for the end offsets
+    START_TIMEOUT_S = 600.0
+
+    def __init__(self, kafka: KafkaSettings, topic: str, apply: Apply,
+                 sync_timeout_s: float = 30.0) -> None:
         self._kafka = kafka
         self.topic = topic
         self._apply = apply
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
-        )
+        self._sync_timeout_s = sync_timeout_s
+        self._consumer = consumer(kafka, fetch_max_wait_ms=100)
         self._partitions: list[TopicPartition] = []
         self._positions: dict[int, int] = {}
+        self._ends: dict[int, int] = {}
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._pending_sync: asyncio.Task[None] | None = None
+        self._error: str | None = None
+        self._probed_at = 0.0
+        self.skipped = 0
 
     async def start(self) -> None:
         try:
@@ -216,7 +284,8 @@ class CompactedView:
             await self._consumer.stop()
             raise
         self._task = asyncio.create_task(self._follow(), name=f"view:{self.topic}")
-        await self.sync()
+        self._task.add_done_callback(self._stopped)
+        await self._sync(self.START_TIMEOUT_S)  # a long history takes a while to read
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -224,25 +293,66 @@ class CompactedView:
             await asyncio.gather(self._task, return_exceptions=True)
         await self._consumer.stop()
 
+    def problem(self) -> str | None:
+        """Why this view may be stale, or None while it follows its topic."""
+        if self._task is not None and self._task.done():
+            return f"{self.topic}: the follower stopped"
+        return f"{self.topic}: {self._error}" if self._error else None
+
+    def lag(self) -> int:
+        """Records known to exist but not applied yet (as of the last probe)."""
+        return sum(max(0, end - self._positions.get(p, 0)) for p, end in self._ends.items())
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("view of %s stopped: %r", self.topic, task.exception())
+
     async def _follow(self) -> None:
+        failures = 0
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, messages in batches.items():
-                for message in messages:
-                    self._apply_one(message.key, message.value, tp, message.offset)
-            async with self._advanced:
-                for tp in self._partitions:
-                    self._positions[tp.partition] = await self._consumer.position(tp)
-                self._advanced.notify_all()
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker, or the client library, failed us
+                failures += 1
+                delay = random.uniform(0, min(10.0, 0.2 * 2 ** failures))
+                if self._error is None:
+                    log.warning("view of %s: %r; retrying", self.topic, exc)
+                self._error = f"{type(exc).__name__}: {exc}"[:500]
+                await asyncio.sleep(delay)
+            else:
+                failures = 0
+
+    async def _step(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
+        for tp, messages in batches.items():
+            for message in messages:
+                self._apply_one(message.key, message.value, tp, message.offset)
+        if time.monotonic() - self._probed_at > self.PROBE_S:
+            # getmany retries a lost broker quietly; asking for the end offsets does not
+            with broker_errors(f"reading {self.topic}"):
+                ends = await self._consumer.end_offsets(self._partitions)
+            self._ends = {tp.partition: end for tp, end in ends.items()}
+            self._probed_at = time.monotonic()
+            if self._error is not None:
+                log.info("view of %s: following again", self.topic)
+            self._error = None
+        async with self._advanced:
+            for tp in self._partitions:
+                self._positions[tp.partition] = await self._consumer.position(tp)
+            self._advanced.notify_all()
 
     def _apply_one(self, key: bytes | None, value: bytes | None, tp: TopicPartition,
                    offset: int) -> None:
         if key is None:
             log.warning("skipping record without key in %s[%d]@%d", tp.topic, tp.partition, offset)
+            self.skipped += 1
             return
         try:
             self._apply(key, value)
-        except (ValueError, KeyError, TypeError):
+        except Exception:  # one bad record must not stop the view
+            self.skipped += 1
             log.exception("skipping undecodable record %s[%d]@%d", tp.topic, tp.partition, offset)
 
     def position(self, partition: int) -> int:
@@ -261,13 +371,17 @@ class CompactedView:
     async def sync(self) -> None:
         """Read barrier; concurrent callers share one end-offsets request."""
         if self._pending_sync is None or self._pending_sync.done():
-            self._pending_sync = asyncio.create_task(self._sync())
+            self._pending_sync = asyncio.create_task(self._sync(self._sync_timeout_s))
         await asyncio.shield(self._pending_sync)
 
-    async def _sync(self) -> None:
+    async def _sync(self, timeout_s: float) -> None:
         with broker_errors(f"reading {self.topic}"):
-            ends = await self._consumer.end_offsets(self._partitions)
-        async with self._advanced:
-            await self._advanced.wait_for(
-                lambda: all(self._positions.get(tp.partition, 0) >= end for tp, end in ends.items())
-            )
+            async with asyncio.timeout(self._kafka.publish_timeout_s):
+                ends = await self._consumer.end_offsets(self._partitions)
+
+        def caught_up() -> bool:
+            return all(self._positions.get(tp.partition, 0) >= end for tp, end in ends.items())
+
+        if not await self.wait_until(caught_up, timeout_s):
+            raise BrokerUnavailable(f"{self.topic} not read up to its end within "
+                                    f"{timeout_s:g}s ({self.problem() or 'slow'})")

@@ -77,16 +77,26 @@ def is_json_type(content_type: str | None) -> bool:
 
 
 def encode_payload(payload: bytes, content_type: str | None, key: str) -> dict[str, Any]:
-    """``{key: value}`` for JSON or text payloads, ``{key_base64: …}`` for anything else."""
+    """``{key: value}`` for JSON or text payloads, ``{key_base64: …}`` for anything else,
+    and for JSON or text whose encoding would be longer than base64 (a body of quotes,
+    control characters, floats written short): so a payload of n bytes never takes more
+    than base64's ⌈n/3⌉·4 bytes in a record, the bound ``pipeline.budget`` relies on."""
+    room = -(-len(payload) // 3) * 4 + 2  # base64 and its quotes
     if is_json_type(content_type):
         try:
-            return {key: strict_loads(payload)}
+            value = strict_loads(payload)
         except (ValueError, UnicodeError, RecursionError):  # too deeply nested to parse
             return {f"{key}_base64": _b64(payload)}
+        if len(dumps(value)) <= room:
+            return {key: value}
+        return {f"{key}_base64": _b64(payload)}
     try:
-        return {key: payload.decode()}
+        text = payload.decode()
     except UnicodeDecodeError:
         return {f"{key}_base64": _b64(payload)}
+    if len(dumps(text)) <= room:
+        return {key: text}
+    return {f"{key}_base64": _b64(payload)}
 
 
 def decode_payload(record: Mapping[str, Any], key: str, content_type: str | None) -> bytes:
@@ -159,6 +169,48 @@ class Mode(StrEnum):
     WARM = "warm"
 
 
+class Failure(StrEnum):
+    """Why a run did not succeed: what a retry policy chooses from."""
+
+    START = "start"  # its container could not be started (start, /init, a missing secret)
+    UNAVAILABLE = "unavailable"  # the Docker Engine did not answer, or stopped the container
+    TIMEOUT = "timeout"  # it ran past its timeout and was killed
+    ERROR = "error"  # its own failure: an exit code, an exception, out of memory, too much output
+    INTERNAL = "internal"  # faasflow itself failed (a bug, reported as such)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the executor retries a function's failed runs: ``max_attempts`` in all, waiting
+    ``backoff_s`` · 2ⁿ (at most ``max_backoff_s``, with full jitter) between them, for the
+    failures in ``retry_on``. The function's own errors are retried only when listed."""
+
+    max_attempts: int = 3
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    retry_on: frozenset[Failure] = frozenset(
+        {Failure.START, Failure.UNAVAILABLE, Failure.TIMEOUT, Failure.INTERNAL})
+
+    def retries(self, failure: Failure, attempt: int) -> bool:
+        return failure in self.retry_on and attempt < self.max_attempts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_attempts": self.max_attempts, "backoff_s": self.backoff_s,
+                "max_backoff_s": self.max_backoff_s,
+                "retry_on": sorted(f.value for f in self.retry_on)}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> RetryPolicy:
+        default = cls()
+        return cls(
+            max_attempts=int(record.get("max_attempts", default.max_attempts)),
+            backoff_s=float(record.get("backoff_s", default.backoff_s)),
+            max_backoff_s=float(record.get("max_backoff_s", default.max_backoff_s)),
+            retry_on=frozenset(Failure(f) for f in record["retry_on"])
+            if "retry_on" in record else default.retry_on,
+        )
+
+
 class Language(StrEnum):
     """Runtimes that run a code function (source in the record, no image build)."""
 
@@ -187,6 +239,8 @@ class FunctionSpec:
     idle_timeout_s: float = 300.0
     network: bool = False
     secrets: Mapping[str, str] = field(default_factory=dict)  # env var → secret name
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: float | None = None  # invocations per second a worker starts, at most
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
 
@@ -208,6 +262,8 @@ class FunctionSpec:
             "idle_timeout_s": self.idle_timeout_s,
             "network": self.network,
             "secrets": dict(self.secrets),
+            "retry": self.retry.to_dict(),
+            "rate_limit": self.rate_limit,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -232,6 +288,8 @@ class FunctionSpec:
             idle_timeout_s=float(record.get("idle_timeout_s", 300.0)),
             network=bool(record.get("network", False)),
             secrets=dict(record.get("secrets") or {}),
+            retry=RetryPolicy.from_dict(record.get("retry") or {}),
+            rate_limit=record.get("rate_limit"),
             created_at=record["created_at"],
             updated_at=record["updated_at"],
         )
@@ -343,11 +401,13 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
-    """One (event, function) pair to run; ``id`` is derived from both (see ``ids``)."""
+    """One (event, function) pair to run; ``id`` is derived from the source the event came
+    through, the event and the function (see ``ids``)."""
 
     id: str
     function: str
     event: Event
+    source: str = ""  # the faasflow source (event topic) it came through
     attempt: int = 1
     replay_id: str = ""
     queued_at: str = field(default_factory=utc_now)
@@ -356,6 +416,7 @@ class Invocation:
         return {
             "id": self.id,
             "function": self.function,
+            "source": self.source,
             "event": self.event.to_dict(),
             "attempt": self.attempt,
             "replay_id": self.replay_id,
@@ -365,12 +426,13 @@ class Invocation:
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Invocation:
         return cls(
-            id=record["id"],
-            function=record["function"],
+            id=str(record["id"]),
+            function=str(record["function"]),
             event=Event.from_dict(record["event"]),
+            source=str(record.get("source", "")),
             attempt=int(record.get("attempt", 1)),
-            replay_id=record.get("replay_id", ""),
-            queued_at=record["queued_at"],
+            replay_id=str(record.get("replay_id", "")),
+            queued_at=str(record["queued_at"]),
         )
 
 
@@ -387,8 +449,34 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of an invocation that did not end it (the last run is the Result itself)."""
+
+    attempt: int
+    status: Status
+    failure: Failure | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "status": self.status.value,
+                "failure": self.failure.value if self.failure else None, "error": self.error,
+                "started_at": self.started_at, "finished_at": self.finished_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Attempt:
+        failure = record.get("failure")
+        return cls(attempt=int(record["attempt"]), status=Status(record["status"]),
+                   failure=Failure(failure) if failure else None, error=record.get("error"),
+                   started_at=record.get("started_at"), finished_at=record.get("finished_at"))
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
-    """The latest state of one invocation, as kept in the compacted results topic."""
+    """The latest state of one invocation, as kept in the compacted results topic.
+    ``attempts`` holds the earlier runs that were retried; ``retry_at`` is set while the
+    next one waits."""
 
     invocation_id: str
     event_id: str
@@ -406,6 +494,9 @@ class Result:
     started_at: str | None = None
     finished_at: str | None = None
     duration_s: float | None = None
+    failure: Failure | None = None
+    attempts: tuple[Attempt, ...] = ()
+    retry_at: str | None = None
 
     def with_status(self, status: Status, **changes: Any) -> Result:
         return replace(self, status=status, **changes)
@@ -423,6 +514,9 @@ class Result:
             "exit_code": self.exit_code,
             "cold_start": self.cold_start,
             "init_s": self.init_s,
+            "failure": self.failure.value if self.failure else None,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "retry_at": self.retry_at,
             "timings": {
                 "queued_at": self.queued_at,
                 "started_at": self.started_at,
@@ -453,4 +547,7 @@ class Result:
             started_at=timings.get("started_at"),
             finished_at=timings.get("finished_at"),
             duration_s=timings.get("duration_s"),
+            failure=Failure(record["failure"]) if record.get("failure") else None,
+            attempts=tuple(Attempt.from_dict(a) for a in record.get("attempts") or ()),
+            retry_at=record.get("retry_at"),
         )

@@ -11,8 +11,12 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.budget import SizeBudget
+
+DEFAULT_BUDGET = SizeBudget(payload=1024 * 1024, output=1024 * 1024, logs=64 * 1024)
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -35,6 +39,9 @@ class KafkaSettings(BaseModel):
         description="how long a webhook delivery id is remembered for deduplication",
     )
     publish_timeout_s: float = Field(default=5.0, gt=0)
+    message_bytes: int = Field(
+        default=DEFAULT_BUDGET.message_bytes,
+        description="derived from max_payload_bytes (see pipeline.budget), not set directly")
     session_timeout_s: float = Field(default=10.0, gt=0)
 
     def bootstrap_servers(self) -> str:
@@ -44,7 +51,6 @@ class KafkaSettings(BaseModel):
 class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     webhook_rotation_grace_s: float = Field(
         default=24 * 3600.0, ge=0,
         description="how long a rotated webhook secret still verifies deliveries",
@@ -71,8 +77,8 @@ class RuntimeSettings(BaseModel):
     max_timeout_s: float = Field(default=900.0, gt=0)
     pids_limit: int = Field(default=256, ge=8)
     cpus: float = Field(default=1.0, gt=0)
-    max_output_bytes: int = Field(default=1024 * 1024, ge=1)
-    max_log_bytes: int = Field(default=64 * 1024, ge=1)
+    max_output_bytes: int = Field(default=DEFAULT_BUDGET.output, ge=1, le=64 * 1024 * 1024)
+    max_log_bytes: int = Field(default=DEFAULT_BUDGET.logs, ge=1, le=4 * 1024 * 1024)
     max_warm_containers: int = Field(default=32, ge=1, description="per gateway or worker")
     init_timeout_s: float = Field(default=10.0, gt=0, description="start + /init of a warm one")
     maintain_interval_s: float = Field(default=1.0, gt=0, description="reaping, health checks")
@@ -93,10 +99,25 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state"))
     cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
     log_level: str = "INFO"
+    max_payload_bytes: int = Field(
+        default=DEFAULT_BUDGET.payload, ge=1024, le=64 * 1024 * 1024,
+        description="the one size limit: request bodies and event data; every Kafka limit "
+                    "(producers, topics, broker) is derived from it (see pipeline.budget)",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+    @model_validator(mode="after")
+    def _derive_kafka_limits(self) -> Settings:
+        self.kafka.message_bytes = self.budget.message_bytes
+        return self
+
+    @property
+    def budget(self) -> SizeBudget:
+        return SizeBudget(self.max_payload_bytes, self.runtime.max_output_bytes,
+                          self.runtime.max_log_bytes)
 
     def worker_ready_marker(self, pid: int) -> Path:
         """Touched by a worker once it consumes; ``faasflow up`` and the tests wait for it."""

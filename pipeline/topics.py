@@ -50,15 +50,15 @@ class Topics:
         return None
 
     def core(self) -> list[TopicSpec]:
-        compact = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
-                   "segment.ms": str(3600 * 1000)}
+        compact = {**self._sized, "cleanup.policy": "compact",
+                   "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(3600 * 1000)}
         n = self._kafka.partitions
         return [
             # One partition: registry records are few, and one order makes replays simple.
             TopicSpec(self.registry, 1, compact),
-            TopicSpec(self.invocations, n),
+            TopicSpec(self.invocations, n, self._sized),
             TopicSpec(self.results, n, compact),
-            TopicSpec(self.deadletter, n),
+            TopicSpec(self.deadletter, n, self._sized),
             TopicSpec(self.checkpoints, 1, compact),
             # Webhook deliveries already published (key webhook/delivery): compacted, and
             # forgotten after the retention, which bounds how long a retry is recognized.
@@ -70,5 +70,11 @@ class Topics:
         return TopicSpec(
             self.events(source),
             self._kafka.partitions,
-            {"cleanup.policy": "delete", "retention.ms": str(self._kafka.event_retention_ms)},
+            {**self._sized, "cleanup.policy": "delete",
+             "retention.ms": str(self._kafka.event_retention_ms)},
         )
+
+    @property
+    def _sized(self) -> dict[str, str]:
+        """Every topic takes the largest record the size budget allows (``pipeline.budget``)."""
+        return {"max.message.bytes": str(self._kafka.message_bytes)}

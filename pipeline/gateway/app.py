@@ -86,6 +86,6 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations, hooks,
                    sources, invoke, system):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, limit=settings.gateway.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

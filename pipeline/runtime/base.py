@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.records import FunctionSpec, Status
+from pipeline.records import Failure, FunctionSpec, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,8 @@ class RunRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """What one run produced; ``status`` is final (succeeded, failed or timeout)."""
+    """What one run produced; ``status`` is final (succeeded, failed or timeout), and
+    ``failure`` says why it did not succeed (what a retry policy looks at)."""
 
     status: Status
     output: bytes
@@ -32,6 +33,7 @@ class RunOutcome:
     error: str | None = None
     cold_start: bool = True
     init_s: float | None = None
+    failure: Failure | None = None
 
 
 class Runner(Protocol):

@@ -21,7 +21,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from pipeline.errors import InvalidRequest, RuntimeUnavailable, Superseded
-from pipeline.records import Status, utc_now
+from pipeline.records import Failure, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.settings import RuntimeSettings
 
@@ -152,12 +152,13 @@ class DockerRunner:
             request.invocation_id, besides=ident
         ):
             raise Superseded(f"invocation {request.invocation_id} was taken over by another run")
-        status, error = _verdict(exit_code, timed_out, oom, capture.output_cut, request)
+        status, failure, error = _verdict(exit_code, timed_out, oom, capture.output_cut,
+                                          request)
         return RunOutcome(
             status=status, output=bytes(capture.output),
             logs=bytes(capture.logs).decode(errors="replace"),
             started_at=started_at, finished_at=utc_now(), duration_s=round(duration, 6),
-            exit_code=None if timed_out else exit_code, error=error,
+            exit_code=None if timed_out else exit_code, error=error, failure=failure,
         )
 
     def _kill(self, ident: str) -> None:
@@ -242,20 +243,22 @@ def _write_stdin(stdin: Any, payload: bytes) -> None:
 
 def _verdict(
     exit_code: int | None, timed_out: bool, oom: bool, output_cut: bool, request: RunRequest
-) -> tuple[Status, str | None]:
+) -> tuple[Status, Failure | None, str | None]:
     function = request.function
     if timed_out:
-        return Status.TIMEOUT, f"timed out after {function.timeout_s:g}s and was killed"
+        return (Status.TIMEOUT, Failure.TIMEOUT,
+                f"timed out after {function.timeout_s:g}s and was killed")
     if oom:
-        return Status.FAILED, f"out of memory: exceeded its {function.memory_mb} MB limit"
+        return (Status.FAILED, Failure.ERROR,
+                f"out of memory: exceeded its {function.memory_mb} MB limit")
     if exit_code != 0:
-        return Status.FAILED, f"exited with code {exit_code}"
+        return Status.FAILED, Failure.ERROR, f"exited with code {exit_code}"
     if output_cut:
-        return Status.FAILED, "output exceeded the size limit and was cut"
-    return Status.SUCCEEDED, None
+        return Status.FAILED, Failure.ERROR, "output exceeded the size limit and was cut"
+    return Status.SUCCEEDED, None, None
 
 
 def _failure(reason: str) -> RunOutcome:
     now = utc_now()
     return RunOutcome(status=Status.FAILED, output=b"", logs="", started_at=now,
-                      finished_at=now, duration_s=0.0, error=reason)
+                      finished_at=now, duration_s=0.0, error=reason, failure=Failure.START)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from pipeline.records import FunctionSpec, Mode, Status, utc_now
+from pipeline.records import Failure, FunctionSpec, Mode, Status, utc_now
 from pipeline.registry import Record, Registry
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.runtime.docker import DockerRunner
@@ -66,7 +66,8 @@ class Runtimes:
         except MissingSecret as exc:
             now = utc_now()
             return RunOutcome(status=Status.FAILED, output=b"", logs="", started_at=now,
-                              finished_at=now, duration_s=0.0, error=str(exc))
+                              finished_at=now, duration_s=0.0, error=str(exc),
+                              failure=Failure.START)
         if request.function.mode is Mode.WARM:
             outcome = await self.warm.run(request)
         else:

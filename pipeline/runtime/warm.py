@@ -34,7 +34,15 @@ import requests
 from docker.errors import APIError, NotFound
 
 from pipeline.errors import RuntimeUnavailable
-from pipeline.records import FunctionSpec, Language, Status, is_json_type, strict_loads, utc_now
+from pipeline.records import (
+    Failure,
+    FunctionSpec,
+    Language,
+    Status,
+    is_json_type,
+    strict_loads,
+    utc_now,
+)
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
 from pipeline.runtime.docker import NOBODY, hardening, remove_container
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
@@ -176,7 +184,8 @@ class WarmRunner:
             except PoolRetired:
                 continue
             except StartFailed as exc:
-                return _outcome(Status.FAILED, started_at, t0, error=str(exc))
+                return _outcome(Status.FAILED, started_at, t0, error=str(exc),
+                                failure=Failure.START)
         healthy = False
         try:
             outcome, healthy = await self._call(container, request, started_at, t0)
@@ -200,29 +209,31 @@ class WarmRunner:
             )
         except httpx.TimeoutException:
             return _outcome(Status.TIMEOUT, started_at, t0, error=f"timed out after "
-                            f"{function.timeout_s:g}s and was killed"), False
+                            f"{function.timeout_s:g}s and was killed",
+                            failure=Failure.TIMEOUT), False
         except httpx.TransportError as exc:
             oom = await asyncio.to_thread(self._oom_killed, container.id)
             reason = (f"out of memory: exceeded its {function.memory_mb} MB limit" if oom
                       else f"the runtime crashed ({type(exc).__name__})")
-            return _outcome(Status.FAILED, started_at, t0, error=reason), False
+            return _outcome(Status.FAILED, started_at, t0, error=reason,
+                            failure=Failure.ERROR), False
         return self._interpret(response, started_at, t0), True
 
     def _interpret(self, response: httpx.Response, started_at: str, t0: float) -> RunOutcome:
         try:
             reply = response.json()
         except ValueError:
-            return _outcome(Status.FAILED, started_at, t0,
+            return _outcome(Status.FAILED, started_at, t0, failure=Failure.ERROR,
                             error=f"the runtime answered HTTP {response.status_code} without JSON")
         logs, _ = capped(str(reply.get("logs", "")).encode(), self._settings.max_log_bytes)
         if response.status_code != 200:
-            return _outcome(Status.FAILED, started_at, t0, logs=logs,
+            return _outcome(Status.FAILED, started_at, t0, logs=logs, failure=Failure.ERROR,
                             error=str(reply.get("error") or f"HTTP {response.status_code}"))
         result = reply.get("result")
         output = result.encode() if isinstance(result, str) else json.dumps(result).encode()
         output, cut = capped(output, self._settings.max_output_bytes)
         if cut:
-            return _outcome(Status.FAILED, started_at, t0, logs=logs,
+            return _outcome(Status.FAILED, started_at, t0, logs=logs, failure=Failure.ERROR,
                             error="output exceeded the size limit and was cut")
         return _outcome(Status.SUCCEEDED, started_at, t0, output=output, logs=logs)
 
@@ -356,8 +367,10 @@ def _alive(pid: int) -> bool:
 
 
 def _outcome(status: Status, started_at: str, t0: float, *, output: bytes = b"",
-             logs: bytes = b"", error: str | None = None) -> RunOutcome:
+             logs: bytes = b"", error: str | None = None,
+             failure: Failure | None = None) -> RunOutcome:
     return RunOutcome(status=status, output=output, logs=logs.decode(errors="replace"),
                       started_at=started_at, finished_at=utc_now(),
-                      duration_s=round(time.perf_counter() - t0, 6), error=error)
+                      duration_s=round(time.perf_counter() - t0, 6), error=error,
+                      failure=failure)
 

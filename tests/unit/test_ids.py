@@ -4,33 +4,52 @@ import re
 import uuid
 
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
+from pipeline.records import Event
 
 
-def test_invocation_id_is_derived_from_event_and_function() -> None:
-    assert invocation_id("ev-1", "resize") == invocation_id("ev-1", "resize")
+def ev(ident: str = "ev-1", source: str = "orders") -> Event:
+    return Event(id=ident, source=source, type="t")
+
+
+def test_invocation_id_is_derived_from_source_event_and_function() -> None:
+    assert invocation_id("orders", ev(), "resize") == invocation_id("orders", ev(), "resize")
 
 
 def test_invocation_id_is_a_uuid() -> None:
-    assert uuid.UUID(invocation_id("ev-1", "resize")).version == 5
+    assert uuid.UUID(invocation_id("orders", ev(), "resize")).version == 5
 
 
 def test_invocation_id_differs_by_function() -> None:
-    assert invocation_id("ev-1", "resize") != invocation_id("ev-1", "thumbnail")
+    assert invocation_id("orders", ev(), "resize") != invocation_id("orders", ev(), "thumbnail")
 
 
 def test_invocation_id_differs_by_event() -> None:
-    assert invocation_id("ev-1", "resize") != invocation_id("ev-2", "resize")
+    assert invocation_id("orders", ev("ev-1"), "resize") != invocation_id(
+        "orders", ev("ev-2"), "resize")
+
+
+def test_producers_that_pick_the_same_event_id_get_their_own_invocations() -> None:
+    """CloudEvents identity is (source, id): two producers may both send id 1."""
+    assert invocation_id("ingest", ev("1", "producer-a"), "f") != invocation_id(
+        "ingest", ev("1", "producer-b"), "f")
+
+
+def test_one_event_through_two_sources_makes_two_invocations() -> None:
+    assert invocation_id("a", ev(), "f") != invocation_id("b", ev(), "f")
 
 
 def test_invocation_id_differs_by_replay() -> None:
-    first = invocation_id("ev-1", "resize")
+    first = invocation_id("orders", ev(), "resize")
 
-    assert invocation_id("ev-1", "resize", "replay-1") != first
-    assert invocation_id("ev-1", "resize", "replay-1") != invocation_id("ev-1", "resize", "r2")
+    assert invocation_id("orders", ev(), "resize", "replay-1") != first
+    assert invocation_id("orders", ev(), "resize", "replay-1") != invocation_id(
+        "orders", ev(), "resize", "r2")
 
 
 def test_invocation_id_parts_cannot_be_shifted_into_each_other() -> None:
-    assert invocation_id("ev", "1resize") != invocation_id("ev1", "resize")
+    assert invocation_id("orders", ev("ev"), "1resize") != invocation_id(
+        "orders", ev("ev1"), "resize")
+    assert invocation_id("a", ev(source="bc"), "f") != invocation_id("ab", ev(source="c"), "f")
 
 
 def test_new_resource_id_has_the_prefix_and_a_random_hex_part() -> None:
