@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.errors import PayloadTooLarge
+from pipeline.records import Event, dumps
 
 EVENT_ENVELOPE = 64 * 1024  # attributes and extensions (headers become extensions)
 INVOCATION_ENVELOPE = 16 * 1024  # ids, function name, attempt, timestamps, callback
@@ -63,6 +64,11 @@ class SizeBudget:
     def check_body(self, size: int) -> None:
         if size > self.payload:
             raise PayloadTooLarge(f"request body exceeds {self.payload} bytes")
+
+    def encode_event(self, event: Event) -> bytes:
+        """The event's record, or ``PayloadTooLarge`` when it is over its budget: what every
+        edge (webhooks, ingest, connectors) publishes."""
+        return self.check_event(dumps(event.to_dict()))
 
     def check_event(self, record: bytes) -> bytes:
         """``record`` (an encoded event) if it fits its budget, else ``PayloadTooLarge``."""

@@ -7,7 +7,6 @@ only after Kafka acknowledged the event.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 
 from connectors import catalog
 from connectors.webhooks import rotation
-from pipeline.errors import BrokerUnavailable, Conflict, InvalidRequest, NotFound
+from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
@@ -33,12 +32,14 @@ from pipeline.records import (
     dumps,
     utc_now,
 )
+from pipeline.redrive import DeadLetterLog
 from pipeline.registry import Record, Registry, encode, record_key, stamp
 from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
 from pipeline.topics import Topics, check_source
+from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ class ControlPlane:
         self._registry_view = registry_view
         self._results_view = results_view
         self._runner = runner
-        self._logging: set[asyncio.Task[None]] = set()
+        self._writer = Writer(publisher, self.topics)
+        self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer)
 
     # registry writes
 
@@ -177,7 +179,7 @@ class ControlPlane:
         source = source or event.source
         event = stamp(event, self._registry_view.position(0))
         await self._publisher.publish(self.topics.events(source), event.id,
-                                      dumps(event.to_dict()))
+                                      self.settings.budget.encode_event(event))
         log.info("event %s published to source %s", event.id, source)
         return event.id
 
@@ -214,24 +216,15 @@ class ControlPlane:
         invocation = Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name,
                                 event=event, source=INVOKE_SOURCE)
         result = await execute(invocation, function, self._runner)
-        record = dumps(result.to_dict())
-        self.results.apply(result.invocation_id.encode(), record)  # readable here at once
+        self.results.apply(result.invocation_id.encode(), dumps(result.to_dict()))  # read here
         # The caller is answered without waiting for Kafka's ack (a sync call's latency is
         # the function's, as OpenFaaS users expect); close() waits for what is in flight.
-        task = asyncio.create_task(self._log_result(result.invocation_id, record))
-        self._logging.add(task)
-        task.add_done_callback(self._logging.discard)
+        self._writer.note(result)
         return result
-
-    async def _log_result(self, invocation_id: str, record: bytes) -> None:
-        try:
-            await self._publisher.publish(self.topics.results, invocation_id, record)
-        except BrokerUnavailable as exc:
-            log.error("result of invocation %s not logged: %s", invocation_id, exc)
 
     async def close(self) -> None:
         """Wait for the Results still being logged."""
-        await asyncio.gather(*self._logging, return_exceptions=True)
+        await self._writer.close()
 
     async def results_for_event(self, event_id: str, wait_s: float = 0.0) -> list[Result]:
         """The event's Results; with ``wait_s``, wait that long for at least one, all final."""

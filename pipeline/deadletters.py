@@ -29,6 +29,7 @@ class Reason(StrEnum):
     UNKNOWN_FUNCTION = "unknown_function"
     UNDECODABLE = "undecodable"
     TOO_LARGE = "too_large"
+    INTERNAL = "internal"  # faasflow failed on it (a bug): kept, so nothing is lost
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 
 from pipeline.ids import invocation_id
-from pipeline.records import Event, FunctionSpec, Invocation, Result, Status, utc_now
+from pipeline.records import Event, Failure, FunctionSpec, Invocation, Result, Status, utc_now
 from pipeline.registry import Registry
 from pipeline.runtime.base import Runner, RunRequest
 
@@ -60,6 +60,7 @@ def pending(invocation: Invocation) -> Result:
         status=Status.PENDING,
         attempt=invocation.attempt,
         queued_at=invocation.queued_at,
+        redrive=invocation.redrive,
     )
 
 
@@ -68,11 +69,12 @@ def running(invocation: Invocation, function: FunctionSpec) -> Result:
                    image_digest=function.image_digest, started_at=utc_now())
 
 
-def failed(invocation: Invocation, reason: str) -> Result:
-    """A Result for an invocation that could not even start (its function is gone…)."""
+def failed(invocation: Invocation, reason: str, failure: Failure) -> Result:
+    """A Result for an invocation that did not run (its function is gone, the engine did not
+    answer…)."""
     now = utc_now()
     return replace(pending(invocation), status=Status.FAILED, error=reason, started_at=now,
-                   finished_at=now, duration_s=0.0)
+                   finished_at=now, duration_s=0.0, failure=failure)
 
 
 async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner) -> Result:
@@ -102,4 +104,5 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         duration_s=outcome.duration_s,
+        failure=outcome.failure,
     )

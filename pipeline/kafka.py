@@ -14,9 +14,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
@@ -33,6 +35,7 @@ from pipeline.topics import TopicSpec
 log = logging.getLogger(__name__)
 
 Apply = Callable[[bytes, bytes | None], None]
+Headers = Sequence[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +181,20 @@ class Publisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, topic: str, key: str, value: bytes | None) -> Written:
-        (written,) = await self.publish_many(topic, [(key, value)])
+    async def publish(self, topic: str, key: str, value: bytes | None,
+                      headers: Headers = ()) -> Written:
+        (written,) = await self.publish_many(topic, [(key, value)], headers)
         return written
 
     async def publish_many(
-        self, topic: str, records: Sequence[tuple[str, bytes | None]]
+        self, topic: str, records: Sequence[tuple[str, bytes | None]], headers: Headers = ()
     ) -> list[Written]:
         """Publish in order (the idempotent producer keeps order within a partition) and
         return once every record is acknowledged."""
         with broker_errors(f"publishing to {topic}"):
             async with asyncio.timeout(self._kafka.publish_timeout_s):
-                sent = [await self._producer.send(topic, value=value, key=key.encode())
+                sent = [await self._producer.send(topic, value=value, key=key.encode(),
+                                                  headers=list(headers) or None)
                         for key, value in records]
                 acked = await asyncio.gather(*sent)
         return [Written(meta.topic, meta.partition, meta.offset) for meta in acked]
@@ -279,13 +284,16 @@ class CompactedView:
                 await self._consumer.start()
                 self._partitions = await topic_partitions(self._kafka, self.topic)
                 self._consumer.assign(self._partitions)
-                await self._consumer.seek_to_beginning(*self._partitions)
+                await self._seek_start()
         except BaseException:
             await self._consumer.stop()
             raise
         self._task = asyncio.create_task(self._follow(), name=f"view:{self.topic}")
         self._task.add_done_callback(self._stopped)
         await self._sync(self.START_TIMEOUT_S)  # a long history takes a while to read
+
+    async def _seek_start(self) -> None:
+        await self._consumer.seek_to_beginning(*self._partitions)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -328,7 +336,7 @@ class CompactedView:
         batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
         for tp, messages in batches.items():
             for message in messages:
-                self._apply_one(message.key, message.value, tp, message.offset)
+                self._apply_one(message, tp)
         if time.monotonic() - self._probed_at > self.PROBE_S:
             # getmany retries a lost broker quietly; asking for the end offsets does not
             with broker_errors(f"reading {self.topic}"):
@@ -343,17 +351,21 @@ class CompactedView:
                 self._positions[tp.partition] = await self._consumer.position(tp)
             self._advanced.notify_all()
 
-    def _apply_one(self, key: bytes | None, value: bytes | None, tp: TopicPartition,
-                   offset: int) -> None:
-        if key is None:
-            log.warning("skipping record without key in %s[%d]@%d", tp.topic, tp.partition, offset)
+    def _apply_one(self, message: Any, tp: TopicPartition) -> None:
+        if message.key is None:
+            log.warning("skipping record without key in %s[%d]@%d", tp.topic, tp.partition,
+                        message.offset)
             self.skipped += 1
             return
         try:
-            self._apply(key, value)
+            self._apply_message(message)
         except Exception:  # one bad record must not stop the view
             self.skipped += 1
-            log.exception("skipping undecodable record %s[%d]@%d", tp.topic, tp.partition, offset)
+            log.exception("skipping undecodable record %s[%d]@%d", tp.topic, tp.partition,
+                          message.offset)
+
+    def _apply_message(self, message: Any) -> None:
+        self._apply(message.key, message.value)
 
     def position(self, partition: int) -> int:
         """The offset of the next record to apply from ``partition``."""
@@ -385,3 +397,82 @@ class CompactedView:
         if not await self.wait_until(caught_up, timeout_s):
             raise BrokerUnavailable(f"{self.topic} not read up to its end within "
                                     f"{timeout_s:g}s ({self.problem() or 'slow'})")
+
+
+ApplyHeaders = Callable[[bytes, Headers, float], None]
+
+
+class TailView(CompactedView):
+    """Follows a topic from ``since_s`` ago rather than from its beginning, handing each
+    record's key, headers and timestamp (seconds) to ``apply``: a bounded window of a log
+    that may be long (the worker's memory of recent final Results)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, apply: ApplyHeaders,
+                 since_s: float) -> None:
+        super().__init__(kafka, topic, lambda key, value: None)
+        self._apply_headers = apply
+        self._since_s = since_s
+
+    async def _seek_start(self) -> None:
+        since_ms = int((time.time() - self._since_s) * 1000)
+        found = await self._consumer.offsets_for_times({tp: since_ms for tp in self._partitions})
+        for tp in self._partitions:
+            at = found.get(tp)
+            if at is None:  # nothing that recent: start at the end
+                await self._consumer.seek_to_end(tp)
+            else:
+                self._consumer.seek(tp, at.offset)
+
+    def _apply_message(self, message: Any) -> None:
+        self._apply_headers(message.key, message.headers or (), message.timestamp / 1000)
+
+
+class GroupProbe:
+    """Where a consumer group stands: the end offsets of partitions, and what the group
+    committed in them (the worker's watchdog asks every few seconds)."""
+
+    def __init__(self, kafka: KafkaSettings, group: str) -> None:
+        self._kafka = kafka
+        self._group = group
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(),
+                                          request_timeout_ms=int(kafka.publish_timeout_s * 1000))
+        self._reader = consumer(kafka)
+
+    async def start(self) -> None:
+        with broker_errors("starting a group probe"):
+            await self._admin.start()
+            await self._reader.start()
+
+    async def stop(self) -> None:
+        await self._reader.stop()
+        await self._admin.close()
+
+    async def offsets(self, partitions: Iterable[tuple[str, int]]
+                      ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """(end offsets, committed offsets) of ``partitions``; a partition the group never
+        committed in is missing from the second."""
+        tps = [TopicPartition(topic, p) for topic, p in partitions]
+        if not tps:
+            return {}, {}
+        with broker_errors(f"reading the offsets of group {self._group}"):
+            async with asyncio.timeout(self._kafka.publish_timeout_s):
+                ends = await self._reader.end_offsets(tps)
+                committed = await self._admin.list_consumer_group_offsets(self._group, tps)
+        return ({(tp.topic, tp.partition): end for tp, end in ends.items()},
+                {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()
+                 if meta is not None and meta.offset >= 0})
+
+
+async def offsets_at(kafka: KafkaSettings, topic: str, at_s: float) -> dict[int, int]:
+    """For each partition of ``topic``, the first offset written at ``at_s`` or later (the
+    end offset where nothing was): where to start reading a time window."""
+    reader = consumer(kafka)
+    with broker_errors(f"reading {topic}"):
+        await reader.start()
+        try:
+            partitions = await topic_partitions(kafka, topic)
+            found = await reader.offsets_for_times({tp: int(at_s * 1000) for tp in partitions})
+            ends = await reader.end_offsets(partitions)
+        finally:
+            await reader.stop()
+    return {tp.partition: found[tp].offset if found.get(tp) else ends[tp] for tp in partitions}

@@ -26,6 +26,7 @@ from typing import Protocol
 from connectors.webhooks import lower_case, verifier
 from connectors.webhooks.events import webhook_event
 from connectors.webhooks.rotation import active
+from pipeline.budget import SizeBudget
 from pipeline.errors import BrokerUnavailable, InvalidRequest, VerificationFailed
 from pipeline.ids import delivery_event_id, new_event_id
 from pipeline.kafka import Written
@@ -90,9 +91,11 @@ class Receipt:
 
 class WebhookReceiver:
     def __init__(self, topics: Topics, publisher: EventLog, registry: Registry,
-                 deliveries: Deliveries, clock: Callable[[], float] = time.time,
+                 deliveries: Deliveries, budget: SizeBudget,
+                 clock: Callable[[], float] = time.time,
                  registry_position: Callable[[], int] = lambda: 0) -> None:
         self._topics = topics
+        self._budget = budget
         self._registry_position = registry_position
         self._publisher = publisher
         self._registry = registry
@@ -102,7 +105,8 @@ class WebhookReceiver:
 
     async def receive(self, ident: str, headers: Mapping[str, str], body: bytes) -> Receipt:
         """Publish one delivery to webhook ``ident``; raises ``NotFound``,
-        ``VerificationFailed`` (nothing published) or ``BrokerUnavailable``."""
+        ``VerificationFailed`` or ``PayloadTooLarge`` (nothing published), or
+        ``BrokerUnavailable``."""
         hook = self._registry.webhook(ident)
         headers = lower_case(headers)
         delivery = self._verify(hook, headers, body)
@@ -140,7 +144,7 @@ class WebhookReceiver:
     async def _publish(self, event: Event) -> None:
         event = stamp(event, self._registry_position())
         await self._publisher.publish(self._topics.events(event.source), event.id,
-                                      dumps(event.to_dict()))
+                                      self._budget.encode_event(event))
         log.info("webhook %s: event %s published to source %s",
                  event.extensions.get("faasflowwebhook"), event.id, event.source)
 

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +21,10 @@ SPEC_VERSION = "1.0"
 JSON_TYPES = ("application/json", "text/json")
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def utc_now(after_s: float = 0.0) -> str:
+    """Now (or ``after_s`` seconds from now) as an RFC 3339 UTC timestamp."""
+    at = datetime.now(UTC) + timedelta(seconds=after_s)
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def dumps(value: Any) -> bytes:
@@ -411,6 +413,7 @@ class Invocation:
     attempt: int = 1
     replay_id: str = ""
     queued_at: str = field(default_factory=utc_now)
+    redrive: int = 0  # how many times it was redriven from the dead letters
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -421,6 +424,7 @@ class Invocation:
             "attempt": self.attempt,
             "replay_id": self.replay_id,
             "queued_at": self.queued_at,
+            "redrive": self.redrive,
         }
 
     @classmethod
@@ -433,6 +437,7 @@ class Invocation:
             attempt=int(record.get("attempt", 1)),
             replay_id=str(record.get("replay_id", "")),
             queued_at=str(record["queued_at"]),
+            redrive=int(record.get("redrive", 0)),
         )
 
 
@@ -497,6 +502,7 @@ class Result:
     failure: Failure | None = None
     attempts: tuple[Attempt, ...] = ()
     retry_at: str | None = None
+    redrive: int = 0
 
     def with_status(self, status: Status, **changes: Any) -> Result:
         return replace(self, status=status, **changes)
@@ -517,6 +523,7 @@ class Result:
             "failure": self.failure.value if self.failure else None,
             "attempts": [a.to_dict() for a in self.attempts],
             "retry_at": self.retry_at,
+            "redrive": self.redrive,
             "timings": {
                 "queued_at": self.queued_at,
                 "started_at": self.started_at,
@@ -550,4 +557,5 @@ class Result:
             failure=Failure(record["failure"]) if record.get("failure") else None,
             attempts=tuple(Attempt.from_dict(a) for a in record.get("attempts") or ()),
             retry_at=record.get("retry_at"),
+            redrive=int(record.get("redrive", 0)),
         )

@@ -63,7 +63,18 @@ class GatewaySettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    executor_concurrency: int = Field(default=16, ge=1)
+    executor_concurrency: int = Field(
+        default=16, ge=1, description="invocations one worker runs at once, all functions")
+    max_inflight_records: int = Field(
+        default=10_000, ge=1, description="records a worker holds unfinished at most")
+    max_inflight_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    dedupe_horizon_s: float = Field(
+        default=900.0, ge=10,
+        description="how far back a worker remembers final Results, so that work Kafka "
+                    "delivers again after a crash is not done twice")
+    stall_after_s: float = Field(
+        default=60.0, gt=0,
+        description="work waiting and no progress for this long: the worker reports a stall")
     fetch_max_wait_ms: int = Field(
         default=20, ge=1, le=1500,
         description="how long a fetch may wait for data; also the worst added latency")

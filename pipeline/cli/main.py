@@ -15,6 +15,7 @@ import typer
 from pipeline.cli import functions_dev, resources
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
+from pipeline.cli.deadletters import deadletter
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
 from pipeline.cli.processes import StartError, Supervisor, components
 from pipeline.cli.secrets import secret
@@ -30,6 +31,7 @@ resources.register(app)
 functions_dev.register(resources.fn)
 app.add_typer(connector, name="connector")
 app.add_typer(secret, name="secret")
+app.add_typer(deadletter, name="deadletter")
 
 
 def configure_logging(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
     connectors,
+    deadletters,
     functions,
     hooks,
     invocations,
@@ -58,7 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
             registry_view = CompactedView(kafka, topics.registry, registry.apply)
             results_view = CompactedView(kafka, topics.results, results.apply)
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
-            for view in (registry_view, results_view, deliveries_view):
+            app.state.views = views = [registry_view, results_view, deliveries_view]
+            for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
             runtimes = Runtimes(settings)
@@ -68,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
                 settings, publisher, registry, registry_view, results, results_view, runtimes)
             stack.push_async_callback(control.close)
             app.state.receiver = WebhookReceiver(
-                topics, publisher, registry, deliveries,
+                topics, publisher, registry, deliveries, settings.budget,
                 registry_position=lambda: registry_view.position(0))
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
@@ -83,8 +85,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
     errors.install(app)
-    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations, hooks,
-                   sources, invoke, system):
+    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
+                   deadletters, hooks, sources, invoke, system):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

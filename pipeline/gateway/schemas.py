@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.webhooks import Scheme
-from pipeline.records import Language, Mode
+from pipeline.deadletters import Reason
+from pipeline.records import Failure, Language, Mode, RetryPolicy
+from pipeline.redrive import Filter
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+RETRY = RetryPolicy()  # the defaults
+
+
+class RetryIn(BaseModel):
+    """How failed runs are retried before the invocation is dead-lettered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(default=RETRY.max_attempts, ge=1, le=20,
+                              description="runs in all, the first too")
+    backoff_s: float = Field(default=RETRY.backoff_s, ge=0, le=3600, description="the first wait")
+    max_backoff_s: float = Field(default=RETRY.max_backoff_s, ge=0, le=3600,
+                                 description="the longest wait")
+    retry_on: list[Failure] = Field(
+        default=sorted(RETRY.retry_on),
+        description="which failures are retried; add 'error' to retry the function's own")
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.backoff_s, self.max_backoff_s,
+                           frozenset(self.retry_on))
 
 
 class FunctionIn(BaseModel):
@@ -32,6 +55,9 @@ class FunctionIn(BaseModel):
     network: bool = Field(default=False, description="give its containers a network")
     secrets: dict[str, str] = Field(
         default_factory=dict, description="environment variable → secret name")
+    retry: RetryIn = Field(default_factory=RetryIn)
+    rate_limit: float | None = Field(
+        default=None, gt=0, le=100_000, description="invocations a worker starts per second")
 
 
 class SecretIn(BaseModel):
@@ -81,3 +107,34 @@ class ConnectorIn(BaseModel):
     kind: str = Field(description="ethereum or http-poll")
     source: str = Field(pattern=NAME, description="the source its events are published to")
     config: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeadLetterQuery(BaseModel):
+    """Which dead letters: every condition given must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    function: str | None = Field(default=None, pattern=NAME)
+    reason: Reason | None = None
+    since: datetime | None = Field(default=None, description="dead-lettered at or after")
+    until: datetime | None = Field(default=None, description="dead-lettered before")
+
+    def where(self, redrivable: bool | None = None) -> Filter:
+        return Filter(self.function, self.reason, _aware(self.since), _aware(self.until),
+                      redrivable)
+
+
+class DeadLetterListing(DeadLetterQuery):
+    redrivable: bool | None = Field(
+        default=None, description="only those that can (true) or cannot (false) be redriven")
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+
+class RedriveIn(DeadLetterQuery):
+    limit: int = Field(default=1000, ge=1, le=10_000,
+                       description="at most this many, oldest first; redrive again for more")
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """Times without a zone are UTC, as the records' own."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -1,46 +1,54 @@
 """The worker: a Faust app whose agents start and execute invocations.
 
     faasflow.events.<source> ─► starter ─► faasflow.invocations ─► executor ─► faasflow.results
+                                   └──────────── faasflow.deadletter ◄──────────┘
 
-Agents stay thin: decode, call the core (``pipeline.execution``), produce, and only then
-let Faust acknowledge the input, so a worker that dies mid-way redoes the work after a
-restart (at-least-once; results are idempotent because invocation ids are derived).
+Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
+core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
+it to Faust only once the core is done with it: its invocations queued, its final Result
+written. A worker that dies mid-way redoes that work after a restart (at-least-once), and
+``pipeline.finals`` keeps the redone work from running twice. No record can stop an
+agent: whatever goes wrong with one record is written down and the stream moves on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import faust
 
-from pipeline.errors import RetryableError, Superseded
-from pipeline.execution import execute, failed, pending, plan_invocations, running
-from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
-from pipeline.records import Event, Invocation, Result, dumps
+from pipeline.admission import Admission, InflightBudget
+from pipeline.deadletters import Origin, Reason, of_record
+from pipeline.executor import Executor, durably
+from pipeline.finals import RecentFinals
+from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
+from pipeline.records import Event, Invocation, strict_loads
 from pipeline.registry import Registry, position_required
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
+from pipeline.starter import Starter
 from pipeline.topics import Topics
 from pipeline.worker.connectors import Checkpoints, ConnectorSupervisor, KafkaSink
-from pipeline.worker.fetching import shorten_fetch_wait
+from pipeline.worker.fetching import adjust_consumer
+from pipeline.worker.reporting import HealthReporter
 from pipeline.worker.sources import SourceTopics
+from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
 
-RETRY_MAX_S = 30.0
 SUBSCRIPTION_CHECK_S = 2.0
-STARTER_IN_FLIGHT = 512  # events whose writes may be in flight at once
 T = TypeVar("T")
 
 
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
     kafka = settings.kafka
-    shorten_fetch_wait(settings.worker.fetch_max_wait_ms)
+    adjust_consumer(settings.worker.fetch_max_wait_ms)
     return faust.App(
         f"{topics.prefix}-worker",
         broker=[f"kafka://{s}" for s in kafka.bootstrap_servers().split(",")],
@@ -52,6 +60,8 @@ def faust_app(settings: Settings, topics: Topics) -> faust.App:
         topic_allow_declare=False,
         topic_disable_leader=True,
         producer_acks=-1,
+        producer_max_request_size=kafka.message_bytes,
+        consumer_max_fetch_size=kafka.message_bytes + 65536,
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=min(3.0, kafka.session_timeout_s / 3),
         broker_commit_every=100,
@@ -62,32 +72,47 @@ def faust_app(settings: Settings, topics: Topics) -> faust.App:
 
 
 class Worker:
-    """Owns the Faust app, the registry view and the runner for one worker process."""
+    """Owns the Faust app, the registry view, the runtimes and the cores of one worker."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topics = Topics(settings.kafka)
+        kafka = settings.kafka
+        self.topics = Topics(kafka)
         self.registry = Registry()
         self.app = faust_app(settings, self.topics)
-        self.sources = SourceTopics(self.app, self.topics, settings.kafka,
+        self.sources = SourceTopics(self.app, self.topics, kafka,
                                     settings.worker.resubscribe_delay_s)
-        self._runtimes: Runtimes | None = None
-        self._view: CompactedView | None = None
-        self._ready = asyncio.Event()
-        self._inflight: dict[str, asyncio.Future[Result]] = {}
+        self.finals = RecentFinals(settings.worker.dedupe_horizon_s)
+        self.publisher = Publisher(kafka)
+        self.writer = Writer(self.publisher, self.topics, self.finals)
+        self.inflight = InflightBudget(settings.worker.max_inflight_records,
+                                       settings.worker.max_inflight_bytes)
+        self.starter = Starter(self.registry, self.writer, self.writer, self.finals)
+        self.executor: Executor | None = None
         self.checkpoints = Checkpoints()
         self.connectors: ConnectorSupervisor | None = None
-        self._assigned: set[int] = set()
+        self.views: list[CompactedView] = []
+        self.reporter = HealthReporter(self)
+        self._ready = asyncio.Event()
+        self._runtimes: Runtimes | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self._tasks: dict[tuple[str, int], set[asyncio.Task[None]]] = defaultdict(set)
         self._rebalanced = False
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
         self.app.on_before_shutdown.connect(self._on_shutdown)
-        self._invocations = self.app.topic(self.topics.invocations)
-        self._results = self.app.topic(self.topics.results)
-        self._deadletter = self.app.topic(self.topics.deadletter)
         self.app.agent(self.sources.channel(), name="starter")(self._starter)
-        self.app.agent(self._invocations, name="executor",
-                       concurrency=settings.worker.executor_concurrency)(self._executor)
+        self.app.agent(self.app.topic(self.topics.invocations), name="executor")(self._executor)
         self.app.task(self._follow_registry)
+        self.app.task(self.reporter.run)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def assigned(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition)s this worker consumes."""
+        return frozenset(self._assigned)
 
     async def prepare(self) -> None:
         """Before Faust starts: topics exist, and the starter knows today's sources."""
@@ -101,25 +126,31 @@ class Worker:
 
     async def _follow_registry(self) -> None:
         kafka = self.settings.kafka
-        self._view = view = CompactedView(kafka, self.topics.registry, self.registry.apply)
-        await view.start()
+        await self.publisher.start()
+        registry_view = CompactedView(kafka, self.topics.registry, self.registry.apply)
+        finals_view = TailView(kafka, self.topics.results, self.finals.apply,
+                               since_s=self.settings.worker.dedupe_horizon_s)
+        checkpoints_view = CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply)
+        for view in (registry_view, finals_view, checkpoints_view):
+            await view.start()
+            self.views.append(view)
         self._runtimes = Runtimes(self.settings)
         await self._runtimes.start(self.registry)
-        await CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply).start()
-        publisher = Publisher(kafka)
-        await publisher.start()
+        self.executor = Executor(self.registry.functions.get, self._runtimes, self.writer,
+                                 self.finals, Admission(self.settings.worker.executor_concurrency))
         self.connectors = ConnectorSupervisor(
             self.registry, kafka.partitions,
-            lambda spec: KafkaSink(spec, self.topics, kafka, publisher, self.checkpoints,
-                                   lambda: view.position(0)),
+            lambda spec: KafkaSink(spec, self.topics, kafka, self.publisher, self.checkpoints,
+                                   lambda: registry_view.position(0)),
         )
-        self.connectors.assign(self._assigned)
+        self.connectors.assign({p for t, p in self._assigned if t == self.topics.invocations})
         await self.sources.follow(self.registry.sources())
         self._ready.set()
         self._mark_ready()
-        log.info("registry loaded: %d functions, %d subscriptions, %d connectors",
-                 len(self.registry.functions), len(self.registry.subscriptions),
-                 len(self.registry.connectors))
+        log.info("registry loaded: %d functions, %d subscriptions, %d connectors; "
+                 "%d recent results remembered", len(self.registry.functions),
+                 len(self.registry.subscriptions), len(self.registry.connectors),
+                 len(self.finals))
         changed = asyncio.Event()
         self.registry.on_change(lambda kind, ident, record: changed.set())
         while True:
@@ -133,20 +164,36 @@ class Worker:
             await self.sources.follow(self.registry.sources())
 
     async def _on_shutdown(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Stop connectors and remove this worker's warm containers."""
+        """Stop connectors and the work in flight (unacknowledged, it is redone by whoever
+        gets its partition), then remove this worker's warm containers."""
         if self.connectors is not None:
             await self.connectors.stop()
+        await self._cancel([task for tasks in self._tasks.values() for task in tasks])
+        await self.writer.close()
         if self._runtimes is not None:
             await self._runtimes.close()
+        for view in self.views:
+            await view.stop()
+        await self.publisher.stop()
 
     async def _on_partitions_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Connectors follow the invocations partitions this worker was assigned."""
+        """Connectors follow the invocations partitions this worker was assigned; work of
+        partitions it lost is abandoned to their new owner."""
         (assigned,) = args  # Faust sends the whole new assignment
-        self._assigned = {tp.partition for tp in assigned if tp.topic == self.topics.invocations}
+        now = {(tp.topic, tp.partition) for tp in assigned}
+        lost = self._assigned - now
+        self._assigned = now
         self._rebalanced = True
+        if lost:
+            await self._cancel([task for tp in lost for task in self._tasks.pop(tp, ())])
         if self.connectors is not None:
-            self.connectors.assign(self._assigned)
+            self.connectors.assign({p for t, p in now if t == self.topics.invocations})
         self._mark_ready()
+
+    async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _mark_ready(self) -> None:
         """Once the registry is loaded and partitions are assigned, say so in a file named
@@ -156,121 +203,73 @@ class Worker:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
 
+    # the agents
+
     async def _starter(self, stream: faust.StreamT[Any]) -> None:
-        """Events are pipelined: the next is planned while the last one's writes are in
-        flight, and each event is acknowledged to Faust only once its writes are (so an
-        offset is never committed past an event whose invocations were not written)."""
         await self._ready.wait()
-        stream.enable_acks = False  # acknowledged in _start, after the writes
-        in_flight: set[asyncio.Task[None]] = set()
+        await self._pipeline(stream, Event.from_dict, self._start)
+
+    async def _start(self, event: Event, origin: Origin) -> None:
+        await self._registry_at(position_required(event))
+        source = self.topics.source_of(origin.topic)
+        assert source is not None  # the starter reads event topics only
+        await self.starter.start(event, source, origin)
+
+    async def _executor(self, stream: faust.StreamT[Any]) -> None:
+        await self._ready.wait()
+        executor = self.executor
+        assert executor is not None
+
+        async def run(invocation: Invocation, origin: Origin) -> None:
+            await executor.handle(invocation)
+
+        await self._pipeline(stream, Invocation.from_dict, run)
+
+    async def _pipeline(self, stream: faust.StreamT[Any], parse: Callable[[Any], T],
+                        handle: Callable[[T, Origin], Awaitable[None]]) -> None:
+        """Take each record as it comes and handle it in a task of its own, as far as the
+        in-flight budget allows; acknowledge it to Faust once handled (Faust commits an
+        offset only when every record before it is acknowledged)."""
+        stream.enable_acks = False
         async for event in stream.events():
             message = event.message
-            decoded = await self._decode(message, Event.from_dict)
-            if decoded is None:
-                await stream.ack(event)
-                continue
-            await self._registry_at(position_required(decoded))
-            invocations = plan_invocations(decoded, self.registry,
-                                           source=self.topics.source_of(message.topic))
-            task = asyncio.create_task(self._start(stream, event, decoded, invocations))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-            if len(in_flight) >= STARTER_IN_FLIGHT:
-                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            origin = Origin(message.topic, message.partition, message.offset)
+            self.reporter.received(origin)
+            size = len(message.value or b"")
+            await self.inflight.take(size)
+            task = asyncio.create_task(self._one(stream, event, origin, size, parse, handle))
+            tasks = self._tasks[(origin.topic, origin.partition)]
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
-    async def _start(self, stream: faust.StreamT[Any], event: Any, decoded: Event,
-                     invocations: list[Invocation]) -> None:
-        message = event.message
+    async def _one(self, stream: faust.StreamT[Any], event: Any, origin: Origin, size: int,
+                   parse: Callable[[Any], T],
+                   handle: Callable[[T, Origin], Awaitable[None]]) -> None:
+        value = event.message.value
         try:
-            await asyncio.gather(
-                *(self._send(self._results, i.id, dumps(pending(i).to_dict()))
-                  for i in invocations),
-                *(self._send(self._invocations, i.function, dumps(i.to_dict()))
-                  for i in invocations),
-            )
-        except Exception as exc:
-            # Unacknowledged, the event is redelivered once the worker restarts.
-            log.error("event %s from %s[%d]@%d not started: %s", decoded.id, message.topic,
-                      message.partition, message.offset, exc)
-            await self.app.crash(exc)
-            return
-        await stream.ack(event)
-        log.debug("event %s from %s[%d]@%d: %d invocations", decoded.id, message.topic,
-                  message.partition, message.offset, len(invocations))
+            try:
+                record = parse(strict_loads(value))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                await self._dead(origin, value, Reason.UNDECODABLE, f"undecodable record: {exc!r}")
+            else:
+                try:
+                    await handle(record, origin)
+                except Exception as exc:  # a bug of ours: keep the record, move on
+                    log.exception("record %s failed", origin.key)
+                    await self._dead(origin, value, Reason.INTERNAL, f"internal error: {exc!r}")
+            await stream.ack(event)
+        finally:
+            await self.inflight.give_back(size)
+
+    async def _dead(self, origin: Origin, value: bytes | None, reason: Reason, why: str) -> None:
+        log.error("dead-lettering %s: %s", origin.key, why)
+        letter = of_record(origin, value, reason, why[:4096])
+        await durably(f"dead letter of {origin.key}", partial(self.writer.dead_letter, letter))
 
     async def _registry_at(self, position: int) -> None:
         """Wait until this worker's registry is as new as the event's publisher's was."""
-        view = self._view
-        assert view is not None
+        view = self.views[0]
         if view.position(0) < position and not await view.wait_until(
             lambda: view.position(0) >= position, self.settings.worker.registry_sync_timeout_s
         ):
             log.warning("registry still behind offset %d; matching with what it has", position)
-
-    async def _executor(self, stream: faust.StreamT[Any]) -> None:
-        await self._ready.wait()
-        async for event in stream.events():
-            invocation = await self._decode(event.message, Invocation.from_dict)
-            if invocation is None:
-                continue
-            try:
-                result = await self._run_once(invocation)
-            except Superseded as exc:
-                log.info("%s; not writing its result", exc)
-                continue
-            await self._send(self._results, invocation.id, dumps(result.to_dict()))
-
-    async def _run_once(self, invocation: Invocation) -> Result:
-        """Kafka may redeliver an invocation still running here (after a rebalance): the
-        copy waits for the running one instead of starting a second container."""
-        running_run = self._inflight.get(invocation.id)
-        if running_run is not None:
-            return await asyncio.shield(running_run)
-        run = asyncio.ensure_future(self._run(invocation))
-        self._inflight[invocation.id] = run
-        try:
-            return await asyncio.shield(run)
-        finally:
-            if run.done():
-                self._inflight.pop(invocation.id, None)
-
-    async def _run(self, invocation: Invocation) -> Result:
-        function = self.registry.functions.get(invocation.function)
-        if function is None:
-            return failed(invocation, f"function {invocation.function!r} does not exist")
-        assert self._runtimes is not None
-        # Not waiting for this write's ack: the final Result, written by this producer to
-        # the same partition, lands after it and is awaited.
-        await self._results.send(key=invocation.id.encode(),
-                                 value=dumps(running(invocation, function).to_dict()))
-        delay = 0.5
-        while True:
-            try:
-                return await execute(invocation, function, self._runtimes)
-            except RetryableError as exc:
-                log.warning("invocation %s not run, retrying in %.1fs: %s",
-                            invocation.id, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-
-    async def _send(self, topic: faust.TopicT, key: str, value: bytes) -> None:
-        """Produce and wait for the broker's acknowledgement."""
-        delivery = await topic.send(key=key.encode(), value=value)
-        await delivery
-
-    async def _decode(self, message: Any, parse: Callable[[dict[str, Any]], T]) -> T | None:
-        """The record in ``message``, or None once it has been dead-lettered."""
-        try:
-            return parse(json.loads(message.value))
-        except (ValueError, KeyError, TypeError) as exc:
-            await self._dead(message, f"undecodable record: {exc!r}")
-            return None
-
-    async def _dead(self, message: Any, reason: str) -> None:
-        log.error("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
-                  message.offset, reason)
-        await self._send(self._deadletter, f"{message.topic}/{message.partition}/{message.offset}",
-                         dumps({"topic": message.topic, "partition": message.partition,
-                                "offset": message.offset, "reason": reason,
-                                "value": (message.value or b"").decode(errors="replace")}))
-

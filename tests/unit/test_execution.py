@@ -5,7 +5,7 @@ import pytest
 from pipeline.errors import RuntimeUnavailable
 from pipeline.execution import event_env, execute, failed, plan_invocations, running
 from pipeline.ids import invocation_id
-from pipeline.records import Event, Invocation, Status
+from pipeline.records import Event, Failure, Invocation, Status
 from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.runtime.base import Runner, RunOutcome, RunRequest
 
@@ -21,8 +21,8 @@ def registry_of(*records: Record) -> Registry:
 
 def invocation(ev: Event | None = None, function: str = "echo") -> Invocation:
     ev = ev or event(b'{"n": 1}', "application/json")
-    return Invocation(id=invocation_id(ev.id, function), function=function, event=ev,
-                      attempt=2, queued_at="2025-01-01T00:00:00Z")
+    return Invocation(id=invocation_id("orders", ev, function), function=function, event=ev,
+                      source="orders", attempt=2, queued_at="2025-01-01T00:00:00Z")
 
 
 # plan_invocations
@@ -33,17 +33,19 @@ def test_one_invocation_per_subscribed_function() -> None:
                            subscription("s3", "other", source="payments"))
     ev = event(b"x")
 
-    planned = plan_invocations(ev, registry)
+    planned = plan_invocations(ev, registry, "orders")
 
     assert [i.function for i in planned] == ["audit", "zip"]
-    assert [i.id for i in planned] == [invocation_id(ev.id, "audit"), invocation_id(ev.id, "zip")]
-    assert all(i.event == ev and i.replay_id == "" and i.attempt == 1 for i in planned)
+    assert [i.id for i in planned] == [invocation_id("orders", ev, "audit"),
+                                       invocation_id("orders", ev, "zip")]
+    assert all(i.event == ev and i.replay_id == "" and i.attempt == 1 and i.source == "orders"
+               for i in planned)
 
 
 def test_two_subscriptions_of_one_function_make_one_invocation() -> None:
     registry = registry_of(subscription("s1", "audit"), subscription("s2", "audit"))
 
-    planned = plan_invocations(event(b"x"), registry)
+    planned = plan_invocations(event(b"x"), registry, "orders")
 
     assert [i.function for i in planned] == ["audit"]
 
@@ -51,26 +53,26 @@ def test_two_subscriptions_of_one_function_make_one_invocation() -> None:
 def test_event_nobody_subscribes_to_plans_nothing() -> None:
     registry = registry_of(subscription("s1", "audit", source="payments"))
 
-    assert plan_invocations(event(b"x", source="orders"), registry) == []
+    assert plan_invocations(event(b"x", source="orders"), registry, "orders") == []
 
 
 def test_replay_plans_new_invocation_ids() -> None:
     registry = registry_of(subscription("s1", "audit"))
     ev = event(b"x")
 
-    [original] = plan_invocations(ev, registry)
-    [replayed] = plan_invocations(ev, registry, replay_id="r1")
+    [original] = plan_invocations(ev, registry, "orders")
+    [replayed] = plan_invocations(ev, registry, "orders", replay_id="r1")
 
     assert replayed.id != original.id
-    assert replayed.id == invocation_id(ev.id, "audit", "r1")
+    assert replayed.id == invocation_id("orders", ev, "audit", "r1")
     assert replayed.replay_id == "r1"
 
 
 def test_the_same_event_planned_twice_gets_the_same_ids() -> None:
     registry = registry_of(subscription("s1", "audit"))
 
-    first = plan_invocations(event(b"x"), registry)
-    again = plan_invocations(event(b"x"), registry)
+    first = plan_invocations(event(b"x"), registry, "orders")
+    again = plan_invocations(event(b"x"), registry, "orders")
 
     assert [i.id for i in first] == [i.id for i in again]
 
@@ -178,10 +180,11 @@ def test_running_marks_the_start() -> None:
 def test_failed_is_final_with_the_reason_and_no_duration() -> None:
     inv = invocation()
 
-    res = failed(inv, "function 'echo' was deleted")
+    res = failed(inv, "function 'echo' was deleted", Failure.START)
 
     assert res.status is Status.FAILED
     assert res.error == "function 'echo' was deleted"
+    assert res.failure is Failure.START
     assert (res.invocation_id, res.event_id, res.attempt) == (inv.id, "ev-1", 2)
     assert res.started_at == res.finished_at
     assert res.duration_s == 0.0

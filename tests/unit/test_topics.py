@@ -85,4 +85,5 @@ def test_event_topic_is_deleted_after_the_retention(topics: Topics) -> None:
 
     assert spec.name == "t1.events.orders"
     assert spec.partitions == 3
-    assert spec.config == {"cleanup.policy": "delete", "retention.ms": "60000"}
+    assert spec.config == {"cleanup.policy": "delete", "retention.ms": "60000",
+                           "max.message.bytes": str(KafkaSettings().message_bytes)}

@@ -11,7 +11,14 @@ import pytest
 from connectors.webhooks import VERIFIERS, Check, Scheme
 from connectors.webhooks.events import WEBHOOK_EVENT_TYPE, form_as_json, webhook_event
 from connectors.webhooks.rotation import configure, current
-from pipeline.errors import BrokerUnavailable, InvalidRequest, NotFound, VerificationFailed
+from pipeline.budget import SizeBudget
+from pipeline.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    VerificationFailed,
+)
 from pipeline.ids import delivery_event_id
 from pipeline.kafka import Written
 from pipeline.receiver import Deliveries, WebhookReceiver, delivery_key
@@ -24,6 +31,7 @@ from .support import webhook
 
 NOW = 1_700_000_000.0
 TOPICS = Topics(KafkaSettings(topic_prefix="t"))
+BUDGET = SizeBudget(payload=4096, output=4096, logs=1024)
 BODY = b'{"order": 42}'
 
 
@@ -68,7 +76,7 @@ class Setup:
         self.registry.apply(record_key(hook).encode(), encode(hook))
         self.deliveries = Deliveries(retention_s=3600, clock=self.clock)
         self.receiver = WebhookReceiver(TOPICS, self.log, self.registry, self.deliveries,
-                                        self.clock)
+                                        BUDGET, clock=self.clock)
 
     def signed(self, body: bytes = BODY, delivery: str = "msg_1", **headers: str) -> dict[str, Any]:
         secret = current(self.hook)
@@ -219,7 +227,7 @@ async def test_deliveries_recorded_by_another_gateway_are_recognized() -> None:
     for key, value in s.log.on(TOPICS.deliveries):  # what a CompactedView replays
         restarted.deliveries.apply(key.encode(), value)
     receiver = WebhookReceiver(TOPICS, restarted.log, s.registry, restarted.deliveries,
-                               restarted.clock)
+                               BUDGET, clock=restarted.clock)
 
     receipt = await receiver.receive("wh_1", headers, BODY)
 
@@ -307,3 +315,19 @@ def test_no_secret_or_signature_reaches_the_event() -> None:
 
     assert secret not in record
     assert headers["webhook-signature"] not in record
+
+
+async def test_an_event_over_the_size_budget_is_refused_and_nothing_is_published() -> None:
+    """A body of control characters within the body limit would take six bytes per byte as
+    JSON text; stored as base64 it fits. A content type as long as the budget does not."""
+    s = setup(Scheme.NONE)
+
+    receipt = await s.receiver.receive("wh_1", {"content-type": "text/plain"}, b"\x01" * 4096)
+    [(_, record)] = s.log.on(TOPICS.events("orders"))
+    assert receipt.event_id and len(record) <= BUDGET.event_record
+    assert "data_base64" in json.loads(record)
+
+    with pytest.raises(PayloadTooLarge):
+        await s.receiver.receive(
+            "wh_1", {"content-type": "text/plain; x=" + "x" * BUDGET.event_record}, b"")
+    assert len(s.log.on(TOPICS.events("orders"))) == 1

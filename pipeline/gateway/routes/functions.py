@@ -23,7 +23,8 @@ async def put_function(name: str, body: FunctionIn, control: Control,
         mode=body.mode or (Mode.WARM if body.code is not None else Mode.COLD),
         timeout_s=body.timeout_s or defaults.default_timeout_s,
         memory_mb=body.memory_mb or defaults.default_memory_mb,
-        **body.model_dump(exclude={"image", "mode", "timeout_s", "memory_mb"}),
+        retry=body.retry.policy(),
+        **body.model_dump(exclude={"image", "mode", "timeout_s", "memory_mb", "retry"}),
     ))
     response.status_code = 200 if existed else 201
     return spec.to_dict()

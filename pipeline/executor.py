@@ -1,0 +1,234 @@
+"""The executor's core: run one invocation to exactly one final Result, whatever fails.
+
+    handle(invocation)
+      ├─ its function does not exist ─────────────► failed Result + dead letter
+      ├─ already final (a redelivery) ────────────► nothing to do
+      └─ attempt n: wait for a slot of the function (concurrency, rate) ─► running ─► run
+           ├─ succeeded ──────────────────────────► final Result
+           ├─ failed, the policy retries it ──────► Result with retry_at; wait, holding no
+           │                                        slot; attempt n+1
+           └─ failed on its last attempt ─────────► final Result + dead letter (exhausted)
+      An exception from the runner is a failure too: ``RuntimeUnavailable`` is
+      ``unavailable``, anything else ``internal`` (logged with its traceback).
+
+``handle`` returns only once the final Result and any dead letter are written (a broker
+that is down is waited for, with backoff): the caller acknowledges the input then, and
+not before. The core knows Kafka and Docker only through the ``ResultLog`` and ``Runner``
+ports, so unit tests drive it with in-memory ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from enum import StrEnum
+from functools import partial
+from typing import Protocol
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from pipeline import deadletters
+from pipeline.admission import Admission
+from pipeline.budget import cut_error
+from pipeline.deadletters import DeadLetter, Reason
+from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
+from pipeline.execution import execute, failed, running
+from pipeline.records import (
+    Attempt,
+    Failure,
+    FunctionSpec,
+    Invocation,
+    Result,
+    Status,
+    utc_now,
+)
+from pipeline.runtime.base import Runner
+
+log = logging.getLogger(__name__)
+
+DURABLE_WAIT_MAX_S = 30.0
+
+
+class Handled(StrEnum):
+    """How ``handle`` ended; every case but ``superseded`` wrote a final Result."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the final Result is failed or timeout, and it was dead-lettered
+    DUPLICATE = "duplicate"  # a final Result existed already: nothing was run
+    SUPERSEDED = "superseded"  # another run of it (elsewhere) took over
+
+
+class ResultLog(Protocol):
+    async def write(self, result: Result) -> None:
+        """Write and wait for the acknowledgement; ``BrokerUnavailable`` or
+        ``PayloadTooLarge`` when it could not."""
+        ...
+
+    def note(self, result: Result) -> None:
+        """Write without waiting (a non-final state: a later write supersedes it)."""
+        ...
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Write and wait for the acknowledgement, as ``write``."""
+        ...
+
+
+class Finals(Protocol):
+    def is_final(self, invocation_id: str, redrive: int = 0) -> bool:
+        """Whether a final Result of the invocation (of that redrive of it) is in the log."""
+        ...
+
+
+Lookup = Callable[[str], FunctionSpec | None]
+
+
+async def durably(what: str, write: Callable[[], Awaitable[None]]) -> None:
+    """Retry ``write`` while the broker is unavailable (exponential backoff with full
+    jitter, at most ``DURABLE_WAIT_MAX_S`` apart) until it lands or the task is cancelled:
+    what must be written is never dropped."""
+    def warn(state: RetryCallState) -> None:
+        log.warning("%s not written (attempt %d): %s; retrying", what, state.attempt_number,
+                    state.outcome.exception() if state.outcome else "")
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(BrokerUnavailable),
+        wait=wait_random_exponential(multiplier=0.2, max=DURABLE_WAIT_MAX_S),
+        before_sleep=warn, reraise=True,
+    ):
+        with attempt:
+            await write()
+
+
+class Executor:
+    def __init__(self, functions: Lookup, runner: Runner, results: ResultLog, finals: Finals,
+                 admission: Admission) -> None:
+        self._functions = functions
+        self._runner = runner
+        self._results = results
+        self._finals = finals
+        self.admission = admission
+        self._inflight: dict[str, asyncio.Future[Handled]] = {}
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def handle(self, invocation: Invocation) -> Handled:
+        """Kafka may deliver an invocation again while it still runs here (a rebalance):
+        the second delivery waits for the first instead of running it twice."""
+        run = self._inflight.get(invocation.id)
+        if run is None:
+            run = asyncio.ensure_future(self._handle(invocation))
+            self._inflight[invocation.id] = run
+            run.add_done_callback(lambda _: self._inflight.pop(invocation.id, None))
+        return await asyncio.shield(run)
+
+    async def _handle(self, invocation: Invocation) -> Handled:
+        if self._finals.is_final(invocation.id, invocation.redrive):
+            log.info("invocation %s is final already; not running it again", invocation.id)
+            return Handled.DUPLICATE
+        function = self._functions(invocation.function)
+        if function is None:
+            reason = f"function {invocation.function!r} does not exist"
+            await self._finish(invocation, failed(invocation, reason, Failure.START),
+                               Reason.UNKNOWN_FUNCTION)
+            return Handled.FAILED
+        try:
+            result = await self._attempts(invocation, function)
+        except Superseded as exc:
+            log.info("%s; not writing its result", exc)
+            return Handled.SUPERSEDED
+        if self._finals.is_final(invocation.id, invocation.redrive):  # finished elsewhere
+            log.warning("invocation %s was finished elsewhere; keeping that Result",
+                        invocation.id)
+            return Handled.DUPLICATE
+        if result.status is Status.SUCCEEDED:
+            await self._finish(invocation, result, None)
+            return Handled.SUCCEEDED
+        await self._finish(invocation, result, Reason.EXHAUSTED)
+        return Handled.FAILED
+
+    async def _attempts(self, invocation: Invocation, function: FunctionSpec) -> Result:
+        """Run until success or the policy gives up; the last attempt's Result, with the
+        earlier attempts in ``attempts``."""
+        policy = function.retry
+        history: list[Attempt] = []
+        first = invocation.attempt
+
+        def retry(result: Result) -> bool:
+            return result.failure is not None and policy.retries(result.failure, result.attempt)
+
+        def waiting(state: RetryCallState) -> None:
+            result: Result = state.outcome.result()  # type: ignore[union-attr]
+            history.append(Attempt(result.attempt, result.status, result.failure, result.error,
+                                   result.started_at, result.finished_at))
+            delay = state.upcoming_sleep
+            log.warning("invocation %s of %s: attempt %d %s (%s); retrying in %.1fs",
+                        invocation.id, function.name, result.attempt, result.failure,
+                        result.error, delay)
+            self._results.note(replace(result, status=Status.PENDING, attempts=tuple(history),
+                                       retry_at=utc_now(after_s=delay)))
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(max(1, policy.max_attempts - first + 1)),
+            wait=wait_random_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s),
+            retry=retry_if_result(retry), before_sleep=waiting,
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+        )
+        result: Result = await retrying(self._attempt, invocation, function, history)
+        return replace(result, attempts=tuple(history))
+
+    async def _attempt(self, invocation: Invocation, function: FunctionSpec,
+                       history: list[Attempt]) -> Result:
+        attempt = replace(invocation, attempt=invocation.attempt + len(history))
+        async with self.admission.slot(function):
+            self._results.note(replace(running(attempt, function), attempts=tuple(history)))
+            try:
+                return await execute(attempt, function, self._runner)
+            except (Superseded, asyncio.CancelledError):
+                raise
+            except RuntimeUnavailable as exc:
+                return failed(attempt, exc.message, Failure.UNAVAILABLE)
+            except Exception as exc:  # a bug of ours must not lose the invocation
+                log.exception("invocation %s of %s: internal error", attempt.id, function.name)
+                return failed(attempt, cut_error(f"internal error: {exc!r}"), Failure.INTERNAL)
+
+    async def _finish(self, invocation: Invocation, result: Result,
+                      dead: Reason | None) -> None:
+        """Write the final Result (and the dead letter), however long the broker is away."""
+        await durably(f"result of invocation {invocation.id}",
+                      partial(self._write_final, result))
+        if dead is not None:
+            letter = DeadLetter(
+                key=invocation.id, reason=dead, error=result.error or "", function=result.function,
+                image_digest=result.image_digest or None, failure=result.failure,
+                invocation=invocation, logs_tail=deadletters.logs_tail(result.logs),
+                attempts=(*result.attempts, Attempt(result.attempt, result.status,
+                                                    result.failure, result.error,
+                                                    result.started_at, result.finished_at)),
+            )
+            await durably(f"dead letter of invocation {invocation.id}",
+                          partial(self._results.dead_letter, letter))
+            log.error("invocation %s of %s dead-lettered (%s): %s", invocation.id,
+                      result.function, dead, result.error)
+
+    async def _write_final(self, result: Result) -> None:
+        try:
+            await self._results.write(result)
+        except PayloadTooLarge as exc:  # cannot happen within the budget; never lose it
+            log.error("result of invocation %s too large to write: %s", result.invocation_id,
+                      exc.message)
+            await self._results.write(replace(
+                result, status=Status.FAILED, output=b"", logs=deadletters.logs_tail(result.logs),
+                failure=Failure.INTERNAL,
+                error=cut_error(f"the result was too large to record: {exc.message}")))
+

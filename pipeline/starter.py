@@ -1,0 +1,76 @@
+"""The starter's core: one event in, its invocations queued, or a dead letter saying why not.
+
+    start(event) ─► the functions subscribed to its source (``plan_invocations``)
+                 ─► skip those that already started (a redelivered event)
+                 ─► pending Results + invocations, written and acknowledged
+                 └► an invocation too large to queue: the event is dead-lettered and each
+                    of its invocations gets a failed Result saying so
+
+A broker that is down is waited for (the event stays unacknowledged meanwhile); nothing an
+event contains can make the starter fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Protocol
+
+from pipeline import deadletters
+from pipeline.deadletters import Origin, Reason
+from pipeline.errors import PayloadTooLarge
+from pipeline.execution import failed, pending, plan_invocations
+from pipeline.executor import ResultLog, durably
+from pipeline.finals import RecentFinals
+from pipeline.records import Event, Failure, Invocation
+from pipeline.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class Queue(Protocol):
+    async def enqueue(self, invocation: Invocation) -> None:
+        """Write to the invocations topic and wait for the acknowledgement;
+        ``BrokerUnavailable`` or ``PayloadTooLarge`` when it could not."""
+        ...
+
+
+class Starter:
+    def __init__(self, registry: Registry, results: ResultLog, queue: Queue,
+                 finals: RecentFinals) -> None:
+        self._registry = registry
+        self._results = results
+        self._queue = queue
+        self._finals = finals
+
+    async def start(self, event: Event, source: str, origin: Origin) -> int:
+        """Queue ``event``'s invocations; returns how many were queued."""
+        invocations = [i for i in plan_invocations(event, self._registry, source)
+                       if not self._finals.started(i.id)]
+        if not invocations:
+            return 0
+        try:
+            await durably(f"invocations of event {event.id}",
+                          partial(self._queue_all, invocations))
+        except PayloadTooLarge as exc:
+            await self._refuse(event, origin, invocations, exc.message)
+            return 0
+        log.debug("event %s from %s: %d invocations", event.id, origin.key, len(invocations))
+        return len(invocations)
+
+    async def _queue_all(self, invocations: list[Invocation]) -> None:
+        await asyncio.gather(*(self._results.write(pending(i)) for i in invocations),
+                             *(self._queue.enqueue(i) for i in invocations))
+
+    async def _refuse(self, event: Event, origin: Origin, invocations: list[Invocation],
+                      why: str) -> None:
+        reason = f"the event is too large to queue: {why}"
+        letter = deadletters.of_record(origin, None, Reason.TOO_LARGE, reason)
+        await durably(f"dead letter of event {event.id}",
+                      partial(self._results.dead_letter, letter))
+        for invocation in invocations:
+            result = failed(invocation, reason, Failure.START)
+            await durably(f"result of invocation {invocation.id}",
+                          partial(self._results.write, result))
+        log.error("event %s at %s dead-lettered: %s", event.id, origin.key, reason)

@@ -1,0 +1,94 @@
+"""The worker's health report, written every few seconds for its supervisor
+(``pipeline.health``): starting, ok, degraded (a view or the broker failing) or stalled
+(work waiting and nothing moving: ``pipeline.worker.watchdog``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from pipeline import health
+from pipeline.deadletters import Origin
+from pipeline.errors import BrokerUnavailable
+from pipeline.kafka import GroupProbe
+from pipeline.worker.watchdog import Partition, Verdict, Watchdog
+
+if TYPE_CHECKING:
+    from pipeline.worker.app import Worker
+
+log = logging.getLogger(__name__)
+
+PROBE_EVERY_S = 10.0
+RECENT_FAILURE_S = 15.0
+
+
+class HealthReporter:
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._watchdog = Watchdog(worker.settings.worker.stall_after_s)
+        self._received: dict[Partition, int] = {}
+        self._verdict: Verdict | None = None
+        self._probe_problem: str | None = None
+        self.path = health.health_file(worker.settings.state_dir, "worker", os.getpid())
+
+    def received(self, origin: Origin) -> None:
+        """An agent took the record at ``origin``."""
+        self._received[(origin.topic, origin.partition)] = origin.offset + 1
+
+    async def run(self) -> None:
+        probe = GroupProbe(self._worker.settings.kafka, self._worker.app.conf.id)
+        started = False
+        probed_at = 0.0
+        try:
+            while True:
+                if time.monotonic() - probed_at > PROBE_EVERY_S and self._worker.ready:
+                    probed_at = time.monotonic()
+                    try:
+                        if not started:
+                            await probe.start()
+                            started = True
+                        await self._probe(probe)
+                        self._probe_problem = None
+                    except BrokerUnavailable as exc:
+                        self._probe_problem = exc.message
+                health.write(self.path, self.report())
+                await asyncio.sleep(health.INTERVAL_S)
+        finally:
+            self.path.unlink(missing_ok=True)
+            if started:
+                await probe.stop()
+
+    async def _probe(self, probe: GroupProbe) -> None:
+        assigned = self._worker.assigned
+        ends, committed = await probe.offsets(assigned)
+        reached = {p: max(self._received.get(p, 0), committed.get(p, 0)) for p in assigned}
+        self._verdict = self._watchdog.observe(ends, reached, self._worker.inflight.full)
+        if self._verdict.stalled:
+            log.error("consumers stalled: %d records waiting, no progress for %.0fs",
+                      self._verdict.lag, self._verdict.idle_s)
+
+    def report(self) -> health.Health:
+        worker = self._worker
+        problems = [p for p in (view.problem() for view in worker.views) if p]
+        if self._probe_problem:
+            problems.append(self._probe_problem)
+        failed_at = worker.writer.failed_at
+        if failed_at is not None and time.monotonic() - failed_at < RECENT_FAILURE_S:
+            problems.append("writes to Kafka are failing")
+        details: dict[str, Any] = {
+            "inflight": {"records": worker.inflight.records, "bytes": worker.inflight.bytes},
+            "functions": worker.executor.admission.load() if worker.executor else {},
+            "recent_results": len(worker.finals),
+        }
+        if self._verdict is not None:
+            details.update(lag=self._verdict.lag, idle_s=round(self._verdict.idle_s, 1))
+        if not worker.ready:
+            status = "starting"
+        elif self._verdict is not None and self._verdict.stalled:
+            status = "stalled"
+        else:
+            status = "degraded" if problems else "ok"
+        return health.Health(status=status, problems=tuple(problems), details=details)
