@@ -158,11 +158,22 @@ async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[TopicPartit
 
 
 class Publisher:
-    """An idempotent producer whose writes return only once every in-sync replica has them."""
+    """An idempotent producer whose writes return only once every in-sync replica has them.
+    It may be made before the event loop runs; ``start`` makes the producer."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._kafka = kafka
-        self._producer = AIOKafkaProducer(
+        self._made: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._made is None:
+            raise BrokerUnavailable("the producer is not started")
+        return self._made
+
+    async def start(self) -> None:
+        kafka = self._kafka
+        self._made = AIOKafkaProducer(
             bootstrap_servers=kafka.bootstrap_servers(),
             acks="all",
             enable_idempotence=True,
@@ -173,13 +184,12 @@ class Publisher:
             request_timeout_ms=int(kafka.publish_timeout_s * 1000),
             max_request_size=kafka.message_bytes,
         )
-
-    async def start(self) -> None:
         with broker_errors("starting the producer"):
-            await self._producer.start()
+            await self._made.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._made is not None:
+            await self._made.stop()
 
     async def publish(self, topic: str, key: str, value: bytes | None,
                       headers: Headers = ()) -> Written:
@@ -457,7 +467,8 @@ class GroupProbe:
         with broker_errors(f"reading the offsets of group {self._group}"):
             async with asyncio.timeout(self._kafka.publish_timeout_s):
                 ends = await self._reader.end_offsets(tps)
-                committed = await self._admin.list_consumer_group_offsets(self._group, tps)
+                committed = await self._admin.list_consumer_group_offsets(self._group,
+                                                                        partitions=tps)
         return ({(tp.topic, tp.partition): end for tp, end in ends.items()},
                 {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()
                  if meta is not None and meta.offset >= 0})

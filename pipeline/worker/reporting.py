@@ -39,6 +39,7 @@ class HealthReporter:
         self._received[(origin.topic, origin.partition)] = origin.offset + 1
 
     async def run(self) -> None:
+        """Report until cancelled; a failure here is a problem to report, never a crash."""
         probe = GroupProbe(self._worker.settings.kafka, self._worker.app.conf.id)
         started = False
         probed_at = 0.0
@@ -54,7 +55,13 @@ class HealthReporter:
                         self._probe_problem = None
                     except BrokerUnavailable as exc:
                         self._probe_problem = exc.message
-                health.write(self.path, self.report())
+                    except Exception as exc:
+                        log.exception("probing the consumer group failed")
+                        self._probe_problem = f"probing the consumer group failed: {exc!r}"
+                try:
+                    health.write(self.path, self.report())
+                except OSError as exc:
+                    log.warning("cannot write %s: %s", self.path, exc)
                 await asyncio.sleep(health.INTERVAL_S)
         finally:
             self.path.unlink(missing_ok=True)

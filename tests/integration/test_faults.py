@@ -74,9 +74,11 @@ def test_sync_invoke_reports_failure_and_timeout(
 def test_an_invocation_of_a_deleted_function_fails_saying_why(
     kafka: KafkaContainer, platform: Platform, unique: str
 ) -> None:
-    """An invocation queued before its function was deleted still gets a final Result."""
+    """An invocation queued before its function was deleted still gets a final Result, and
+    is dead-lettered (it can be redriven once the function is back)."""
     event = Event(id=new_event_id(), source=unique, type="test", data=b"x")
-    invocation = Invocation(id=invocation_id(event.id, unique), function=unique, event=event)
+    invocation = Invocation(id=invocation_id(unique, event, unique), function=unique,
+                            event=event, source=unique)
 
     async def enqueue() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
@@ -92,6 +94,10 @@ def test_an_invocation_of_a_deleted_function_fails_saying_why(
 
     assert result["status"] == "failed"
     assert result["error"] == f"function {unique!r} does not exist"
+    [letter] = platform.api.get("/v1/deadletters", params={"function": unique}).json()
+    assert letter["key"] == invocation.id
+    assert letter["reason"] == "unknown_function"
+    assert letter["invocation"]["id"] == invocation.id
 
 
 def test_deleting_a_function_deletes_its_subscriptions(platform: Platform, unique: str) -> None:
