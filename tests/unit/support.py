@@ -1,11 +1,14 @@
-"""Builders for records, and an in-memory ``Runner`` (a real implementation of the port)."""
+"""Builders for records, and in-memory ``Runner``, ``ResultLog`` and ``Queue`` (real
+implementations of the ports)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from pipeline.records import Event, FunctionSpec, Status, Subscription, Webhook
+from pipeline.deadletters import DeadLetter
+from pipeline.finals import RecentFinals
+from pipeline.records import Event, FunctionSpec, Invocation, Result, Status, Subscription, Webhook
 from pipeline.runtime.base import RunOutcome, RunRequest
 
 STARTED_AT = "2025-01-01T00:00:00.000000Z"
@@ -67,3 +70,36 @@ class MemoryRunner:
 
     async def close(self) -> None:
         self.closed = True
+
+
+class MemoryLog:
+    """The ``ResultLog`` and ``Queue`` ports in memory; ``failures`` makes the next writes
+    fail."""
+
+    def __init__(self, finals: RecentFinals | None = None) -> None:
+        self.results: list[Result] = []
+        self.letters: list[DeadLetter] = []
+        self.queued: list[Invocation] = []
+        self.failures: list[Exception] = []
+        self._finals = finals
+
+    async def write(self, result: Result) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.results.append(result)
+        if self._finals is not None and result.status.final:
+            self._finals.add(result.invocation_id, True, result.redrive)
+
+    def note(self, result: Result) -> None:
+        self.results.append(result)
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        self.letters.append(letter)
+
+    async def enqueue(self, invocation: Invocation) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.queued.append(invocation)
+
+    def finals(self) -> list[Result]:
+        return [r for r in self.results if r.status.final]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pipeline.worker.watchdog import Watchdog
+
+P = ("t.invocations", 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_work_waiting_and_nothing_moving_is_a_stall() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, clock=clock)
+    dog.observe({P: 100}, {P: 10}, saturated=False)
+
+    clock.now = 61
+    verdict = dog.observe({P: 120}, {P: 10}, saturated=False)
+
+    assert verdict.stalled
+    assert verdict.lag == 110
+
+
+def test_progress_is_not_a_stall() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, clock=clock)
+    dog.observe({P: 100}, {P: 10}, saturated=False)
+
+    clock.now = 61
+    assert not dog.observe({P: 100}, {P: 11}, saturated=False).stalled
+
+
+def test_a_saturated_worker_is_busy_not_stuck() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, clock=clock)
+    dog.observe({P: 100}, {P: 10}, saturated=True)
+
+    clock.now = 61
+    assert not dog.observe({P: 100}, {P: 10}, saturated=True).stalled
+
+
+def test_nothing_to_do_is_not_a_stall() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, clock=clock)
+    dog.observe({P: 10}, {P: 10}, saturated=False)
+
+    clock.now = 600
+    verdict = dog.observe({P: 10}, {P: 10}, saturated=False)
+    assert not verdict.stalled
+    assert verdict.idle_s == 0.0
+
+    clock.now = 630  # work arrives; the clock starts now, not at the last progress
+    assert not dog.observe({P: 11}, {P: 10}, saturated=False).stalled
