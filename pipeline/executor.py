@@ -117,6 +117,7 @@ class Executor:
         self._finals = finals
         self.admission = admission
         self._inflight: dict[str, asyncio.Future[Handled]] = {}
+        self._waiting: dict[str, int] = {}  # callers of each run in flight
 
     @property
     def inflight(self) -> int:
@@ -124,13 +125,28 @@ class Executor:
 
     async def handle(self, invocation: Invocation) -> Handled:
         """Kafka may deliver an invocation again while it still runs here (a rebalance):
-        the second delivery waits for the first instead of running it twice."""
+        the second delivery waits for the first instead of running it twice. A run that no
+        caller waits for any more (they were cancelled: the worker stops, or lost the
+        partition) is abandoned: unacknowledged, it is redone by whoever gets it next."""
         run = self._inflight.get(invocation.id)
         if run is None:
             run = asyncio.ensure_future(self._handle(invocation))
             self._inflight[invocation.id] = run
-            run.add_done_callback(lambda _: self._inflight.pop(invocation.id, None))
-        return await asyncio.shield(run)
+            self._waiting[invocation.id] = 0
+            run.add_done_callback(lambda _: self._forget(invocation.id))
+        self._waiting[invocation.id] += 1
+        try:
+            return await asyncio.shield(run)
+        except asyncio.CancelledError:
+            if invocation.id in self._waiting:
+                self._waiting[invocation.id] -= 1
+                if self._waiting[invocation.id] == 0:
+                    run.cancel()
+            raise
+
+    def _forget(self, invocation_id: str) -> None:
+        self._inflight.pop(invocation_id, None)
+        self._waiting.pop(invocation_id, None)
 
     async def _handle(self, invocation: Invocation) -> Handled:
         if self._finals.is_final(invocation.id, invocation.redrive):

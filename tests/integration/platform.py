@@ -40,7 +40,8 @@ def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
 
 
 class Platform:
-    def __init__(self, bootstrap: str, prefix: str, port: int, state_dir: Path) -> None:
+    def __init__(self, bootstrap: str, prefix: str, port: int, state_dir: Path,
+                 **env: str) -> None:
         self.prefix = prefix
         self.url = f"http://127.0.0.1:{port}"
         self.state_dir = state_dir
@@ -52,9 +53,10 @@ class Platform:
             "FAASFLOW_KAFKA_PUBLISH_TIMEOUT_S": "3",
             "FAASFLOW_GATEWAY_PORT": str(port),
             "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN,
-            "FAASFLOW_GATEWAY_MAX_BODY_BYTES": str(64 * 1024),
+            "FAASFLOW_MAX_PAYLOAD_BYTES": str(64 * 1024),
             "FAASFLOW_STATE_DIR": str(state_dir),
             "FAASFLOW_WORKER_RESUBSCRIBE_DELAY_S": "0.2",
+            **env,
         }
         self.gateway: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None

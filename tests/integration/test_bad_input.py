@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.platform import Platform
 
-MAX_BODY = 64 * 1024  # FAASFLOW_GATEWAY_MAX_BODY_BYTES in the test platform
+MAX_BODY = 64 * 1024  # FAASFLOW_MAX_PAYLOAD_BYTES in the test platform
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
