@@ -166,3 +166,57 @@ def test_ingest_rejects_what_is_not_a_cloudevent(gateway: Platform, unique: str)
                                headers={"ce-specversion": "1.0", "ce-id": "1",
                                         "ce-source": "s", "ce-type": "t"})
     assert unknown.status_code == 404
+
+
+def connector_state(platform: Platform, name: str, state: str) -> Any:
+    """The connector as the API shows it, once it is in ``state``."""
+
+    def check() -> Any:
+        shown = platform.api.get(f"/v1/connectors/{name}").json()
+        return shown if shown["state"] == state else None
+
+    return wait_for(check)
+
+
+def test_a_connector_whose_url_refuses_it_fails_until_it_is_defined_again(
+    kafka: KafkaContainer, platform: Platform, unique: str, document: Document
+) -> None:
+    document.status = 401
+    definition = {"name": unique, "kind": "http-poll", "source": unique,
+                  "config": {"url": document.url, "interval_s": 0.1}}
+    assert platform.api.post("/v1/connectors", json=definition).status_code == 201
+
+    failed = connector_state(platform, unique, "failed")
+    assert failed["error"].startswith("UrlRefused: ")
+    assert "401" in failed["error"]
+    assert failed["error_at"] is not None
+    (listed,) = [c for c in platform.api.get("/v1/connectors").json() if c["name"] == unique]
+    assert listed["state"] == "failed"
+    assert f"connector {unique} failed: UrlRefused" in platform.log("worker")
+    requests = document.requests
+    time.sleep(1.5)
+    assert document.requests == requests  # not restarted
+
+    document.status = None
+    assert platform.api.delete(f"/v1/connectors/{unique}").status_code == 204
+    assert platform.api.post("/v1/connectors", json=definition).status_code == 201
+    running = connector_state(platform, unique, "running")
+    assert running["error"] is None  # a new definition: the old one's error is not shown
+    topic = f"{platform.prefix}.events.{unique}"
+    assert [e["data"] for e in wait_for(lambda: source_events(kafka, topic))] == ["version 1"]
+
+
+def test_a_failing_url_shows_as_retrying_with_its_last_error(
+    platform: Platform, unique: str, document: Document
+) -> None:
+    document.status = 503
+    platform.api.post("/v1/connectors", json={
+        "name": unique, "kind": "http-poll", "source": unique,
+        "config": {"url": document.url, "interval_s": 0.1},
+    })
+    retrying = connector_state(platform, unique, "retrying")
+    assert retrying["error"].startswith("HTTPStatusError: Server error '503")
+    document.status = None
+    running = connector_state(platform, unique, "running")
+    assert running["error"] == retrying["error"]
+    assert running["error_at"] >= retrying["error_at"]
