@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from connectors import catalog
 from connectors.base import Connector, Report, Sink
 from connectors.ethereum import EthereumConfig, EthereumConnector
 from pipeline.connector_states import ConnectorState, ConnectorStates, State
@@ -155,3 +156,14 @@ async def test_a_crashing_connector_is_restarted_with_backoff() -> None:
     assert len(harness.builds) >= 2
     assert harness.board.states()[:2] == [State.STARTING, State.RETRYING]
     assert harness.board.posted[1].error == "ValueError: a bug"
+
+
+async def test_a_definition_that_no_longer_validates_fails_the_connector() -> None:
+    harness = Harness(catalog.build)
+    harness.supervisor.assign({0})
+    harness.define(replace(SPEC, config={**SPEC.config, "confirmations": -1}))
+    await until(harness.board, lambda: State.FAILED in harness.board.states())
+    await harness.supervisor.stop()
+    error = harness.board.posted[-1].error
+    assert error is not None
+    assert error.startswith("InvalidRequest: invalid ethereum config: confirmations")
