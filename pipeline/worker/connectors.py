@@ -46,11 +46,12 @@ class Board(Protocol):
 class Tracker:
     """One connector's state, as its supervisor and its sink learn it; posted on change."""
 
-    def __init__(self, spec: ConnectorSpec, board: Board, worker: str) -> None:
+    def __init__(self, spec: ConnectorSpec, board: Board, worker: str,
+                 before: ConnectorState | None = None) -> None:
         self._spec = spec
         self._board = board
         self._worker = worker
-        self.current: ConnectorState | None = None
+        self.current = before  # as reported before (another worker, an earlier run)
 
     def starting(self) -> None:
         self._enter(State.STARTING)
@@ -127,7 +128,7 @@ class ConnectorSupervisor:
                         "changes", spec.name, before.error)
             return
         log.info("starting connector %s (%s → source %s)", spec.name, spec.kind, spec.source)
-        tracker = Tracker(spec, self._board, self._worker)
+        tracker = Tracker(spec, self._board, self._worker, before)
         tracker.starting()
         async for attempt in retrying(f"connector {spec.name}", (Exception,), tracker.report,
                                       base_s=1.0, cap_s=60.0):

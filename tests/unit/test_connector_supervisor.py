@@ -167,3 +167,17 @@ async def test_a_definition_that_no_longer_validates_fails_the_connector() -> No
     error = harness.board.posted[-1].error
     assert error is not None
     assert error.startswith("InvalidRequest: invalid ethereum config: confirmations")
+
+
+async def test_the_last_error_survives_a_restart_of_the_worker() -> None:
+    known = ConnectorStates()
+    known.apply(b"eth", ConnectorState("eth", SPEC.created_at, State.RUNNING, "t1", "w:1",
+                                       "NodeUnavailable: gone", "t0").encode())
+    harness = Harness(ethereum(MemoryNode(MemoryChain())), known)
+    harness.supervisor.assign({0})
+    harness.define(SPEC)
+    await until(harness.board, lambda: State.RUNNING in harness.board.states())
+    await harness.supervisor.stop()
+    assert [(s.state, s.error, s.error_at) for s in harness.board.posted] == [
+        (State.STARTING, "NodeUnavailable: gone", "t0"),
+        (State.RUNNING, "NodeUnavailable: gone", "t0")]
