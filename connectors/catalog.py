@@ -1,5 +1,6 @@
 """Connector kinds: each names a config model and a constructor. ``validate`` runs at the
-API edge (bad config → 422), ``build`` in the worker."""
+API edge (bad config → 422), ``build`` in the worker (a definition that no longer
+validates fails the connector)."""
 
 from __future__ import annotations
 
@@ -29,18 +30,22 @@ KINDS: dict[str, Kind] = {
 
 def validate(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The config as the kind's model normalizes it; ``InvalidRequest`` says what is wrong."""
+    return _model(kind, config).model_dump(mode="json")
+
+
+def build(spec: ConnectorSpec) -> Connector:
+    """``InvalidRequest`` (permanent) when the definition no longer validates, as after an
+    upgrade that changed its kind or its config."""
+    return KINDS[spec.kind].create(spec.name, spec.source, _model(spec.kind, spec.config))
+
+
+def _model(kind: str, config: Mapping[str, Any]) -> BaseModel:
     if kind not in KINDS:
         raise InvalidRequest(f"unknown connector kind {kind!r}: choose one of {sorted(KINDS)}")
     try:
-        model = KINDS[kind].config.model_validate(config)
+        return KINDS[kind].config.model_validate(config)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidRequest(f"invalid {kind} config: {problems}") from None
-    return model.model_dump(mode="json")
-
-
-def build(spec: ConnectorSpec) -> Connector:
-    kind = KINDS[spec.kind]
-    return kind.create(spec.name, spec.source, kind.config.model_validate(spec.config))

@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors import catalog
 from connectors.webhooks import rotation
+from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
@@ -58,6 +59,7 @@ class ControlPlane:
         results: ResultsIndex,
         results_view: CompactedView,
         runner: Runner,
+        connector_states: ConnectorStates,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.kafka)
@@ -69,6 +71,7 @@ class ControlPlane:
         self._runner = runner
         self._writer = Writer(publisher, self.topics)
         self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer)
+        self._connector_states = connector_states
 
     # registry writes
 
@@ -204,6 +207,14 @@ class ControlPlane:
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(source)])
         await self._write(record_key(spec), spec)
         return spec, True
+
+    def connector(self, name: str) -> dict[str, Any]:
+        """The connector's definition and its state, as its worker last reported it."""
+        return self._connector_states.describe(self.registry.connector(name))
+
+    def connectors(self) -> list[dict[str, Any]]:
+        return [self._connector_states.describe(spec)
+                for spec in sorted(self.registry.connectors.values(), key=lambda c: c.name)]
 
     async def delete_connector(self, name: str) -> None:
         await self._write(record_key(self.registry.connector(name)), None)

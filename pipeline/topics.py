@@ -38,6 +38,7 @@ class Topics:
         self.results = f"{self.prefix}.results"
         self.deadletter = f"{self.prefix}.deadletter"
         self.checkpoints = f"{self.prefix}.checkpoints"
+        self.connectors = f"{self.prefix}.connectors"
         self.deliveries = f"{self.prefix}.deliveries"
         self.events_prefix = f"{self.prefix}.events."
 
@@ -60,6 +61,7 @@ class Topics:
             TopicSpec(self.results, n, compact),
             TopicSpec(self.deadletter, n, self._sized),
             TopicSpec(self.checkpoints, 1, compact),
+            TopicSpec(self.connectors, 1, compact),  # connector states, key: connector name
             # Webhook deliveries already published (key webhook/delivery): compacted, and
             # forgotten after the retention, which bounds how long a retry is recognized.
             TopicSpec(self.deliveries, n, {**compact, "cleanup.policy": "compact,delete",

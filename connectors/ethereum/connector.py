@@ -10,24 +10,25 @@ One step, for each head the node announces (or polling finds):
     Chain.apply → events → sink.commit(events, checkpoint)
 
 A missed range (downtime, skipped heads) is just a longer catch-up. Node errors back off
-with jitter and reconnect (a new subscription); broker errors retry the same commit.
+with jitter and reconnect (a new subscription); the sink retries its own broker errors.
+Another chain behind the URL (``WrongChain``), or a request the node refuses as configured
+(``NodeRefused``), is permanent: ``run`` raises it and the connector is marked failed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import replace
 from itertools import pairwise
 
-from connectors.base import Backoff, Resumption, Sink
+from connectors.base import Resumption, Sink, describe, retrying
 from connectors.ethereum.chain import Block, Chain, Change, Status
 from connectors.ethereum.config import EthereumConfig
 from connectors.ethereum.events import CHAIN_ID, from_event, to_event
 from connectors.ethereum.node import ChainMoved, Node, WrongChain
-from pipeline.errors import BrokerUnavailable, RetryableError
+from pipeline.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +51,31 @@ class EthereumConnector:
     async def run(self, sink: Sink) -> None:
         connect = self._connect or _web3_connect
         resumption = await sink.resume()
-        backoff = Backoff(base_s=min(1.0, self.config.poll_interval_s), cap_s=60.0)
         while True:
-            try:
-                async with connect(self.config) as node:
-                    await self._start(node, resumption)
-                    async with aclosing(node.heads()) as heads:
-                        async for head in heads:
-                            await self._follow(node, head, sink)
-                            backoff.reset()
-            except RetryableError as exc:
-                delay = backoff.next_delay()
-                log.warning("ethereum %s: %s; reconnecting in %.1fs", self.name, exc, delay)
-                await asyncio.sleep(delay)
+            async for attempt in retrying(f"ethereum {self.name}", (RetryableError,),
+                                          sink.report, base_s=min(1.0, self.config.poll_interval_s),
+                                          cap_s=60.0):
+                with attempt:
+                    await self._session(connect, resumption, sink)
+
+    async def _session(self, connect: Connect, resumption: Resumption, sink: Sink) -> None:
+        """One connection, following heads until the node fails. A failure before any head
+        was processed is raised (back off before connecting again); one after is reported
+        and returned from: the session worked, so the next connects at once."""
+        progressed = False
+        try:
+            async with connect(self.config) as node:
+                await self._start(node, resumption)
+                async with aclosing(node.heads()) as heads:
+                    async for head in heads:
+                        await self._follow(node, head, sink)
+                        sink.report(None)
+                        progressed = True
+        except RetryableError as exc:
+            if not progressed:
+                raise
+            log.warning("ethereum %s: %s; reconnecting", self.name, describe(exc))
+            sink.report(exc)
 
     async def _start(self, node: Node, resumption: Resumption) -> None:
         chain_id = await node.chain_id()
@@ -202,15 +215,7 @@ class EthereumConnector:
         events = [to_event(c, self.source, self._chain_id) for c in changes]
         fresh = [e for e in events if e.id not in self._published]
         checkpoint = {"chain_id": self._chain_id, **chain.checkpoint()}
-        backoff = Backoff(base_s=0.5, cap_s=30.0)
-        while True:
-            try:
-                await sink.commit(fresh, checkpoint)
-                break
-            except BrokerUnavailable as exc:
-                delay = backoff.next_delay()
-                log.warning("ethereum %s: %s; committing again in %.1fs", self.name, exc, delay)
-                await asyncio.sleep(delay)
+        await sink.commit(fresh, checkpoint)
         self._checkpointed = True
         if changes:  # what a crash left half-published is repeated by the first batch only
             self._published.clear()

@@ -6,7 +6,11 @@
     │   └── ChainMoved        the chain changed under a read (a block vanished, a range came
     │                         back from two forks): read again
     └── PermanentError
-        └── WrongChain        the endpoint serves another chain than the checkpoint's
+        ├── WrongChain        the endpoint serves another chain than the checkpoint's
+        └── NodeRefused       the node refuses a request as configured: the URL or its key
+                              (HTTP 401, 403, 404, 405), a method it does not offer
+                              (JSON-RPC -32601: eth_subscribe over a node without it), or
+                              parameters (-32602: a log range larger than it serves)
 
 The adapter over web3.py (``web3node``) maps its libraries' exceptions into these; tests
 use an in-memory node behind the same protocol.
@@ -31,6 +35,10 @@ class ChainMoved(RetryableError):
 
 class WrongChain(PermanentError):
     code = "wrong_chain"
+
+
+class NodeRefused(PermanentError):
+    code = "node_refused"
 
 
 class Node(Protocol):

@@ -1,7 +1,7 @@
 """The ``Node`` port over web3.py: AsyncWeb3 with the HTTP provider (heads by polling) or the
 websocket provider (heads by ``eth_subscribe('newHeads')``). The only module that imports
-web3, aiohttp or websockets; their exceptions become ``NodeUnavailable`` or ``ChainMoved``
-right where the call is made."""
+web3, aiohttp or websockets; their exceptions become ``NodeUnavailable``, ``ChainMoved`` or
+``NodeRefused`` right where the call is made."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from typing import Any
 
 import aiohttp
 from web3 import AsyncWeb3
-from web3.exceptions import BlockNotFound, Web3Exception
+from web3.exceptions import BlockNotFound, Web3Exception, Web3RPCError
 from web3.providers import AsyncHTTPProvider, WebSocketProvider
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 from connectors.ethereum.chain import Block, Log
 from connectors.ethereum.config import EthereumConfig
-from connectors.ethereum.node import ChainMoved, NodeUnavailable
+from connectors.ethereum.node import ChainMoved, NodeRefused, NodeUnavailable
 
 REQUEST_TIMEOUT_S = 30.0
+REFUSED_STATUSES = frozenset({401, 403, 404, 405})  # the URL, or the key in it, is wrong
+REFUSED_RPC_CODES = frozenset({-32601, -32602})  # method not found, invalid params
 
 
 @contextmanager
@@ -30,7 +32,24 @@ def rpc_errors(what: str) -> Iterator[None]:
     except BlockNotFound as exc:
         raise ChainMoved(f"{what}: {exc}") from exc
     except (Web3Exception, aiohttp.ClientError, WebSocketException, OSError) as exc:
+        if refused(exc):
+            raise NodeRefused(f"{what}: the node refused it: {type(exc).__name__}: {exc}"
+                              ) from exc
         raise NodeUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the node refused the request as configured (asking again cannot help), as
+    opposed to failing to answer it (rate limits, timeouts, server errors)."""
+    if isinstance(exc, Web3RPCError):
+        error = (exc.rpc_response or {}).get("error")
+        return isinstance(error, Mapping) and error.get("code") in REFUSED_RPC_CODES
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status in REFUSED_STATUSES
+    if isinstance(exc, InvalidStatus):
+        return exc.response.status_code in REFUSED_STATUSES
+    cause = exc.__cause__  # web3 wraps a failed websocket handshake
+    return isinstance(cause, InvalidStatus) and refused(cause)
 
 
 @asynccontextmanager
@@ -42,8 +61,9 @@ async def connect(config: EthereumConfig) -> AsyncIterator[Web3Node]:
         with rpc_errors(f"connecting to {config.url}"):
             await provider.connect()
     else:
-        provider = AsyncHTTPProvider(config.url,
-                                     request_kwargs={"timeout": REQUEST_TIMEOUT_S})
+        # no retries inside web3: the connector retries, with its one backoff policy
+        provider = AsyncHTTPProvider(config.url, request_kwargs={"timeout": REQUEST_TIMEOUT_S},
+                                     exception_retry_configuration=None)
     try:
         yield Web3Node(AsyncWeb3(provider), config)
     finally:

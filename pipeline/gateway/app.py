@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from pipeline import __version__
+from pipeline.connector_states import ConnectorStates
 from pipeline.control import ControlPlane
 from pipeline.gateway import errors
 from pipeline.gateway.limits import BodyLimit
@@ -59,7 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
             registry_view = CompactedView(kafka, topics.registry, registry.apply)
             results_view = CompactedView(kafka, topics.results, results.apply)
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
-            app.state.views = views = [registry_view, results_view, deliveries_view]
+            connector_states = ConnectorStates()
+            states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
+            app.state.views = views = [registry_view, results_view, deliveries_view, states_view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
@@ -67,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
             await runtimes.start(registry)
             stack.push_async_callback(runtimes.close)
             app.state.control = control = ControlPlane(
-                settings, publisher, registry, registry_view, results, results_view, runtimes)
+                settings, publisher, registry, registry_view, results, results_view, runtimes,
+                connector_states)
             stack.push_async_callback(control.close)
             app.state.receiver = WebhookReceiver(
                 topics, publisher, registry, deliveries, settings.budget,

@@ -34,7 +34,7 @@ from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.starter import Starter
 from pipeline.topics import Topics
-from pipeline.worker.connectors import Checkpoints, ConnectorSupervisor, KafkaSink
+from pipeline.worker.connectors import WorkerConnectors
 from pipeline.worker.fetching import adjust_consumer
 from pipeline.worker.reporting import HealthReporter
 from pipeline.worker.sources import SourceTopics
@@ -89,8 +89,7 @@ class Worker:
                                        settings.worker.max_inflight_bytes)
         self.starter = Starter(self.registry, self.writer, self.writer, self.finals)
         self.executor: Executor | None = None
-        self.checkpoints = Checkpoints()
-        self.connectors: ConnectorSupervisor | None = None
+        self.connectors: WorkerConnectors | None = None
         self.views: list[CompactedView] = []
         self.reporter = HealthReporter(self)
         self._ready = asyncio.Event()
@@ -130,19 +129,16 @@ class Worker:
         registry_view = CompactedView(kafka, self.topics.registry, self.registry.apply)
         finals_view = TailView(kafka, self.topics.results, self.finals.apply,
                                since_s=self.settings.worker.dedupe_horizon_s)
-        checkpoints_view = CompactedView(kafka, self.topics.checkpoints, self.checkpoints.apply)
-        for view in (registry_view, finals_view, checkpoints_view):
+        for view in (registry_view, finals_view):
             await view.start()
             self.views.append(view)
         self._runtimes = Runtimes(self.settings)
         await self._runtimes.start(self.registry)
         self.executor = Executor(self.registry.functions.get, self._runtimes, self.writer,
                                  self.finals, Admission(self.settings.worker.executor_concurrency))
-        self.connectors = ConnectorSupervisor(
-            self.registry, kafka.partitions,
-            lambda spec: KafkaSink(spec, self.topics, kafka, self.publisher, self.checkpoints,
-                                   lambda: registry_view.position(0)),
-        )
+        self.connectors = await WorkerConnectors.start(self.settings, self.topics,
+                                                       self.registry, registry_view,
+                                                       self.publisher)
         self.connectors.assign({p for t, p in self._assigned if t == self.topics.invocations})
         await self.sources.follow(self.registry.sources())
         self._ready.set()

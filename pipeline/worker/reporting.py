@@ -80,6 +80,8 @@ class HealthReporter:
     def report(self) -> health.Health:
         worker = self._worker
         problems = [p for p in (view.problem() for view in worker.views) if p]
+        if worker.connectors is not None:
+            problems += worker.connectors.problems()
         if self._probe_problem:
             problems.append(self._probe_problem)
         failed_at = worker.writer.failed_at

@@ -4,71 +4,24 @@ ingest, end to end through Kafka."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from tests.documents import Document
 from tests.integration.conftest import KafkaContainer
 from tests.integration.platform import Platform
-
-
-class Document:
-    """A URL whose content the test changes; answers conditional GETs like a real server."""
-
-    def __init__(self) -> None:
-        self.body = b"version 1"
-        self.requests = 0
-        self.not_modified = 0
-        self.failing = False
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/doc"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        document = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                document.requests += 1
-                if document.failing:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                etag = '"' + hashlib.sha256(document.body).hexdigest()[:16] + '"'
-                if self.headers.get("If-None-Match") == etag:
-                    document.not_modified += 1
-                    self.send_response(304)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(document.body)))
-                self.end_headers()
-                self.wfile.write(document.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 @pytest.fixture
 def document() -> Iterator[Document]:
     served = Document()
     yield served
-    served.server.shutdown()
-    served.server.server_close()
+    served.close()
 
 
 def source_events(kafka: KafkaContainer, topic: str) -> list[dict[str, Any]]:
@@ -131,13 +84,13 @@ def test_poller_emits_only_on_change_and_survives_a_restart(
 def test_poller_backs_off_on_errors_and_recovers(
     kafka: KafkaContainer, platform: Platform, unique: str, document: Document
 ) -> None:
-    document.failing = True
+    document.status = 503
     platform.api.post("/v1/connectors", json={
         "name": unique, "kind": "http-poll", "source": unique,
         "config": {"url": document.url, "interval_s": 0.1},
     })
     wait_for(lambda: document.requests >= 2)
-    document.failing = False
+    document.status = None
     topic = f"{platform.prefix}.events.{unique}"
     assert [e["data"] for e in wait_for(lambda: source_events(kafka, topic))] == ["version 1"]
 
@@ -213,3 +166,57 @@ def test_ingest_rejects_what_is_not_a_cloudevent(gateway: Platform, unique: str)
                                headers={"ce-specversion": "1.0", "ce-id": "1",
                                         "ce-source": "s", "ce-type": "t"})
     assert unknown.status_code == 404
+
+
+def connector_state(platform: Platform, name: str, state: str) -> Any:
+    """The connector as the API shows it, once it is in ``state``."""
+
+    def check() -> Any:
+        shown = platform.api.get(f"/v1/connectors/{name}").json()
+        return shown if shown["state"] == state else None
+
+    return wait_for(check)
+
+
+def test_a_connector_whose_url_refuses_it_fails_until_it_is_defined_again(
+    kafka: KafkaContainer, platform: Platform, unique: str, document: Document
+) -> None:
+    document.status = 401
+    definition = {"name": unique, "kind": "http-poll", "source": unique,
+                  "config": {"url": document.url, "interval_s": 0.1}}
+    assert platform.api.post("/v1/connectors", json=definition).status_code == 201
+
+    failed = connector_state(platform, unique, "failed")
+    assert failed["error"].startswith("UrlRefused: ")
+    assert "401" in failed["error"]
+    assert failed["error_at"] is not None
+    (listed,) = [c for c in platform.api.get("/v1/connectors").json() if c["name"] == unique]
+    assert listed["state"] == "failed"
+    assert f"connector {unique} failed: UrlRefused" in platform.log("worker")
+    requests = document.requests
+    time.sleep(1.5)
+    assert document.requests == requests  # not restarted
+
+    document.status = None
+    assert platform.api.delete(f"/v1/connectors/{unique}").status_code == 204
+    assert platform.api.post("/v1/connectors", json=definition).status_code == 201
+    running = connector_state(platform, unique, "running")
+    assert running["error"] is None  # a new definition: the old one's error is not shown
+    topic = f"{platform.prefix}.events.{unique}"
+    assert [e["data"] for e in wait_for(lambda: source_events(kafka, topic))] == ["version 1"]
+
+
+def test_a_failing_url_shows_as_retrying_with_its_last_error(
+    platform: Platform, unique: str, document: Document
+) -> None:
+    document.status = 503
+    platform.api.post("/v1/connectors", json={
+        "name": unique, "kind": "http-poll", "source": unique,
+        "config": {"url": document.url, "interval_s": 0.1},
+    })
+    retrying = connector_state(platform, unique, "retrying")
+    assert retrying["error"].startswith("HTTPStatusError: Server error '503")
+    document.status = None
+    running = connector_state(platform, unique, "running")
+    assert running["error"] == retrying["error"]
+    assert running["error_at"] >= retrying["error_at"]

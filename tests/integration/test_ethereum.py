@@ -43,14 +43,14 @@ def ganache_path() -> Path:
 class Ganache:
     """A ganache process with deterministic accounts; blocks only when asked for."""
 
-    def __init__(self, log_file: Path) -> None:
+    def __init__(self, log_file: Path, chain_id: int = 1337) -> None:
         binary = ganache_path()
         if not binary.exists():
             pytest.fail(f"ganache is not installed at {binary}: run `bash compose/setup.sh`")
         self.port = free_port()
         self._log = log_file.open("wb")
         self.process = subprocess.Popen(
-            [str(binary), "--miner.blockTime", "0", "--chain.chainId", "1337",
+            [str(binary), "--miner.blockTime", "0", "--chain.chainId", str(chain_id),
              "--wallet.deterministic", "--server.host", "127.0.0.1",
              "--server.port", str(self.port), "--logging.quiet"],
             stdout=self._log, stderr=subprocess.STDOUT)
@@ -127,6 +127,13 @@ class Ganache:
 @pytest.fixture(scope="session")
 def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
     chain = Ganache(tmp_path_factory.mktemp("ganache") / "ganache.log")
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(scope="session")
+def other_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
+    chain = Ganache(tmp_path_factory.mktemp("ganache") / "other.log", chain_id=1338)
     yield chain
     chain.stop()
 
@@ -336,3 +343,43 @@ def test_a_killed_worker_resumes_with_no_gap_and_no_duplicate(
     logged = [int(e["faasflowblocknumber"]) for e in events if e["type"] == LOG]
     assert logged == [n for n in pings if n <= finals[-1][0]]
     assert [e for e in events if status(e) != "final"] == []
+
+
+def connector_state(platform: Platform, name: str, state: str) -> Any:
+    def check() -> Any:
+        shown = platform.api.get(f"/v1/connectors/{name}").json()
+        return shown if shown["state"] == state else None
+
+    return wait_for(check, what=f"for connector {name} to be {state}")
+
+
+def test_another_chain_behind_the_url_fails_the_connector_until_it_is_redefined(
+    kafka: KafkaContainer, platform: Platform, ganache: Ganache, other_chain: Ganache,
+    unique: str
+) -> None:
+    start = ganache.head + 1
+    add_connector(platform, unique, url=ganache.http_url, confirmations=1, start_block=start,
+                  poll_interval_s=0.1)
+    topic = f"{platform.prefix}.events.{unique}"
+    ganache.mine(2)
+    finalized_up_to(kafka, topic, start)
+    assert connector_state(platform, unique, "running")["error"] is None
+    assert platform.api.delete(f"/v1/connectors/{unique}").status_code == 204
+
+    add_connector(platform, unique, url=other_chain.http_url, confirmations=1,
+                  start_block=start, poll_interval_s=0.1)  # its checkpoint is of chain 1337
+    failed = connector_state(platform, unique, "failed")
+    assert failed["error"].startswith("WrongChain: ")
+    assert "1338" in failed["error"]
+    assert f"connector {unique} failed: WrongChain" in platform.log("worker")
+    time.sleep(2.0)
+    assert platform.log("worker").count(f"connector {unique} failed") == 1  # not restarted
+
+    assert platform.api.delete(f"/v1/connectors/{unique}").status_code == 204
+    add_connector(platform, unique, url=ganache.http_url, confirmations=1, start_block=start,
+                  poll_interval_s=0.1)
+    connector_state(platform, unique, "running")
+    ganache.mine(2)
+    events = finalized_up_to(kafka, topic, start + 2)
+    finals = [n for n, _ in final_blocks(events)]
+    assert finals == list(range(start, finals[-1] + 1))  # resumed where it stopped

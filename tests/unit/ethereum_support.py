@@ -12,7 +12,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from connectors.base import Checkpoint, Resumption
+from connectors.base import Checkpoint, Report, Resumption
 from connectors.ethereum.chain import Block, Log
 from connectors.ethereum.config import EthereumConfig
 from connectors.ethereum.node import ChainMoved, NodeUnavailable
@@ -130,10 +130,14 @@ class Crash(Exception):
 
 
 class MemorySink:
-    """Keeps every published event in order, and the last checkpoint with its position."""
+    """Keeps every published event in order, the last checkpoint with its position, and
+    what the connector reported."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Report | None = None) -> None:
         self.events: list[Event] = []
+        self.reports: list[Exception | None] = []
+        self._report = report  # passed on, as a worker's sink passes it to the supervisor
+        self.reported = asyncio.Event()
         self.checkpoint: Checkpoint | None = None
         self.checkpointed_at = 0
         self.crash_before_checkpoint = False
@@ -150,3 +154,9 @@ class MemorySink:
         self.checkpoint = json.loads(json.dumps(checkpoint))  # as Kafka would keep it
         self.checkpointed_at = len(self.events)
         self.committed.set()
+
+    def report(self, error: Exception | None) -> None:
+        self.reports.append(error)
+        self.reported.set()
+        if self._report is not None:
+            self._report(error)

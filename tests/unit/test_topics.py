@@ -38,6 +38,7 @@ def test_topic_names_carry_the_prefix(topics: Topics) -> None:
     assert topics.results == "t1.results"
     assert topics.deadletter == "t1.deadletter"
     assert topics.checkpoints == "t1.checkpoints"
+    assert topics.connectors == "t1.connectors"
     assert topics.events("orders") == "t1.events.orders"
 
 
@@ -61,15 +62,16 @@ def test_core_topics_and_which_are_compacted(topics: Topics) -> None:
     compacted = {name for name, spec in core.items()
                  if spec.config.get("cleanup.policy") == "compact"}
     assert set(core) == {"t1.registry", "t1.invocations", "t1.results", "t1.deadletter",
-                         "t1.checkpoints", "t1.deliveries"}
-    assert compacted == {"t1.registry", "t1.results", "t1.checkpoints"}
+                         "t1.checkpoints", "t1.connectors", "t1.deliveries"}
+    assert compacted == {"t1.registry", "t1.results", "t1.checkpoints", "t1.connectors"}
 
 
 def test_core_partitions(topics: Topics) -> None:
     partitions = {spec.name: spec.partitions for spec in topics.core()}
 
     assert partitions == {"t1.registry": 1, "t1.invocations": 3, "t1.results": 3,
-                          "t1.deadletter": 3, "t1.checkpoints": 1, "t1.deliveries": 3}
+                          "t1.deadletter": 3, "t1.checkpoints": 1, "t1.connectors": 1,
+                          "t1.deliveries": 3}
 
 
 def test_deliveries_are_compacted_and_forgotten_after_their_retention() -> None:

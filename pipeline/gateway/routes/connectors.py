@@ -18,15 +18,16 @@ async def add_connector(body: ConnectorIn, control: Control, response: Response)
     return spec.to_dict()
 
 
-@router.get("", summary="List connectors")
+@router.get("", summary="List connectors, each with its state")
 async def list_connectors(control: Control) -> list[dict[str, Any]]:
-    return [c.to_dict() for c in sorted(control.registry.connectors.values(),
-                                        key=lambda c: c.name)]
+    return control.connectors()
 
 
-@router.get("/{name}", summary="Get a connector")
+@router.get("/{name}", summary="Get a connector and its state")
 async def get_connector(name: str, control: Control) -> dict[str, Any]:
-    return control.registry.connector(name).to_dict()
+    """``state``: pending, starting, running, retrying or failed (failed stays until the
+    connector is deleted and added again); ``error`` and ``error_at``: its last error."""
+    return control.connector(name)
 
 
 @router.delete("/{name}", status_code=204, summary="Remove a connector")
