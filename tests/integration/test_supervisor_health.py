@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pipeline.cli.platform import report
-from pipeline.cli.processes import Component, ProcessId, RunFiles
+from pipeline.cli.processes import Component, ProcessId
 from pipeline.cli.supervision import RestartPolicy
 from pipeline.cli.supervisor import Supervisor
 from pipeline.settings import Settings
@@ -51,9 +51,11 @@ class Running:
     async def until(self, check: Callable[[dict[str, Any]], bool], timeout_s: float = 30,
                     ) -> dict[str, Any]:
         async with asyncio.timeout(timeout_s):
-            while not check(view := await self.worker()):
+            while True:  # the state file is polled, as faasflow status reads it
+                view = await self.worker()
+                if check(view):
+                    return view
                 await asyncio.sleep(0.1)
-        return view
 
 
 @pytest.fixture
