@@ -103,6 +103,7 @@ def shut_down(files: RunFiles) -> list[str]:
         os.kill(holder.pid, signal.SIGTERM)
         if not lock.acquire(timeout_s=SUPERVISOR_STOP_S):
             os.kill(holder.pid, signal.SIGKILL)  # its children are leftovers now
+        _until_gone(holder)  # it lets go of the lock just before it exits
         said.append(f"stopped the supervisor (pid {holder.pid}) and what it ran")
     if not lock.acquire(timeout_s=5.0):
         raise StartError(f"another process holds {files.lock}; try again")
@@ -115,6 +116,12 @@ def shut_down(files: RunFiles) -> list[str]:
     finally:
         lock.release()
     return said
+
+
+def _until_gone(process: ProcessId, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while process.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def stop_leftovers(recorded: SupervisorState | None) -> list[str]:
