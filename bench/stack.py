@@ -1,17 +1,19 @@
 """The platform under benchmark: the embedded broker, a worker and a gateway, started the
-way ``faasflow up`` starts them, with their own state directory and ports."""
+way ``faasflow up --detach`` starts them (under a supervisor), with their own state
+directory and ports."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from pipeline.cli.processes import Supervisor, components
+from pipeline.cli import state as run_state
+from pipeline.cli.platform import shut_down, start_detached
+from pipeline.cli.processes import RunFiles, components
 from pipeline.settings import Settings
 
 BENCH_ENV = {
@@ -29,8 +31,7 @@ class Stack:
         os.environ.update({**BENCH_ENV, "FAASFLOW_STATE_DIR": str(self.state_dir)})
         os.environ.pop("FAASFLOW_KAFKA_BOOTSTRAP", None)
         self.settings = Settings()
-        self.supervisor = Supervisor(self.settings)
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.files = RunFiles(self.state_dir)
         self.url = self.settings.gateway.url()
         self.token = ""
 
@@ -39,19 +40,19 @@ class Stack:
         self.stop()  # whatever a previous, interrupted run left
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.token = self.settings.auth_token(create=True) or ""
-        for component in components(self.settings):
-            process = self.supervisor.start(component)
-            self.processes[component.name] = process
-            self.supervisor.wait_ready(component, process)
+        start_detached(self.files, components(self.settings), lambda component, pid: None)
         return self
 
     def stop(self) -> None:
-        for name in ("gateway", "worker", "kafka"):
-            self.supervisor.stop(name)
+        shut_down(self.files)
 
     def api(self, **options: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=60,
                                  headers={"Authorization": f"Bearer {self.token}"}, **options)
 
     def pid(self, name: str) -> int:
-        return self.processes[name].pid
+        recorded = run_state.read(self.files.state)
+        pid = recorded.components[name].pid if recorded is not None else None
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        return pid

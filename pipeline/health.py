@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import write_atomically
+
 INTERVAL_S = 2.0
 STALE_AFTER_S = 30.0
 STATUSES = ("ok", "starting", "degraded", "stalled")
@@ -44,10 +46,7 @@ def health_file(state_dir: Path, role: str, pid: int) -> Path:
 
 def write(path: Path, health: Health) -> None:
     """Atomically: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps(asdict(health)))
-    os.replace(staged, path)
+    write_atomically(path, json.dumps(asdict(health)))
 
 
 def read(path: Path) -> Health | None:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import subprocess
-import time
-from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli import functions_dev, resources
+from pipeline.cli import functions_dev, platform, resources
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
 from pipeline.cli.deadletters import deadletter
-from pipeline.cli.output import JsonFlag, console, emit_json, fail
-from pipeline.cli.processes import StartError, Supervisor, components
+from pipeline.cli.output import JsonFlag, console, emit_json, fail, table
+from pipeline.cli.platform import running_supervisor, shut_down, start_detached
+from pipeline.cli.processes import Component, OnReady, RunFiles, StartError, components
 from pipeline.cli.secrets import secret
+from pipeline.cli.supervisor import AlreadyRunning, serve
 from pipeline.settings import Settings
 
 app = typer.Typer(
@@ -47,67 +46,71 @@ def up(
     = False,
 ) -> None:
     """Start the embedded Kafka broker (unless FAASFLOW_KAFKA_BOOTSTRAP is set), a worker
-    and the gateway."""
+    and the gateway, and keep them running: a supervisor restarts any that exits or stops
+    answering."""
     settings = Settings()
     settings.auth_token(create=True)
-    supervisor = Supervisor(settings)
-    started: list[tuple[str, subprocess.Popen[bytes]]] = []
+    files = RunFiles(settings.state_dir)
+    if (holder := running_supervisor(files)) is not None:
+        console.print(f"already running (supervisor pid {holder.pid}); 'faasflow status' "
+                      "shows what it runs, 'faasflow down' stops it")
+        if detach:
+            return
+        raise typer.Exit(1)
     try:
-        for component in components(settings):
-            if pid := supervisor.pid(component.name):
-                console.print(f"[green]✓[/] {component.ready} (already running, pid {pid})")
-                continue
-            process = supervisor.start(component)
-            started.append((component.name, process))
-            supervisor.wait_ready(component, process)
-            console.print(f"[green]✓[/] {component.ready} (pid {process.pid})")
-    except (StartError, subprocess.CalledProcessError) as exc:
-        for name, _ in reversed(started):
-            supervisor.stop(name)
+        children = components(settings)
+        announce = _announcer(settings, children, detach)
+        if detach:
+            start_detached(files, children, announce)
+        else:
+            configure_logging(settings)
+            serve(settings, children, on_ready=announce)
+    except (StartError, AlreadyRunning, subprocess.CalledProcessError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"gateway: {settings.gateway.url()}   token: {settings.token_file}")
-    if detach:
-        return
-    console.print("running; Ctrl-C stops everything")
-    _wait_for_signal(started)
-    for name, _ in reversed(started):
-        supervisor.stop(name)
 
 
-def _wait_for_signal(started: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    stop = False
+def _announcer(settings: Settings, children: list[Component], detach: bool) -> OnReady:
+    def announce(component: Component, pid: int) -> None:
+        console.print(f"[green]✓[/] {component.ready} (pid {pid})")
+        if component == children[-1]:
+            console.print(f"gateway: {settings.gateway.url()}   token: {settings.token_file}")
+            if not detach:
+                console.print("running; Ctrl-C stops everything")
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop
-        stop = True
+    return announce
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop:
-        for name, process in started:
-            if process.poll() is not None:
-                console.print(f"[red]{name} exited with code {process.returncode}[/]")
-                return
-        time.sleep(0.5)
+
+@app.command(hidden=True)
+def supervise() -> None:
+    """Run the supervisor in the foreground ('faasflow up --detach' starts one in the
+    background)."""
+    settings = Settings()
+    configure_logging(settings)
+    try:
+        serve(settings, components(settings))
+    except (StartError, AlreadyRunning, subprocess.CalledProcessError) as exc:
+        raise fail(str(exc)) from exc
 
 
 @app.command()
 def down() -> None:
-    """Stop what 'faasflow up' started."""
+    """Stop what 'faasflow up' started (and anything a killed supervisor left running)."""
     settings = Settings()
-    supervisor = Supervisor(settings)
-    for name in ("gateway", "worker", "kafka"):
-        if supervisor.stop(name):
-            console.print(f"stopped {name}")
+    try:
+        said = shut_down(RunFiles(settings.state_dir))
+    except StartError as exc:
+        raise fail(str(exc)) from exc
+    for line in said or ["nothing was running"]:
+        console.print(line)
 
 
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
-    """Show what runs, where the gateway answers, and the management token."""
+    """Show what runs (pid, state, uptime, restarts, last exit), where the gateway answers,
+    and the management token."""
     settings = Settings()
-    supervisor = Supervisor(settings)
-    report: dict[str, object] = {
-        "processes": {n: supervisor.pid(n) for n in ("kafka", "worker", "gateway")},
+    report = platform.report(RunFiles(settings.state_dir))
+    report |= {
         "gateway": settings.gateway.url(),
         "kafka": settings.kafka.bootstrap_servers(),
         "token": settings.auth_token(),
@@ -119,12 +122,47 @@ def status(as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(report)
         return
-    for name, pid in report["processes"].items():  # type: ignore[attr-defined]
-        state = f"[green]running[/] (pid {pid})" if pid else "[dim]not running[/]"
-        console.print(f"{name:8} {state}")
+    _print_status(report)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    supervisor = report["supervisor"]
+    if supervisor is None:
+        console.print("nothing started yet: 'faasflow up' starts the platform")
+    else:
+        line = f"supervisor {supervisor['state']}"
+        if supervisor["pid"] is not None:
+            line += f" (pid {supervisor['pid']}, up {_duration(supervisor['uptime_s'])})"
+        if supervisor["error"]:
+            line += f": {supervisor['error']}"
+        console.print(line, highlight=False)
+    rows = [{
+        "name": name,
+        "state": view["state"] if view["restart_in_s"] is None
+        else f"{view['state']} (in {view['restart_in_s']}s)",
+        "pid": view["pid"],
+        "up": None if view["uptime_s"] is None else _duration(view["uptime_s"]),
+        "restarts": view["restarts"],
+        "last_exit": None if view["last_exit"] is None
+        else f"{view['last_exit']['reason']}, {_duration(view['last_exit']['ago_s'])} ago",
+        "health": view["probe"],
+    } for name, view in report["components"].items()]
+    table(rows, ["name", "state", "pid", "up", "restarts", "last_exit", "health"],
+          "components")
     console.print(f"gateway  {report['gateway']}  {report['health']}")
     console.print(f"kafka    {report['kafka']}")
     console.print(f"token    {report['token']}")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 @app.command()

@@ -1,29 +1,32 @@
-"""Running the platform on one machine: the embedded broker, a gateway and a worker.
+"""The platform's processes on one machine: what to run, and how to tell one is really alive.
 
-Each component is a child process with a pid file and a log file in the state
-directory, so ``faasflow down`` and ``faasflow status`` find what ``up`` started.
+``faasflow up`` runs the embedded broker, a worker and a gateway, each in a session (and
+process group) of its own, under a supervisor (``pipeline.cli.supervisor``). This module
+holds what both the supervisor and the CLI need: the command lines, the files in the state
+directory, the supervisor's lock, and process identities that a reused pid or a zombie
+cannot fool.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_POM = REPO / "compose" / "kafka" / "pom.xml"
 STOP_GRACE_S = 20.0
+STOP_ORDER = ("gateway", "worker", "kafka")
 
 
 class StartError(Exception):
@@ -36,6 +39,8 @@ class Component:
     command: list[str]
     ready: str  # what "ready" means, for messages
 
+
+OnReady = Callable[[Component, int], None]  # told when a component is first ready, with its pid
 
 def kafka_version() -> str:
     match = re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text())
@@ -58,6 +63,7 @@ def kafka_jars(settings: Settings) -> Path:
 
 
 def components(settings: Settings) -> list[Component]:
+    """What ``faasflow up`` runs, in start order."""
     python = [sys.executable, "-m"]
     found: list[Component] = []
     if settings.kafka.bootstrap is None:
@@ -74,95 +80,124 @@ def components(settings: Settings) -> list[Component]:
     return found
 
 
-class Supervisor:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.run_dir = settings.state_dir / "run"
-        self.log_dir = settings.state_dir / "logs"
+def supervisor_command() -> list[str]:
+    return [sys.executable, "-m", "pipeline", "supervise"]
 
-    def pid_file(self, name: str) -> Path:
-        return self.run_dir / f"{name}.pid"
 
-    def log_file(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Where the supervisor keeps what the CLI reads: its state, its lock, the logs."""
 
-    def pid(self, name: str) -> int | None:
-        try:
-            pid = int(self.pid_file(name).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+    state_dir: Path
 
-    def start(self, component: Component) -> subprocess.Popen[bytes]:
-        if self.pid(component.name):
-            raise StartError(f"{component.name} is already running (pid {self.pid(component.name)})"
-                             "; stop it with 'faasflow down'")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_file(component.name).open("ab") as log:
-            process = subprocess.Popen(
-                component.command, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
-            )
-        self.pid_file(component.name).write_text(str(process.pid))
-        return process
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
 
-    def wait_ready(self, component: Component, process: subprocess.Popen[bytes],
-                   timeout_s: float = 120.0) -> None:
+    @property
+    def state(self) -> Path:
+        return self.run_dir / "supervisor.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.run_dir / "supervisor.lock"
+
+    def log(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+
+class Lock:
+    """An exclusive ``flock`` that the supervisor holds for its whole life.
+
+    The kernel drops it when the holder dies, however it dies (even SIGKILL, even while its
+    parent has not reaped it): whether it is held is the truth about whether a supervisor
+    runs, where ``kill(pid, 0)`` would still answer for a zombie or a reused pid.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout_s: float = 0.0) -> bool:
+        """Take the lock (or keep it), waiting up to ``timeout_s`` for another process to let
+        go of it (another process may just be probing it)."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise StartError(f"{component.name} exited with code {process.returncode}; "
-                                 f"see {self.log_file(component.name)}")
-            if self._is_ready(component.name, process.pid):
-                return
-            time.sleep(0.2)
-        raise StartError(f"{component.ready} not ready after {timeout_s:.0f}s; "
-                         f"see {self.log_file(component.name)}")
-
-    def _is_ready(self, name: str, pid: int) -> bool:
-        if name == "kafka":
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                return sock.connect_ex(("127.0.0.1", self.settings.kafka.embedded_port)) == 0
-        if name == "gateway":
+        while True:
             try:
-                return httpx.get(f"{self.settings.gateway.url()}/healthz", timeout=1).is_success
-            except httpx.TransportError:
-                return False
-        return self.settings.worker_ready_marker(pid).exists() if name == "worker" else True
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.05)
+                continue
+            self._fd = fd
+            return True
 
-    def stop(self, name: str) -> bool:
-        pid = self.pid(name)
-        self.pid_file(name).unlink(missing_ok=True)
-        if pid is None:
-            return False
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            _signal_group(pid, signal.SIGKILL)
-        return True
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the lock
+            self._fd = None
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    def held_elsewhere(self) -> bool:
+        """Whether another process holds it (probing takes it for an instant)."""
+        if not self.acquire():
+            return True
+        self.release()
         return False
-    # a zombie child of ours counts as gone
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessId:
+    """A process as the kernel knows it: its pid and the time it started (in clock ticks
+    since boot, from ``/proc/PID/stat``). A pid can be reused; the pair cannot."""
+
+    pid: int
+    started: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessId | None:
+        stat = _stat(pid)
+        return None if stat is None else cls(pid, int(stat[19]))
+
+    def alive(self) -> bool:
+        """Running (or stopped) and not a zombie waiting for its parent."""
+        stat = _stat(self.pid)
+        return stat is not None and stat[0] not in ("Z", "X") and int(stat[19]) == self.started
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` from the state on (the name before it may hold
+    spaces and parentheses), or None when there is no such process."""
     try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return waited == 0
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2:].split()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal a component's whole process group (its leader's pid names the group), so
+    nothing it started outlives it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def stop_unowned(process: ProcessId, grace_s: float = STOP_GRACE_S) -> bool:
+    """Stop a process group that is not our child (we cannot reap it): SIGTERM, then SIGKILL
+    once ``grace_s`` has passed. Returns whether there was anything to stop."""
+    if not process.alive():
+        return False
+    signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while process.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process.alive():
+        signal_group(process.pid, signal.SIGKILL)
+        while process.alive() and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+    return True
