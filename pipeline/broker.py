@@ -5,6 +5,10 @@ One piece serves both places a broker runs: ``faasflow up`` runs it on the host
 file as its entrypoint. It therefore uses the standard library only.
 
     python3 broker.py --jars DIR --data DIR [--port 9092] [--controller-port 9093]
+                      [--message-max-bytes N]
+
+``--message-max-bytes`` is the largest record batch the broker takes (faasflow passes the
+size budget's ``message_bytes``; every topic it creates carries the same limit anyway).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
+KAFKA_DEFAULT_MESSAGE_BYTES = 1048588
 
 
 def broker_properties(
@@ -28,6 +33,7 @@ def broker_properties(
     controller_port: int,
     listen_host: str = "127.0.0.1",
     advertise_host: str = "127.0.0.1",
+    message_max_bytes: int = KAFKA_DEFAULT_MESSAGE_BYTES,
 ) -> str:
     """The server.properties of a combined broker+controller node with one replica."""
     settings = {
@@ -50,6 +56,8 @@ def broker_properties(
         # Compaction is part of the product's contract: let it run on small topics too.
         "log.cleaner.min.compaction.lag.ms": "0",
         "log.cleaner.backoff.ms": "1000",
+        "message.max.bytes": str(message_max_bytes),
+        "replica.fetch.max.bytes": str(max(message_max_bytes, 1048576)),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -80,6 +88,7 @@ def prepare(
     listen_host: str = "127.0.0.1",
     advertise_host: str = "127.0.0.1",
     heap_mb: int = 512,
+    message_max_bytes: int = KAFKA_DEFAULT_MESSAGE_BYTES,
 ) -> list[str]:
     """Write the config, format the storage once, and return the broker's command line."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +100,7 @@ def prepare(
             controller_port=controller_port,
             listen_host=listen_host,
             advertise_host=advertise_host,
+            message_max_bytes=message_max_bytes,
         )
     )
     log4j = data_dir / "log4j.properties"
@@ -128,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--advertise-host", default=os.environ.get("KAFKA_ADVERTISE_HOST", "127.0.0.1")
     )
     parser.add_argument("--heap-mb", type=int, default=int(os.environ.get("KAFKA_HEAP_MB", "512")))
+    parser.add_argument("--message-max-bytes", type=int, default=int(os.environ.get(
+        "KAFKA_MESSAGE_MAX_BYTES", KAFKA_DEFAULT_MESSAGE_BYTES)))
     args = parser.parse_args(argv)
     command = prepare(
         args.jars,
@@ -137,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         listen_host=args.listen_host,
         advertise_host=args.advertise_host,
         heap_mb=args.heap_mb,
+        message_max_bytes=args.message_max_bytes,
     )
     os.execvp(command[0], command)
 

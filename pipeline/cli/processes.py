@@ -73,6 +73,7 @@ def components(settings: Settings) -> list[Component]:
             "--data", str(settings.state_dir / "kafka"), "--port", str(kafka.embedded_port),
             "--controller-port", str(kafka.embedded_controller_port),
             "--heap-mb", str(kafka.embedded_heap_mb),
+            "--message-max-bytes", str(kafka.message_bytes),
         ], f"broker on 127.0.0.1:{kafka.embedded_port}"))
     found.append(Component("worker", [*python, "pipeline", "worker"], "worker"))
     found.append(Component("gateway", [*python, "pipeline", "gateway"],

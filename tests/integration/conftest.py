@@ -20,6 +20,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # its image canno
 from testcontainers.core.container import DockerContainer
 
 from pipeline.cli.processes import kafka_version
+from pipeline.settings import Settings
 from tests.integration.platform import Platform, wait_for_kafka
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -44,6 +45,7 @@ class KafkaContainer:
             DockerContainer(f"faasflow/kafka:{kafka_version()}")
             .with_env("KAFKA_PORT", str(self.port))
             .with_env("KAFKA_HEAP_MB", "384")
+            .with_env("KAFKA_MESSAGE_MAX_BYTES", str(Settings().kafka.message_bytes))
             .with_bind_ports(self.port, self.port)
         )
 

@@ -79,3 +79,7 @@ def stop(platform: Supervised) -> None:
     done = platform.cli("down")
     assert done.returncode == 0, done.stderr
     platform.stop()
+
+
+def running_again(old_pid: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda view: view["state"] == "running" and view["pid"] != old_pid

@@ -10,10 +10,14 @@ twice (so none changed after it was first seen).
 
 from __future__ import annotations
 
+import http.server
+import itertools
 import os
 import random
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +27,9 @@ import docker
 import pytest
 
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.load import Background, Sent, Written, wait_until_final
-from tests.integration.supervised import Supervised, start, stop
+from tests.integration.load import Background, Sent, Written, read_results, wait_until_final
+from tests.integration.platform import REPO
+from tests.integration.supervised import Supervised, running_again, start, stop
 
 FULL = os.environ.get("FAASFLOW_CHAOS") == "full"
 pytestmark = pytest.mark.chaos
@@ -77,10 +82,9 @@ def test_worker_killed_at_random_moments_loses_and_repeats_nothing(
     load = Background(up.url + hook["url"], [f"event {i}".encode() for i in range(events)])
     for _ in range(kills):
         time.sleep(random.uniform(2, 6))
-        worker = up.component("worker")
-        os.kill(worker["pid"], signal.SIGKILL)
-        up.until("worker", lambda view, pid=worker["pid"]: view["state"] == "running"
-                 and view["pid"] != pid, timeout_s=120)
+        killed = up.component("worker")["pid"]
+        os.kill(killed, signal.SIGKILL)
+        up.until("worker", running_again(killed), timeout_s=120)
     sent = load.wait()
 
     written = wait_until_final(up.env["FAASFLOW_KAFKA_BOOTSTRAP"], up.prefix,
@@ -92,3 +96,218 @@ def test_worker_killed_at_random_moments_loses_and_repeats_nothing(
     assert figures["duplicated"] == 0
     assert {r["status"] for records in written.finals().values() for r in records} == {
         "succeeded"}
+
+
+@pytest.fixture
+def own_broker() -> Iterator[KafkaContainer]:
+    """A broker of the test's own, to kill without disturbing the others."""
+    broker = KafkaContainer().start()
+    yield broker
+    broker.stop()
+
+
+def test_broker_down_for_ten_seconds_answers_every_request_and_loses_nothing(
+    own_broker: KafkaContainer, tmp_path: Path, unique: str
+) -> None:
+    events = 3000 if FULL else 600
+    up = start(own_broker, tmp_path)
+    try:
+        hook = warm_pair(up, unique)
+        load = Background(up.url + hook["url"], [f"event {i}".encode() for i in range(events)],
+                          rate=100, timeout_s=30)
+        time.sleep(3)
+        container = own_broker.container.get_wrapped_container()
+        container.kill()
+        time.sleep(10)
+        container.start()
+        sent = load.wait()
+
+        written = wait_until_final(own_broker.bootstrap, up.prefix, sent.acknowledged,
+                                   per_event=2, timeout_s=600)
+    finally:
+        stop(up)
+
+    figures = report("broker down 10 s", sent, written, functions=2)
+    assert figures["unanswered"] == 0
+    assert set(sent.refused) <= {503}
+    assert sent.refused, "nothing was refused: the broker was not down while requests came"
+    assert sent.slowest_s < 15  # the publish timeout is 3 s: refused in bounded time
+    assert figures["lost"] == 0
+    assert figures["duplicated"] == 0
+
+
+def restart_docker_daemon(state_dir: Path) -> None:
+    """Stop dockerd (its containers stop with it) and start it again, as compose/setup.sh
+    starts it."""
+    pid = int(subprocess.run(["pidof", "dockerd"], capture_output=True, text=True,
+                             check=True).stdout.split()[0])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with (state_dir / "dockerd.log").open("ab") as log:
+        subprocess.Popen(["setsid", "dockerd"], stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline + 60, "dockerd did not come back"
+        time.sleep(0.5)
+
+
+@pytest.mark.skipif(not FULL, reason="restarts the Docker daemon: make chaos only")
+def test_docker_daemon_restarted_under_load_invocations_retry_and_complete(
+    kafka: KafkaContainer, tmp_path: Path, unique: str
+) -> None:
+    """The platform runs on its embedded broker (a host process, which lives through the
+    restart); the session's broker container is started again afterwards."""
+    up = start(None, tmp_path, FAASFLOW_KAFKA_EMBEDDED_PORT=str(free_port()),
+               FAASFLOW_KAFKA_EMBEDDED_CONTROLLER_PORT=str(free_port()))
+    bootstrap = f"127.0.0.1:{up.env['FAASFLOW_KAFKA_EMBEDDED_PORT']}"
+    try:
+        hook = warm_pair(up, unique)
+        up.deploy(f"{unique}-cold", "faasflow/echo:latest",
+                  retry={"max_attempts": 10, "backoff_s": 1, "max_backoff_s": 10})
+        up.subscribe(f"{unique}-cold", unique)
+        load = Background(up.url + hook["url"], [f"event {i}".encode() for i in range(1500)],
+                          rate=50)
+        time.sleep(5)
+        restart_docker_daemon(tmp_path)
+        sent = load.wait()
+        written = wait_until_final(bootstrap, up.prefix, sent.acknowledged, per_event=3,
+                                   timeout_s=600)
+    finally:
+        stop(up)
+        docker.from_env().containers.get(kafka.container.get_wrapped_container().id).start()
+
+    figures = report("Docker daemon restarted", sent, written, functions=3)
+    assert figures["lost"] == 0
+    assert figures["duplicated"] == 0
+    statuses = [r["status"] for records in written.finals().values() for r in records]
+    assert set(statuses) == {"succeeded"}, {s: statuses.count(s) for s in set(statuses)}
+    retried = [r for records in written.finals().values() for r in records if r["attempts"]]
+    print(f"CHAOS retried after the restart: {len(retried)}")
+
+
+CRASH = "import os\ndef main(args):\n    os._exit(1)\n"
+HANG = "import time\ndef main(args):\n    time.sleep(3600)\n"
+HOG = ("def main(args):\n    hoard = [bytearray(16 << 20) for _ in range(64)]\n"
+       "    return len(hoard)\n")
+SHOUT = ("import sys\ndef main(args):\n    sys.stdout.write('x' * (100 << 20))\n"
+         "    return 'y' * (100 << 20)\n")
+
+
+def test_misbehaving_functions_fail_within_their_timeout_and_the_worker_lives_on(
+    up: Supervised, unique: str, test_images: dict[str, str]
+) -> None:
+    """Cold and warm: a crash, a hang, memory exhausted, 100 MB printed."""
+    timeout_s = 3.0
+    limits: dict[str, Any] = {"timeout_s": timeout_s, "memory_mb": 64,
+                              "retry": {"max_attempts": 1}}
+    cold = {"crash": test_images["fail"], "hang": test_images["sleep"],
+            "hog": test_images["oom"], "shout": test_images["chatty"]}
+    warm = {"crash": CRASH, "hang": HANG, "hog": HOG, "shout": SHOUT}
+    for kind, image in cold.items():
+        env = {"SLEEP_S": "3600"} if kind == "hang" else {}
+        up.deploy(f"{unique}-cold-{kind}", image, env=env, **limits)
+        up.subscribe(f"{unique}-cold-{kind}", unique)
+    for kind, code in warm.items():
+        up.deploy(f"{unique}-warm-{kind}", None, runtime="python", code=code, mode="warm",
+                  **limits)
+        up.subscribe(f"{unique}-warm-{kind}", unique)
+    worker = up.component("worker")["pid"]
+
+    event_id = up.deliver(up.webhook(unique, unique), b"go")
+    results = {r["function"].removeprefix(f"{unique}-"): r
+               for r in up.results(event_id, wait_s=60)}
+
+    assert len(results) == 8
+    for name, result in results.items():
+        assert result["status"] in ("failed", "timeout"), (name, result)
+        assert result["error"], name
+        assert result["timings"]["duration_s"] <= timeout_s + 1, (name, result["timings"])
+    for mode in ("cold", "warm"):
+        assert results[f"{mode}-hang"]["status"] == "timeout"
+        assert "out of memory" in results[f"{mode}-hog"]["error"]
+        assert "size limit" in results[f"{mode}-shout"]["error"] or results[
+            f"{mode}-shout"]["status"] == "failed"
+    assert up.component("worker")["pid"] == worker
+    up.deploy(f"{unique}-fine", "faasflow/echo:latest")
+    assert up.anonymous.post(f"/function/{unique}-fine", content=b"still here").text == (
+        "still here")
+
+
+class Changing(http.server.BaseHTTPRequestHandler):
+    """A page whose content changes at every request: each poll is an event."""
+
+    count = itertools.count()
+
+    def do_GET(self) -> None:
+        body = f"version {next(self.count)}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def changing_page() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Changing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_two_workers_one_killed_under_load_the_other_takes_over(
+    up: Supervised, unique: str, changing_page: str
+) -> None:
+    """The killed one owns the connector: its partitions and the connector move."""
+    events = 3000 if FULL else 400
+    second = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=up.env,
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    poll = f"{unique}-poll"
+    up.deploy(poll, "faasflow/echo:latest")
+    up.subscribe(poll, poll)
+    added = up.api.post("/v1/connectors", json={"name": poll, "kind": "http-poll",
+                                                "source": poll,
+                                                "config": {"url": changing_page,
+                                                           "interval_s": 0.5}})
+    assert added.status_code == 201, added.text
+    try:
+        hook = warm_pair(up, unique)
+        owner = wait_for_owner(up, poll)
+        load = Background(up.url + hook["url"], [f"event {i}".encode() for i in range(events)],
+                          rate=100)
+        time.sleep(3)
+        os.kill(owner, signal.SIGKILL)
+        moved = wait_for_owner(up, poll, besides=owner)
+        sent = load.wait()
+        written = wait_until_final(up.env["FAASFLOW_KAFKA_BOOTSTRAP"], up.prefix,
+                                   sent.acknowledged, per_event=2, timeout_s=600)
+        polled = [r for records in read_results(up.env["FAASFLOW_KAFKA_BOOTSTRAP"],
+                                                up.prefix).finals().values()
+                  for r in records if r["function"] == poll]
+    finally:
+        if second.poll() is None:
+            second.kill()
+
+    figures = report("one of two workers SIGKILLed", sent, written, functions=2)
+    assert moved != owner
+    assert figures["lost"] == 0
+    assert figures["duplicated"] == 0
+    assert len(polled) >= 10  # the connector went on publishing, and its events ran
+    assert {r["status"] for r in polled} == {"succeeded"}
+
+
+def wait_for_owner(up: Supervised, connector: str, besides: int | None = None) -> int:
+    """The pid of the worker running ``connector`` once it runs (elsewhere than
+    ``besides``)."""
+    deadline = time.monotonic() + 90
+    while True:
+        state = up.api.get(f"/v1/connectors/{connector}").json()
+        pid = int(str(state.get("worker") or ":0").rpartition(":")[2] or 0)
+        if state.get("state") == "running" and pid and pid != besides:
+            return pid
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)

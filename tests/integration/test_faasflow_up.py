@@ -9,15 +9,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipeline import health
 from tests.integration.conftest import KafkaContainer
-from tests.integration.supervised import Supervised, start, stop
+from tests.integration.supervised import Supervised, running_again, start, stop
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +25,6 @@ def supervised(kafka: KafkaContainer,
     platform = start(kafka, tmp_path_factory.mktemp("supervised"))
     yield platform
     stop(platform)
-
-
-def running_again(old_pid: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda view: view["state"] == "running" and view["pid"] != old_pid
 
 
 def test_up_starts_everything_under_one_supervisor(supervised: Supervised) -> None:
