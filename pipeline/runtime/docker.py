@@ -199,7 +199,7 @@ class _Capture:
         except TimeoutError:
             return False
         except OSError as exc:
-            log.warning("the attached stream broke: %s", exc)
+            log.warning("the attached stream broke: %s", str(exc))
             return True
 
     def _keep(self, kind: int, payload: bytes) -> None:

@@ -9,6 +9,8 @@ errors are mapped. The cold runner, the warm runner and ``fn build`` all go thro
 
 ``Missing`` and ``Refused`` never leave ``pipeline.runtime`` (and the image builder): the
 runners turn them into outcomes. Every method blocks; callers run them in a worker thread.
+Errors are logged as text: a log record holding the exception would keep its traceback alive,
+and with it the socket docker-py leaves unclosed when a connection fails.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ class Engine:
         except Missing:
             pass
         except (Refused, RuntimeUnavailable) as exc:
-            log.warning("could not remove container %s: %s", ident[:12], exc)
+            log.warning("could not remove container %s: %s", ident[:12], str(exc))
 
     # volumes
 
@@ -212,7 +214,7 @@ class Engine:
         except Missing:
             pass
         except (Refused, RuntimeUnavailable) as exc:
-            log.warning("could not remove volume %s: %s", name, exc)
+            log.warning("could not remove volume %s: %s", name, str(exc))
 
 
 def _filters(labels: Mapping[str, str]) -> list[str]:

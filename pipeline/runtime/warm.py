@@ -169,7 +169,7 @@ class WarmRunner:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("warm pool work failed: %s", task.exception())
+            log.warning("warm pool work failed: %s", str(task.exception()))
 
     async def _maintain(self) -> None:
         while True:
@@ -178,7 +178,7 @@ class WarmRunner:
                 try:
                     await pool.maintain()
                 except (StartFailed, RuntimeUnavailable) as exc:
-                    log.warning("pool %s: %s", pool.name, exc)
+                    log.warning("pool %s: %s", pool.name, str(exc))
 
     # one call
 
