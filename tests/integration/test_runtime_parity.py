@@ -1,4 +1,4 @@
-"""Warm and cold are one function: the same table of bodies × content types goes through a
+"""Warm and cold are one function: the same table of bodies and content types goes through a
 real warm pool and a real cold container of the same image, for the Python and the Node
 runtime, and the handler must have seen the same value — and answered the same bytes."""
 

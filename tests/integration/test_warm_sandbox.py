@@ -4,6 +4,7 @@ process that started it dies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -108,14 +109,10 @@ asyncio.run(main())
 """
 
 
-async def test_the_orphan_cleanup_removes_the_containers_and_volumes_of_a_dead_process(
-        engine: Engine, python_runtime: str) -> None:
-    name = f"orphan-{uuid.uuid4().hex[:8]}"
-    spec = code_function(name, python_runtime, "def main(event):\n    return event\n",
-                         min_warm=2, max_concurrency=2)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(spec.to_dict())],
-                             stdout=subprocess.PIPE, cwd=REPO,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
+def die_leaving(spec_json: str) -> None:
+    """Start the function's warm containers in a process of its own, then SIGKILL it."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, spec_json], stdout=subprocess.PIPE,
+                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == b"ready\n"
@@ -123,6 +120,14 @@ async def test_the_orphan_cleanup_removes_the_containers_and_volumes_of_a_dead_p
         child.send_signal(signal.SIGKILL)
         child.wait(10)
         child.stdout.close()  # type: ignore[union-attr]
+
+
+async def test_the_orphan_cleanup_removes_the_containers_and_volumes_of_a_dead_process(
+        engine: Engine, python_runtime: str) -> None:
+    name = f"orphan-{uuid.uuid4().hex[:8]}"
+    spec = code_function(name, python_runtime, "def main(event):\n    return event\n",
+                         min_warm=2, max_concurrency=2)
+    await asyncio.to_thread(die_leaving, json.dumps(spec.to_dict()))
     left = {"faasflow.function": name}
     assert len(engine.containers(left)) == len(engine.volumes(left)) == 2
     mountpoints = [Path(v["Mountpoint"]) for v in engine.volumes(left)]
