@@ -1,19 +1,9 @@
 """The warm runtime: long-lived containers running an OpenWhisk-protocol runtime
 (``functions/runtime``), reached over a unix socket, as Fn's hot functions are — so a warm
-container needs no network at all.
-
-The socket lives on a volume of its own: a tmpfs of 256 KiB that the engine mounts at
-/run/faasflow in the container and at its Mountpoint on this host, where the pool connects
-(faasflow runs as root beside dockerd). Whatever the function writes there is bounded and
-never reaches the host's disk; removing the container, then the volume, unmounts it.
-
-What runs inside depends on the function:
-- a code function (``runtime`` + ``code``): the language's runtime image, sent the source
-  once with ``POST /init``;
-- an image built from a runtime image (label ``faasflow.runtime``): its own entrypoint,
-  which loads the handler baked into it;
-- any other image with python3: its own command, run per request by the Python runtime's
-  exec mode (the classic watchdog's fork-per-request), mounted read-only from this repo.
+container needs no network at all. Here: a pool per function, and each call — its input
+decoded by the runtime's own ``decode_input``, its output taken as the runtime wrote it, a
+broken call told apart as the engine's doing or the function's. ``containers`` starts and
+removes the containers.
 """
 
 from __future__ import annotations
@@ -21,13 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,10 +21,10 @@ import httpx
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, FunctionSpec, Language, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
-from pipeline.runtime.docker import NOBODY, hardening
-from pipeline.runtime.engine import Engine, Missing, Refused
+from pipeline.runtime.containers import Containers, StartFailed, WarmContainer
+from pipeline.runtime.engine import Engine
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
-from pipeline.runtime.shim import SHIM_DIR, decode_input, encode_output
+from pipeline.runtime.shim import decode_input, encode_output
 from pipeline.runtime.verdicts import Verdict, broken_call
 from pipeline.settings import Settings
 
@@ -46,60 +32,8 @@ log = logging.getLogger(__name__)
 
 RUNTIME_IMAGES = {Language.PYTHON: "faasflow/runtime-python:latest",
                   Language.NODE: "faasflow/runtime-node:latest"}
-SOCKET_DIR_IN_CONTAINER = "/run/faasflow"
-SOCKET_NAME = "runtime.sock"
-SOCKET_VOLUME = {"type": "tmpfs", "device": "tmpfs",
-                 "o": "size=256k,nr_inodes=64,uid=65534,gid=65534,mode=0700"}
-MAX_SOCKET_PATH = 107  # bytes in sun_path, less its terminating NUL
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
-HEALTH_TIMEOUT_S = 1.0
 EXIT_WAIT_S = 2.0  # for a container whose runtime broke the connection to be seen exited
 EXEC_CONTENT_TYPE = "application/octet-stream"  # an exec-mode command reads bytes
-
-
-class StartFailed(Exception):
-    """A warm container did not come up or refused its code; the reason is the user's."""
-
-
-def socket_path(mountpoint: str) -> Path:
-    """Where the host reaches a container's socket on its volume."""
-    path = Path(mountpoint) / SOCKET_NAME
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise RuntimeUnavailable(f"{path} is too long for a unix socket: give the Docker "
-                                 "Engine a shorter data-root")
-    return path
-
-
-class WarmContainer:
-    """One running runtime container, its socket volume, and the HTTP client that reaches it."""
-
-    def __init__(self, engine: Engine, ident: str, volume: str, socket_file: Path, *,
-                 exec_mode: bool) -> None:
-        self._engine = engine
-        self.id = ident
-        self.volume = volume
-        self.exec_mode = exec_mode
-        self.init_s = 0.0
-        self.client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket_file)), base_url="http://runtime")
-
-    async def healthy(self) -> bool:
-        try:
-            response = await self.client.get("/health", timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
-
-    async def destroy(self) -> None:
-        await self.client.aclose()
-        await asyncio.to_thread(_discard, self._engine, self.id, self.volume)
-
-
-def _discard(engine: Engine, ident: str | None, volume: str) -> None:
-    """The container first: a volume in use cannot be removed."""
-    if ident is not None:
-        engine.remove_container(ident)
-    engine.remove_volume(volume)
 
 
 class WarmRunner:
@@ -109,15 +43,15 @@ class WarmRunner:
                  secret_env: Callable[[FunctionSpec], Mapping[str, str]],
                  engine: Engine) -> None:
         self._settings = settings.runtime
-        self._secret_env = secret_env
         self._engine = engine
+        self._containers = Containers(settings.runtime, secret_env, engine)
         self._capacity = Capacity(settings.runtime.max_warm_containers)
         self._pools: dict[str, tuple[FunctionSpec, FunctionPool[WarmContainer]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._maintainer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._remove_orphans)
+        await asyncio.to_thread(self._containers.remove_orphans)
         self._maintainer = asyncio.create_task(self._maintain(), name="warm-pools")
 
     async def close(self) -> None:
@@ -138,7 +72,7 @@ class WarmRunner:
         if current is not None:
             self._spawn(current[1].drain())
         pool: FunctionPool[WarmContainer] = FunctionPool(
-            function.name, lambda: self._start_container(function), self._capacity,
+            function.name, lambda: self._containers.start(function), self._capacity,
             max_size=function.max_concurrency, min_warm=function.min_warm,
             idle_timeout_s=function.idle_timeout_s,
         )
@@ -263,116 +197,6 @@ class WarmRunner:
                             error="output exceeded the size limit and was cut")
         return _outcome(Status.SUCCEEDED, started_at, t0, output=output, logs=logs)
 
-    # containers
-
-    async def _start_container(self, function: FunctionSpec) -> WarmContainer:
-        t0 = time.perf_counter()
-        suffix = secrets.token_hex(6)
-        labels = {"faasflow.function": function.name, "faasflow.mode": "warm",
-                  "faasflow.owner": OWNER}
-        volume = f"faasflow-sock-{suffix}"
-        name = f"faasflow-warm-{function.name[:40]}-{suffix}"
-        ident: str | None = None
-        try:
-            socket_file = socket_path(await asyncio.to_thread(
-                self._engine.create_volume, volume, labels, SOCKET_VOLUME))
-            command = await asyncio.to_thread(self._exec_command, function)
-            ident = await asyncio.to_thread(self._create, function, name, volume, labels,
-                                            command)
-        except BaseException as exc:
-            await asyncio.to_thread(_discard, self._engine, ident, volume)
-            if isinstance(exc, Missing):
-                raise StartFailed(f"image {function.image} ({function.image_digest}) "
-                                  "is no longer present") from None
-            if isinstance(exc, Refused):
-                raise StartFailed(f"its container did not start: {exc}") from None
-            raise
-        container = WarmContainer(self._engine, ident, volume, socket_file,
-                                  exec_mode=command is not None)
-        try:
-            await self._ready(container, function)
-        except BaseException:
-            await container.destroy()
-            raise
-        container.init_s = round(time.perf_counter() - t0, 6)
-        log.info("pool %s: started %s in %.3fs", function.name, name, container.init_s)
-        return container
-
-    def _exec_command(self, function: FunctionSpec) -> list[str] | None:
-        """The image's own command when the Python runtime's exec mode is to run it: not a
-        code function, and not an image built from a runtime image."""
-        if function.code is not None:
-            return None
-        config = self._engine.image_config(function.image_digest)
-        if "faasflow.runtime" in (config.get("Labels") or {}):
-            return None
-        return [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-
-    def _create(self, function: FunctionSpec, name: str, volume: str,
-                labels: Mapping[str, str], command: list[str] | None) -> str:
-        binds = {volume: {"bind": SOCKET_DIR_IN_CONTAINER, "mode": "rw"}}
-        entrypoint: list[str] | None = None
-        if command is not None:
-            binds[str(SHIM_DIR)] = {"bind": "/opt/faasflow", "mode": "ro"}
-            entrypoint = ["python3", "/opt/faasflow/runtime.py", "--exec", *command]
-        options = hardening(function.memory_mb, self._settings)
-        if function.network:
-            options["network_mode"] = "bridge"
-        ident = self._engine.create(
-            function.image_digest, name, user=NOBODY, entrypoint=entrypoint,
-            environment={**function.env, **self._secret_env(function),
-                         "FAASFLOW_FUNCTION": function.name, "FAASFLOW_MODE": "warm",
-                         "FAASFLOW_RUNTIME_SOCKET": f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"},
-            labels=labels, host={"binds": binds, **options},
-        )
-        try:
-            self._engine.start(ident)
-        except BaseException:
-            self._engine.remove_container(ident)
-            raise
-        return ident
-
-    async def _ready(self, container: WarmContainer, function: FunctionSpec) -> None:
-        deadline = time.monotonic() + self._settings.init_timeout_s
-        while not await container.healthy():
-            if time.monotonic() > deadline:
-                raise StartFailed(f"the runtime did not answer within "
-                                  f"{self._settings.init_timeout_s:g}s of starting")
-            await asyncio.sleep(0.01)
-        if function.code is None:
-            return
-        try:
-            response = await container.client.post(
-                "/init", json={"value": {"code": function.code, "main": function.main,
-                                         "env": {}}},
-                timeout=max(0.1, deadline - time.monotonic()),
-            )
-        except httpx.TimeoutException:
-            raise StartFailed(f"/init did not answer within "
-                              f"{self._settings.init_timeout_s:g}s") from None
-        except httpx.TransportError as exc:
-            raise StartFailed(f"/init broke the connection ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            try:
-                reason = response.json().get("error")
-            except ValueError:
-                reason = response.text[:500]
-            raise StartFailed(f"/init failed: {reason}")
-
-    def _remove_orphans(self) -> None:
-        """Warm containers, and their socket volumes, left by a gateway or worker of this
-        host that died."""
-        warm = {"faasflow.mode": "warm"}
-        for found in self._engine.containers(warm):
-            if _orphaned(found.get("Labels") or {}):
-                log.info("removing orphaned warm container %s", found["Id"][:12])
-                self._engine.remove_container(found["Id"])
-        for volume in self._engine.volumes(warm):
-            if _orphaned(volume.get("Labels") or {}):
-                log.info("removing orphaned socket volume %s", volume["Name"])
-                self._engine.remove_volume(volume["Name"])
-
-
 def _output(reply: dict[str, Any]) -> bytes:
     """The output a runtime answered: exactly what the same runtime writes in cold mode.
     (A runtime baked into an image before "output" answered the parsed "result".)"""
@@ -382,21 +206,6 @@ def _output(reply: dict[str, Any]) -> bytes:
         return base64.b64decode(str(reply["output_base64"]), validate=True)
     result = reply.get("result")
     return result.encode() if isinstance(result, str) else encode_output(result)
-
-
-def _orphaned(labels: Mapping[str, str]) -> bool:
-    owner_host, _, pid = labels.get("faasflow.owner", "").rpartition(":")
-    return owner_host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _outcome(status: Status, started_at: str, t0: float, *, output: bytes = b"",

@@ -18,8 +18,9 @@ import pytest
 
 from pipeline.records import Status
 from pipeline.runtime.base import RunRequest
+from pipeline.runtime.containers import OWNER
 from pipeline.runtime.engine import Engine
-from pipeline.runtime.warm import OWNER, WarmRunner
+from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import Settings
 from tests.integration.runtime_support import REPO, build_runtime_images, code_function, iter_mounts
 
