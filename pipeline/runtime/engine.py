@@ -158,7 +158,7 @@ class Engine:
 
     def ended(self, ident: str, wait_s: float) -> Ended | None:
         """Wait up to ``wait_s`` for the container to stop, then how it stands; None when it
-        no longer exists."""
+        no longer exists. Raises only ``RuntimeUnavailable``: the engine could not tell."""
         api = self._client.api
         try:
             with mapped(f"inspecting {ident[:12]}"):
@@ -169,6 +169,8 @@ class Engine:
                 state = api.inspect_container(ident)["State"]
         except Missing:
             return None
+        except Refused as exc:
+            raise RuntimeUnavailable(str(exc)) from None
         running = bool(state.get("Running"))
         return Ended(exit_code=None if running else int(state.get("ExitCode", -1)),
                      oom_killed=bool(state.get("OOMKilled")))
