@@ -18,7 +18,6 @@ from pathlib import Path
 
 import docker
 
-from pipeline.errors import RuntimeUnavailable
 from pipeline.records import FunctionSpec, Language, Mode
 from pipeline.runtime.engine import Engine
 
@@ -67,14 +66,6 @@ def code_function(name: str, image: str, code: str, lang: str = "python",
     return replace(spec, **fields)  # type: ignore[arg-type]
 
 
-def containers_of(function: str) -> list[dict[str, object]]:
-    engine = Engine()
-    try:
-        return engine.containers({"faasflow.function": function})
-    finally:
-        engine.close()
-
-
 class EngineProxy:
     """A unix socket in front of dockerd's that a test can cut: then the engine is gone for
     whoever talks through the proxy (connections break, new ones are refused), while dockerd
@@ -93,6 +84,7 @@ class EngineProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def engine(self) -> Engine:
+        """An engine adapter that talks through the proxy."""
         return Engine(base_url=self.url)
 
     def cut(self) -> None:
@@ -127,14 +119,6 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
         while chunk := source.recv(1 << 16):
             sink.sendall(chunk)
         sink.shutdown(socket.SHUT_WR)
-
-
-def engine_unreachable(engine: Engine) -> bool:
-    try:
-        engine.ping()
-    except RuntimeUnavailable:
-        return True
-    return False
 
 
 def iter_mounts() -> Iterator[tuple[str, str]]:
