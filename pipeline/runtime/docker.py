@@ -22,13 +22,14 @@ from pipeline.errors import InvalidRequest, RuntimeUnavailable, Superseded
 from pipeline.records import Failure, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.runtime.engine import Attached, Ended, Engine, Missing, Refused
-from pipeline.runtime.verdicts import EXIT_KILLED, KILL_GRACE_S, cold_verdict
+from pipeline.runtime.verdicts import EXIT_KILLED, cold_verdict
 from pipeline.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
 NOBODY = "65534:65534"
 STDOUT, STDERR = 1, 2
+KILL_GRACE_S = 10.0
 
 
 def hardening(function_memory_mb: int, settings: RuntimeSettings) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from pipeline.records import Failure, FunctionSpec, Status
 from pipeline.runtime.engine import Ended
 
 EXIT_KILLED, EXIT_TERMINATED = 137, 143  # 128 + SIGKILL, 128 + SIGTERM
-KILL_GRACE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
