@@ -232,3 +232,18 @@ async def test_a_cold_run_that_loses_the_engine_is_unavailable(
     assert (outcome.status, outcome.failure) == (Status.FAILED, Failure.UNAVAILABLE)
     assert outcome.error is not None
     assert outcome.error.startswith("the Docker Engine was lost while it ran")
+
+
+@pytest.mark.parametrize("stop", ["stop", "kill"])
+async def test_an_idle_container_that_died_is_replaced_without_failing_the_call(
+        warm: tuple[WarmRunner, FunctionSpec], client: docker.DockerClient, stop: str) -> None:
+    """As after a dockerd restart: the call never reached it, so it goes to a new one."""
+    runner, function = warm
+    first = await runner.run(request(function, "nothing"))
+    (idle,) = client.api.containers(filters={"label": f"faasflow.function={function.name}"})
+    await asyncio.to_thread(STOPS[stop], client, idle["Id"])
+
+    outcome = await runner.run(request(function, "nothing"))
+
+    assert (first.status, first.cold_start) == (Status.SUCCEEDED, True)
+    assert (outcome.status, outcome.output, outcome.cold_start) == (Status.SUCCEEDED, b"ok", True)
