@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import docker
+
 from tests.integration.platform import REPO, TOKEN, Platform
 
 GREETING = b'{"message":"Hello, Ada!"}\n'
@@ -23,17 +25,29 @@ def faasflow(platform: Platform, cwd: Path, *args: str) -> subprocess.CompletedP
     return done
 
 
+def remove_images(repository: str) -> None:
+    client = docker.from_env()
+    try:
+        for image in client.images.list(repository):
+            client.images.remove(image.id, force=True)
+    finally:
+        client.close()
+
+
 def test_the_python_template_greets_by_name_cold_and_warm(platform: Platform, unique: str,
                                                           tmp_path: Path) -> None:
     name = f"greeter-{unique}"
     faasflow(platform, tmp_path, "fn", "new", name, "--lang", "python")
-    faasflow(platform, tmp_path, "fn", "deploy", name)
-
-    cold = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", '{"name":"Ada"}')
-    as_text = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", "Ada",
-                       "-H", "text/plain")
-    faasflow(platform, tmp_path, "fn", "deploy", name, "--mode", "warm")
-    warm = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", '{"name":"Ada"}')
+    try:
+        faasflow(platform, tmp_path, "fn", "deploy", name)
+        cold = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", '{"name":"Ada"}')
+        as_text = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", "Ada",
+                           "-H", "text/plain")
+        faasflow(platform, tmp_path, "fn", "deploy", name, "--mode", "warm")
+        warm = faasflow(platform, tmp_path, "fn", "invoke", name, "--data", '{"name":"Ada"}')
+    finally:
+        platform.api.delete(f"/v1/functions/{name}")  # its warm containers go
+        remove_images(f"faasflow-fn/{name}")
 
     assert cold.stdout == as_text.stdout == warm.stdout == GREETING
 
