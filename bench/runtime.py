@@ -13,6 +13,7 @@ import httpx
 from bench.harness import Measurement, median, ms, percentile
 from bench.stack import Stack
 from pipeline.records import FunctionSpec, Language, Mode
+from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import RUNTIME_IMAGES, WarmContainer, WarmRunner
 
 COLD_IMAGE = "faasflow/hello:latest"
@@ -77,7 +78,8 @@ async def warm(stack: Stack) -> list[Measurement]:
                      max_concurrency=CONCURRENCY)
         gateway = await _sequential(lambda n: _via_gateway(api, n))
         gateway_rps = await _throughput(lambda n: _via_gateway(api, n))
-    runner = WarmRunner(stack.settings, lambda function: {})
+    engine = Engine()
+    runner = WarmRunner(stack.settings, lambda function: {}, engine)
     try:
         pool = runner.pool(warm_spec(stack, CONCURRENCY))
 
@@ -92,6 +94,7 @@ async def warm(stack: Stack) -> list[Measurement]:
         direct_rps = await _throughput(via_pool)
     finally:
         await runner.close()
+        engine.close()
     p50, base50 = ms(percentile(gateway, 50)), ms(percentile(direct, 50))
     return [
         Measurement(

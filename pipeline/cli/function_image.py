@@ -21,11 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound
-
 from pipeline.cli.manifest import Manifest, ManifestError, load_manifest
+from pipeline.errors import RuntimeUnavailable
+from pipeline.runtime.engine import Engine, Missing, Refused
 
 REPOSITORY = "faasflow-fn"
 APP_DIR = "/home/app"
@@ -178,25 +176,23 @@ def context_tar(files: Sequence[ContextFile], dockerfile: str | None) -> bytes:
 
 
 class Builder:
-    """The docker SDK adapter for builds: its errors become ``BuildError``."""
+    """Builds function images through the engine adapter; its errors become ``BuildError``."""
 
     def __init__(self) -> None:
         try:
-            self._client = docker.from_env(timeout=600)
-            self._client.ping()
-        except (DockerException, requests.RequestException) as exc:
-            raise BuildError(f"Docker Engine unreachable: {exc}") from exc
+            self._engine = Engine(timeout_s=600)
+            self._engine.ping()
+        except RuntimeUnavailable as exc:
+            raise BuildError(str(exc)) from exc
 
     def close(self) -> None:
-        self._client.close()
+        self._engine.close()
 
     def image_id(self, ref: str) -> str | None:
         try:
-            return str(self._client.images.get(ref).id)
-        except ImageNotFound:
-            return None
-        except (APIError, requests.RequestException) as exc:
-            raise BuildError(f"Docker Engine error: {exc}") from exc
+            return self._engine.image_id(ref)
+        except (Refused, RuntimeUnavailable) as exc:
+            raise BuildError(str(exc)) from exc
 
     def build(self, folder: Path, progress: Progress | None = None) -> Built:
         manifest = _load(folder)
@@ -213,8 +209,8 @@ class Builder:
         image_id = existing or self._build(manifest, files, dockerfile, tag, progress)
         latest = f"{REPOSITORY}/{manifest.name}:latest"
         try:
-            self._client.images.get(image_id).tag(latest)
-        except (APIError, requests.RequestException) as exc:
+            self._engine.tag(image_id, latest)
+        except (Missing, Refused, RuntimeUnavailable) as exc:
             raise BuildError(f"cannot tag {latest}: {exc}") from exc
         return Built(manifest, tag, image_id, built=existing is None)
 
@@ -222,13 +218,9 @@ class Builder:
                tag: str, progress: Progress | None) -> str:
         # A generated Dockerfile carries the labels itself: one step instead of one each.
         labels = _labels(manifest) if dockerfile is None else None
+        image_id = None
         try:
-            stream = self._client.api.build(
-                fileobj=io.BytesIO(context_tar(files, dockerfile)), custom_context=True,
-                tag=tag, labels=labels, rm=True, forcerm=True, decode=True,
-            )
-            image_id = None
-            for chunk in stream:
+            for chunk in self._engine.build(context_tar(files, dockerfile), tag, labels):
                 if "error" in chunk:
                     raise BuildError(f"building {tag} failed: {str(chunk['error']).strip()}")
                 line = str(chunk.get("stream", "")).rstrip()
@@ -237,7 +229,7 @@ class Builder:
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
-        except (APIError, requests.RequestException) as exc:
+        except (Missing, Refused, RuntimeUnavailable) as exc:
             raise BuildError(f"building {tag} failed: {exc}") from exc
         return image_id or self.image_id(tag) or ""
 

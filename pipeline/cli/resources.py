@@ -154,15 +154,34 @@ def fn_get(name: str, as_json: JsonFlag = False) -> None:
          as_json)
 
 
+InvokeContentType = Annotated[str | None, typer.Option(
+    "--content-type", "-H", show_default=False,
+    help="Content-Type to send. None by default: the function gets the JSON value when the "
+    "data is JSON, else the text.")]
+
+
+def printable_output(output: bytes, terminal: bool) -> bytes:
+    """A function's output as ``fn invoke`` prints it: ending with a newline, one added when
+    it lacks it, unless it is binary and goes to a pipe or file (then it stays as it is)."""
+    if not output or output.endswith(b"\n"):
+        return output
+    if not terminal:
+        try:
+            output.decode("utf-8")
+        except UnicodeDecodeError:
+            return output
+    return output + b"\n"
+
+
 @fn.command("invoke")
 @gateway_errors
-def fn_invoke(name: str, data: Data = None,
-              content_type: ContentType = "application/octet-stream") -> None:
+def fn_invoke(name: str, data: Data = None, content_type: InvokeContentType = None) -> None:
     """Invoke a function synchronously and print its output."""
+    headers = {"Content-Type": content_type} if content_type else {}
     response = client().request("POST", f"/function/{name}", content=read_data(data),
-                                headers={"Content-Type": content_type})
+                                headers=headers)
     if response.is_success:
-        sys.stdout.buffer.write(response.content)
+        sys.stdout.buffer.write(printable_output(response.content, sys.stdout.isatty()))
         sys.stdout.flush()
         return
     raise GatewayError(f"{name} {response.json().get('error', {}).get('message', response.text)}"

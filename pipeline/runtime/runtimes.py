@@ -7,6 +7,7 @@ values are redacted from whatever comes back (output, logs, error).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from pipeline.records import Failure, FunctionSpec, Mode, Status, utc_now
 from pipeline.registry import Record, Registry
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.runtime.docker import DockerRunner
+from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import Settings
 
@@ -28,8 +30,9 @@ class MissingSecret(Exception):
 class Runtimes:
     def __init__(self, settings: Settings) -> None:
         self._registry = Registry()
-        self.cold = DockerRunner(settings.runtime)
-        self.warm = WarmRunner(settings, self.secret_env)
+        self._engine = Engine()
+        self.cold = DockerRunner(settings.runtime, self._engine)
+        self.warm = WarmRunner(settings, self.secret_env, self._engine)
 
     async def start(self, registry: Registry) -> None:
         """Remove orphaned warm containers, prewarm every warm function, and from now on
@@ -76,7 +79,7 @@ class Runtimes:
 
     async def close(self) -> None:
         await self.warm.close()
-        await self.cold.close()
+        await asyncio.to_thread(self._engine.close)
 
 
 def redact(outcome: RunOutcome, values: Iterable[str]) -> RunOutcome:

@@ -2,8 +2,10 @@
 runs them, driven over their unix socket; and the developer workflow: `fn new` and `fn build`
 for each template, the image answering warm and working cold.
 
-Needs the images compose/images.sh builds: faasflow/runtime-python, faasflow/runtime-node,
-faasflow/echo (and faasflow/base under them).
+The protocol tests run this checkout's runtimes, built under test tags
+(``runtime_support.build_runtime_images``); the template tests build FROM the images
+compose/images.sh builds: faasflow/runtime-python, faasflow/runtime-node, faasflow/echo (and
+faasflow/base under them).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from pipeline.cli.main import app
 from pipeline.records import FunctionSpec, Status
 from pipeline.runtime.base import RunRequest
 from pipeline.runtime.docker import DockerRunner, hardening
+from pipeline.runtime.engine import Engine
 from pipeline.settings import RuntimeSettings
+from tests.integration.runtime_support import build_runtime_images
 
 pytestmark = pytest.mark.integration
 
 SHIM = Path(__file__).parents[2] / "functions" / "runtime" / "python"
-IMAGES = {"python": "faasflow/runtime-python:latest", "node": "faasflow/runtime-node:latest"}
 SOCKET = "runtime.sock"
 
 
@@ -75,6 +78,11 @@ class Runtime:
 
 
 Start = Callable[..., Runtime]
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, str]:
+    return build_runtime_images()
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +160,9 @@ def lang(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_health_and_the_socket_mode(start: Start, lang: str, tmp_path: Path) -> None:
-    runtime = start(IMAGES[lang])
+def test_health_and_the_socket_mode(start: Start, images: dict[str, str], lang: str,
+                                    tmp_path: Path) -> None:
+    runtime = start(images[lang])
 
     assert runtime.health() == 200
     socket_file = next(tmp_path.glob(f"socket-*/{SOCKET}"))
@@ -161,8 +170,9 @@ def test_health_and_the_socket_mode(start: Start, lang: str, tmp_path: Path) -> 
     assert runtime.run({}) == (403, {"error": "not initialized: POST /init first"})
 
 
-def test_init_then_run_with_and_without_logs(start: Start, lang: str) -> None:
-    runtime = start(IMAGES[lang])
+def test_init_then_run_with_and_without_logs(start: Start, images: dict[str, str],
+                                             lang: str) -> None:
+    runtime = start(images[lang])
 
     assert runtime.init(CODE[lang], env={"GREETING": "hi"}) == (200, {"ok": True})
     assert runtime.run({"a": 1}, activation_id="act-1") == (
@@ -170,12 +180,13 @@ def test_init_then_run_with_and_without_logs(start: Start, lang: str) -> None:
     status, body = runtime.run({"a": 2}, logs=True, activation_id="act-2",
                                deadline=int(time.time() * 1000) + 30_000)
     assert status == 200
-    assert body == {"result": {"got": {"a": 2}, "activation": "act-2"},
+    assert body == {"output": '{"got":{"a":2},"activation":"act-2"}',
                     "logs": "called act-2 hi\nto stderr\n"}
 
 
-def test_errors_leave_the_runtime_usable(start: Start, lang: str) -> None:
-    runtime = start(IMAGES[lang])
+def test_errors_leave_the_runtime_usable(start: Start, images: dict[str, str],
+                                         lang: str) -> None:
+    runtime = start(images[lang])
 
     status, body = runtime.init(SYNTAX_ERROR[lang])
     assert status == 502
@@ -200,9 +211,9 @@ def test_errors_leave_the_runtime_usable(start: Start, lang: str) -> None:
     assert runtime.health() == 200
 
 
-def test_python_handler_signatures(start: Start) -> None:
-    one = start(IMAGES["python"])
-    two = start(IMAGES["python"])
+def test_python_handler_signatures(start: Start, images: dict[str, str]) -> None:
+    one = start(images["python"])
+    two = start(images["python"])
 
     assert one.init("def main(args):\n    return {'keys': sorted(args)}\n")[0] == 200
     assert two.init("def handle(event, context):\n"
@@ -213,8 +224,8 @@ def test_python_handler_signatures(start: Start) -> None:
         200, ["text", "x", True])
 
 
-def test_node_takes_openwhisk_style_code(start: Start) -> None:
-    runtime = start(IMAGES["node"])
+def test_node_takes_openwhisk_style_code(start: Start, images: dict[str, str]) -> None:
+    runtime = start(images["node"])
 
     assert runtime.init("function main(params) { return { hello: params.name }; }")[0] == 200
     assert runtime.run({"name": "ow"}) == (200, {"hello": "ow"})
@@ -235,7 +246,7 @@ def test_exec_mode_runs_the_command_per_call(start: Start) -> None:
     assert runtime.call("POST", "/init", {"value": {"env": {"X": "1"}}}) == (200, {"ok": True})
     assert runtime.run("raw text") == (200, "raw text")
     assert runtime.run({"order": 42}) == (200, {"order": 42})
-    assert runtime.run([1, "two"], logs=True) == (200, {"result": [1, "two"], "logs": ""})
+    assert runtime.run([1, "two"], logs=True) == (200, {"output": '[1,"two"]', "logs": ""})
 
 
 def test_exec_mode_failing_command(start: Start) -> None:
@@ -296,7 +307,8 @@ async def test_template_builds_into_a_warm_and_cold_function(
 
 async def cold_run(image: str, name: str, payload: bytes) -> Any:
     """Through the platform's own cold runner: a container per call, stdin in, stdout out."""
-    runner = DockerRunner(RuntimeSettings())
+    engine = Engine()
+    runner = DockerRunner(RuntimeSettings(), engine)
     try:
         digest = await runner.resolve_image(image)
         function = FunctionSpec(name=name, image=image, image_digest=digest, timeout_s=20)
@@ -304,7 +316,7 @@ async def cold_run(image: str, name: str, payload: bytes) -> Any:
             function=function, invocation_id=f"inv-{name}", payload=payload,
             env={"FAASFLOW_INVOCATION_ID": f"inv-{name}", "FAASFLOW_FUNCTION": name}))
     finally:
-        await runner.close()
+        engine.close()
         gc.collect()
 
 

@@ -1,54 +1,86 @@
+"""The runtime's pure parts: what a container's end means (cold and warm), the hardening
+options, the host's reading of a warm runtime's reply, and the engine adapter's error mapping
+when no engine answers."""
+
 from __future__ import annotations
+
+import gc
+import warnings
+from pathlib import Path
 
 import pytest
 
-from pipeline.records import Status
-from pipeline.runtime.base import RunRequest, capped
-from pipeline.runtime.docker import _verdict, hardening
+from pipeline.errors import RuntimeUnavailable
+from pipeline.records import Failure, Status
+from pipeline.runtime.base import capped
+from pipeline.runtime.containers import socket_path
+from pipeline.runtime.docker import hardening
+from pipeline.runtime.engine import Ended, Engine
+from pipeline.runtime.verdicts import Verdict, broken_call, cold_verdict
+from pipeline.runtime.warm import _output
 from pipeline.settings import RuntimeSettings
 
 from .support import function_spec
 
-REQUEST = RunRequest(function=function_spec("echo", timeout_s=2.5, memory_mb=64),
-                     invocation_id="inv-1", payload=b"")
+FUNCTION = function_spec("echo", timeout_s=2.5, memory_mb=64)
 
 
-def verdict(exit_code: int | None = 0, *, timed_out: bool = False, oom: bool = False,
-            output_cut: bool = False) -> tuple[Status, str | None]:
-    return _verdict(exit_code, timed_out, oom, output_cut, REQUEST)
+def cold(exit_code: int | None = 0, *, oom: bool = False, timed_out: bool = False,
+         output_cut: bool = False, lost: str | None = None) -> Verdict:
+    return cold_verdict(Ended(exit_code, oom), timed_out, output_cut, FUNCTION, lost)
 
 
 def test_clean_exit_succeeds() -> None:
-    assert verdict(0) == (Status.SUCCEEDED, None)
+    assert cold(0) == Verdict(Status.SUCCEEDED)
 
 
 def test_timeout_wins_over_everything_else() -> None:
-    status, error = verdict(None, timed_out=True, oom=True, output_cut=True)
-
-    assert status is Status.TIMEOUT
-    assert error == "timed out after 2.5s and was killed"
+    assert cold(None, oom=True, timed_out=True, output_cut=True, lost="gone") == Verdict(
+        Status.TIMEOUT, Failure.TIMEOUT, "timed out after 2.5s and was killed")
 
 
 def test_out_of_memory_names_the_limit() -> None:
-    status, error = verdict(137, oom=True)
-
-    assert status is Status.FAILED
-    assert error is not None
-    assert "out of memory" in error
-    assert "64 MB" in error
+    assert cold(137, oom=True) == Verdict(
+        Status.FAILED, Failure.ERROR, "out of memory: exceeded its 64 MB limit")
 
 
-@pytest.mark.parametrize("code", [1, 2, 137, 255])
-def test_non_zero_exit_fails_with_the_code(code: int) -> None:
-    assert verdict(code) == (Status.FAILED, f"exited with code {code}")
+@pytest.mark.parametrize("code", [1, 2, 139, 255])
+def test_non_zero_exit_is_the_functions_error(code: int) -> None:
+    assert cold(code) == Verdict(Status.FAILED, Failure.ERROR, f"exited with code {code}")
+
+
+@pytest.mark.parametrize("code", [137, 143])
+def test_a_cold_container_stopped_from_outside_is_unavailable(code: int) -> None:
+    assert cold(code) == Verdict(Status.FAILED, Failure.UNAVAILABLE,
+                                 f"stopped by the Docker Engine (exit code {code})")
+
+
+def test_a_cold_container_lost_with_the_engine_or_removed_is_unavailable() -> None:
+    assert cold(lost="the Docker Engine was lost") == Verdict(
+        Status.FAILED, Failure.UNAVAILABLE, "the Docker Engine was lost")
+    assert cold_verdict(None, False, False, FUNCTION) == Verdict(
+        Status.FAILED, Failure.UNAVAILABLE, "its container was removed while it ran")
 
 
 def test_cut_output_fails_even_on_a_clean_exit() -> None:
-    status, error = verdict(0, output_cut=True)
+    assert cold(0, output_cut=True) == Verdict(
+        Status.FAILED, Failure.ERROR, "output exceeded the size limit and was cut")
 
-    assert status is Status.FAILED
-    assert error is not None
-    assert "output exceeded" in error
+
+@pytest.mark.parametrize(("ended", "failure", "reason"), [
+    (None, Failure.UNAVAILABLE, "its container was removed while it ran"),
+    (Ended(0, False), Failure.UNAVAILABLE, "stopped by the Docker Engine (exit code 0)"),
+    (Ended(143, False), Failure.UNAVAILABLE, "stopped by the Docker Engine (exit code 143)"),
+    (Ended(137, False), Failure.UNAVAILABLE, "stopped by the Docker Engine (exit code 137)"),
+    (Ended(137, True), Failure.ERROR, "out of memory: exceeded its 64 MB limit"),
+    (Ended(1, False), Failure.ERROR, "the runtime crashed (exit code 1)"),
+    (Ended(139, False), Failure.ERROR, "the runtime crashed (killed by SIGSEGV)"),
+    (Ended(200, False), Failure.ERROR, "the runtime crashed (exit code 200)"),
+    (Ended(None, False), Failure.ERROR, "the runtime broke the connection"),
+])
+def test_a_broken_warm_call_is_the_engines_or_the_functions(
+        ended: Ended | None, failure: Failure, reason: str) -> None:
+    assert broken_call(ended, 64) == Verdict(Status.FAILED, failure, reason)
 
 
 @pytest.fixture
@@ -79,3 +111,33 @@ def test_container_pids_and_cpus_are_limited(options: dict[str, object]) -> None
 def test_capped_cuts_only_over_the_limit() -> None:
     assert capped(b"abcdef", 4) == (b"abcd", True)
     assert capped(b"abcd", 4) == (b"abcd", False)
+
+
+@pytest.mark.parametrize(("reply", "output"), [
+    ({"output": '{"message":"é"}', "logs": ""}, '{"message":"é"}'.encode()),
+    ({"output_base64": "/wA=", "logs": ""}, b"\xff\x00"),
+    # a runtime baked into an image before "output" answered the parsed result
+    ({"result": {"message": "é"}, "logs": ""}, '{"message":"é"}'.encode()),
+    ({"result": "text", "logs": ""}, b"text"),
+])
+def test_the_host_takes_the_warm_output_as_the_runtime_wrote_it(
+        reply: dict[str, object], output: bytes) -> None:
+    assert _output(reply) == output
+
+
+def test_a_socket_the_host_cannot_reach_is_the_engines_fault_not_the_functions(
+        tmp_path: Path) -> None:
+    assert socket_path(str(tmp_path)) == tmp_path / "runtime.sock"
+    with pytest.raises(RuntimeUnavailable, match="too long"):
+        socket_path("/" + "d" * 100)
+    with pytest.raises(RuntimeUnavailable, match="may not enter"):
+        socket_path(str(tmp_path / "gone"))
+
+
+def test_no_engine_is_runtime_unavailable(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        # docker-py leaves the socket of a failed connection to the garbage collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        with pytest.raises(RuntimeUnavailable, match="unreachable"):
+            Engine(base_url=f"unix://{tmp_path}/no-docker.sock")
+        gc.collect()

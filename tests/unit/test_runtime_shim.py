@@ -4,6 +4,7 @@ it, and the Node one, for real."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import io
 import json
@@ -101,8 +102,8 @@ def test_logs_are_captured_per_call_only_when_asked(capsys: pytest.CaptureFixtur
     runtime = initialized("import sys\ndef main(a):\n    print('out', a)\n"
                           "    print('err', file=sys.stderr)\n    return a")
 
-    assert run(runtime, 1, logs=True) == (200, {"result": 1, "logs": "out 1\nerr\n"})
-    assert run(runtime, 2, logs=True) == (200, {"result": 2, "logs": "out 2\nerr\n"})
+    assert run(runtime, 1, logs=True) == (200, {"output": "1", "logs": "out 1\nerr\n"})
+    assert run(runtime, 2, logs=True) == (200, {"output": "2", "logs": "out 2\nerr\n"})
     assert capsys.readouterr() == ("", "")
     assert run(runtime, 3) == (200, 3)
     assert capsys.readouterr() == ("out 3\n", "err\n")  # not asked: the container's own output
@@ -184,6 +185,15 @@ def test_exec_passes_text_raw_and_other_json_as_json() -> None:
     assert run(runtime, "") == (200, "")
 
 
+def test_exec_is_byte_for_byte_as_a_cold_container() -> None:
+    """The host sends an exec-mode container every body as text or data_base64."""
+    runtime = rt.Runtime(rt.ExecHandler(["cat"]))
+
+    assert run(runtime, '{"a":  1}', logs=True) == (200, {"output": '{"a":  1}', "logs": ""})
+    assert run(runtime, {"data_base64": "/wA="}, logs=True) == (
+        200, {"output_base64": "/wA=", "logs": ""})
+
+
 def test_exec_failure_carries_stderr() -> None:
     runtime = rt.Runtime(rt.ExecHandler(["sh", "-c", "echo $CE_ID-$FAASFLOW_INVOCATION_ID >&2;"
                                          " exit 4"]))
@@ -261,24 +271,86 @@ def test_dispatch_routes_and_errors() -> None:
     assert rt.dispatch(runtime, "POST", "/run", {}, b'{"value": 1, "deadline": "x"}')[0] == 400
     assert rt.dispatch(runtime, "POST", "/run", {}, b'{"valu": 1}')[0] == 400
     assert rt.dispatch(runtime, "POST", "/run", {"x-faasflow-logs": "1"}, b'{"value": 1}') == (
-        200, b'{"result":1,"logs":""}')
+        200, b'{"output":"1","logs":""}')
 
 
 # ---- cold mode ------------------------------------------------------------------------------
 
 
+DEEP = 100_000
+
+
 @pytest.mark.parametrize(("data", "content_type", "expected"), [
     (b'{"a": 1}', None, {"a": 1}),
-    (b"42", None, 42),
-    (b"plain", None, "plain"),
-    (b"", None, ""),
+    (b'{"a": 1}', "application/json", {"a": 1}),
+    (b'{"a": 1}', "text/json", {"a": 1}),
+    (b'{"a": 1}', "Application/JSON; charset=utf-8", {"a": 1}),
     (b'{"a": 1}', "application/cloudevents+json; charset=utf-8", {"a": 1}),
     (b'{"a": 1}', "text/plain", '{"a": 1}'),
+    (b'{"a": 1}', "application/octet-stream", '{"a": 1}'),
+    (b"42", None, 42),
+    (b" [1.5, null] ", None, [1.5, None]),
+    (b"plain", None, "plain"),
+    (b"plain", "application/json", "plain"),
+    (b"", None, ""),
+    (b"", "application/json", ""),
+    (b"NaN", "application/json", "NaN"),
+    (b"[1e400]", None, "[1e400]"),
+    (b"1" * 400, None, "1" * 400),
+    (b"1" * 300, None, int("1" * 300)),
+    (b'"\\ud800"', None, '"\\ud800"'),
+    (b'"\\ud83d\\ude00"', None, "\U0001f600"),
+    (b"\xef\xbb\xbf{}", None, "\ufeff{}"),
+    (b"[" * 256 + b"]" * 256, None, json.loads(b"[" * 256 + b"]" * 256)),
+    (b"[" * 257 + b"]" * 257, None, "[" * 257 + "]" * 257),
+    (b'["' + b"[" * 300 + b'"]', None, ["[" * 300]),
+    (b"[" * DEEP + b"]" * DEEP, "application/json", "[" * DEEP + "]" * DEEP),
     (b"\xff\x00", None, {"data_base64": "/wA="}),
+    (b"\xff\x00", "application/json", {"data_base64": "/wA="}),
+    (b"\xff\x00", "text/plain", {"data_base64": "/wA="}),
 ])
-def test_cold_input_is_decoded_as_the_pool_sends_it(data: bytes, content_type: str | None,
-                                                     expected: Any) -> None:
+def test_one_rule_decodes_the_input_warm_and_cold(data: bytes, content_type: str | None,
+                                                  expected: Any) -> None:
     assert rt.decode_input(data, content_type) == expected
+
+
+def test_the_host_decodes_warm_input_with_this_very_file() -> None:
+    from pipeline.runtime import warm
+
+    assert warm.decode_input.__code__.co_filename == str(RUNTIME)
+
+
+@pytest.mark.parametrize(("result", "output"), [
+    ({"message": "Hello, Ada!", "é": [1, 2.5]}, '{"message":"Hello, Ada!","é":[1,2.5]}'.encode()),
+    ("Hello, Ada!", b"Hello, Ada!"),
+    ("", b""),
+    (None, b"null"),
+    (b"\xff raw", b"\xff raw"),
+])
+def test_one_encoder_makes_the_output(result: Any, output: bytes) -> None:
+    assert rt.encode_output(result) == output
+
+
+def test_a_result_that_is_no_unicode_fails() -> None:
+    with pytest.raises(rt.Failure) as caught:
+        rt.encode_output("\ud800")
+    assert caught.value.status == 502
+
+
+@pytest.mark.parametrize(("code", "reply"), [
+    ("def main(a): return {'a': [1, 'é']}", {"output": '{"a":[1,"é"]}', "logs": ""}),
+    ("def main(a): return 'text'", {"output": "text", "logs": ""}),
+    ("def main(a): return b'\\xff\\x00'", {"output_base64": "/wA=", "logs": ""}),
+])
+def test_the_reply_with_logs_carries_the_output_as_cold_mode_writes_it(
+        tmp_path: Path, code: str, reply: dict[str, str]) -> None:
+    status, body = run(initialized(code), None, logs=True)
+    done = cold(tmp_path, code, b"", FAASFLOW_MAIN="main")
+
+    assert (status, body) == (200, reply)
+    assert done.returncode == 0
+    assert done.stdout == (body["output"].encode() if "output" in body
+                           else base64.b64decode(body["output_base64"]))
 
 
 def cold(tmp_path: Path, source: str, stdin: bytes, **env: str) -> Any:

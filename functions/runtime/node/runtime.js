@@ -7,7 +7,8 @@
  *   POST /init   {"value": {"code", "main", "env"}} -> 200 {"ok": true}; a second /init -> 403;
  *                code that does not load, or exports no MAIN -> 502 {"error"}
  *   POST /run    {"value", "activation_id", "deadline", "env"} -> 200 <result JSON> or
- *                502 {"error"}; with "X-Faasflow-Logs: 1": {"result" | "error", "logs"}
+ *                502 {"error"}; with "X-Faasflow-Logs: 1": {"output" | "output_base64" |
+ *                "error", "logs"}, "output" being exactly what cold mode writes to stdout
  *   GET /health  -> 200 {"ok": true}
  *
  * The handler: module.exports.main = (event, context) => result (or a Promise of it); the
@@ -57,6 +58,87 @@ function safeJson(value) {
   } catch (_) {
     return String(value);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input and output: the rule of decode_input and encode_output in the Python runtime, which
+// the host uses for warm calls (functions/README.md, "What a handler gets").
+
+const JSON_MEDIA_TYPES = new Set(['application/json', 'text/json']);
+const MAX_JSON_DEPTH = 256;
+const NOT_JSON = Symbol('not JSON');
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u; // with the u flag, a surrogate pair is one character
+
+// The event as a handler sees it, warm or cold: bytes that are not UTF-8 as
+// {data_base64: …}; for a JSON media type (application/json, text/json, *+json) or none, the
+// JSON value when the text is strict JSON, else the text; for any other type, the text.
+// An empty body is '' (it is no JSON).
+function decodeInput(data, contentType) {
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
+  } catch (_) {
+    return { data_base64: Buffer.from(data).toString('base64') };
+  }
+  const media = String(contentType || '').split(';', 1)[0].trim().toLowerCase();
+  if (media && !JSON_MEDIA_TYPES.has(media) && !media.endsWith('+json')) return text;
+  const value = parseStrict(text);
+  return value === NOT_JSON ? text : value;
+}
+
+// JSON that every runtime reads as the same value, or NOT_JSON: no number beyond a double's
+// range, no lone surrogate, at most MAX_JSON_DEPTH deep.
+function parseStrict(text) {
+  if (!depthWithin(text, MAX_JSON_DEPTH)) return NOT_JSON;
+  try {
+    return JSON.parse(text, (key, value) => {
+      if (LONE_SURROGATE.test(key)) throw new RangeError('a lone surrogate');
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError('out of range');
+      if (typeof value === 'string' && LONE_SURROGATE.test(value)) throw new RangeError('a lone surrogate');
+      return value;
+    });
+  } catch (_) {
+    return NOT_JSON;
+  }
+}
+
+function depthWithin(text, limit) {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth += 1;
+      if (depth > limit) return false;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth -= 1;
+    }
+  }
+  return true;
+}
+
+// The output of a result, warm or cold: a Buffer as it is, a string as its UTF-8 text,
+// anything else as compact JSON.
+function encodeOutput(result) {
+  if (result instanceof Uint8Array) return Buffer.from(result); // a Buffer is one
+  return Buffer.from(typeof result === 'string' ? result : encode(result), 'utf8');
+}
+
+// The answer with logs: the output exactly as cold mode writes it to stdout, as text when it
+// is UTF-8, else base64.
+function outputReply(output, logs) {
+  let field;
+  try {
+    field = `"output":${JSON.stringify(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(output))}`;
+  } catch (_) {
+    field = `"output_base64":${JSON.stringify(output.toString('base64'))}`;
+  }
+  return `{${field},"logs":${JSON.stringify(logs)}}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,15 +326,18 @@ class Runtime {
     const context = makeContext(body.activation_id ? String(body.activation_id) : null, deadline,
       Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
     const logs = wantLogs ? new LogBuffer() : null;
-    let encoded;
+    let output;
     try {
-      encoded = encode(await call(this.handler, body.value, context, logs));
+      const result = await call(this.handler, body.value, context, logs);
+      if (!logs) { // OpenWhisk's answer: the result as JSON
+        return [200, encode(result instanceof Uint8Array ? decodeInput(result, null) : result)];
+      }
+      output = encodeOutput(result);
     } catch (err) {
       if (!(err instanceof Failure) || !logs) throw err;
       return [err.status, JSON.stringify({ error: err.message, logs: logs.text() })];
     }
-    if (!logs) return [200, encoded];
-    return [200, `{"result":${encoded},"logs":${JSON.stringify(logs.text())}}`];
+    return [200, outputReply(output, logs.text())];
   }
 }
 
@@ -350,27 +435,8 @@ function serve(runtime) {
 // ---------------------------------------------------------------------------------------------
 // Entry point.
 
-// Cold mode's stdin as a handler sees it, as the warm pool would send it: JSON for a JSON
-// content type (CE_DATACONTENTTYPE), text for another one, JSON-if-it-parses-else-text with
-// none; bytes that are not UTF-8 as {"data_base64": …}.
-function decodeInput(data, contentType) {
-  let text;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch (_) {
-    return { data_base64: data.toString('base64') };
-  }
-  const media = (contentType || '').split(';', 1)[0].trim().toLowerCase();
-  if (media && media !== 'application/json' && !media.endsWith('+json')) return text;
-  try {
-    return JSON.parse(text);
-  } catch (_) {
-    return text;
-  }
-}
-
-// One call: the event on stdin, the result on stdout (a string as its text, anything else as
-// JSON), the handler's prints and errors on stderr; exit 1 when it failed.
+// One call: the event on stdin (decodeInput), the output on stdout (encodeOutput), the
+// handler's prints and errors on stderr; exit 1 when it failed.
 async function runCold() {
   const stderrWrite = process.stderr.write.bind(process.stderr);
   const restore = redirect({ write: (chunk, encoding) => stderrWrite(chunk, encoding) });
@@ -387,7 +453,7 @@ async function runCold() {
   let output;
   try {
     const result = await call(handler, value, context, { write: (chunk, encoding) => stderrWrite(chunk, encoding) });
-    output = typeof result === 'string' ? result : encode(result);
+    output = encodeOutput(result);
   } catch (err) {
     process.stderr.write(`${err instanceof Failure ? err.message : describe(err)}\n`);
     process.exitCode = 1;

@@ -8,7 +8,8 @@ of faasflow. The contract is written down in functions/README.md; in short:
                  a second /init -> 403; code that does not load, or has no MAIN -> 502
     POST /run    {"value": <input>, "activation_id", "deadline": <epoch ms>, "env": {…}}
                  -> 200 <the result as JSON>, or 502 {"error": "…"} when the handler failed;
-                 with "X-Faasflow-Logs: 1": {"result" | "error", "logs": "<its output>"}
+                 with "X-Faasflow-Logs: 1": {"output" | "output_base64" | "error", "logs"},
+                 "output" being exactly what cold mode writes to stdout
     GET /health  -> 200 {"ok": true}
 
 Modes (argv first, then FAASFLOW_MODE, default warm):
@@ -16,21 +17,27 @@ Modes (argv first, then FAASFLOW_MODE, default warm):
     runtime.py                  warm: serve; the handler comes from /init, or from
                                 FAASFLOW_HANDLER=<file.py> and FAASFLOW_MAIN (default handle)
     runtime.py --cold           the cold contract with that handler: stdin in, stdout out, once
-    runtime.py --exec CMD ARG…  warm, fork per /run: CMD gets the input on stdin; its stdout
-                                is the result (JSON when it parses, else a string)
+    runtime.py --exec CMD ARG…  warm, fork per /run: CMD gets the input on stdin and its
+                                stdout is the output, byte for byte, as in a cold container
 
 It listens on the unix socket $FAASFLOW_RUNTIME_SOCKET (default /run/faasflow/runtime.sock,
 mode 0666, made under a temporary name and renamed into place once it accepts connections,
 so its appearance means ready), or on 0.0.0.0:$FAASFLOW_RUNTIME_PORT when that is set.
 /run calls are served one at a time; /health answers while a call runs.
+
+The host imports ``decode_input`` from this file (pipeline/runtime/shim.py), so that warm
+calls' input is decoded by the very function cold mode uses.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
+import math
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -57,6 +64,95 @@ class Failure(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Input and output: one rule for warm and cold (functions/README.md, "What a handler gets").
+
+JSON_MEDIA_TYPES = ("application/json", "text/json")
+MAX_JSON_DEPTH = 256
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def decode_input(data: bytes, content_type: str | None) -> Any:
+    """The event as a handler sees it, warm or cold: bytes that are not UTF-8 as
+    ``{"data_base64": …}``; for a JSON media type (application/json, text/json, *+json) or
+    none, the JSON value when the text is strict JSON, else the text; for any other type,
+    the text. An empty body is "" (it is no JSON)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"data_base64": base64.b64encode(data).decode("ascii")}
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media and media not in JSON_MEDIA_TYPES and not media.endswith("+json"):
+        return text
+    try:
+        return loads_strict(text)
+    except ValueError:
+        return text
+
+
+def loads_strict(text: str) -> Any:
+    """JSON that every runtime reads as the same value, or ValueError: no NaN or Infinity,
+    no number beyond a double's range, no lone surrogate, at most ``MAX_JSON_DEPTH`` deep
+    (deeper would exhaust a parser's stack)."""
+    if not _depth_within(text, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    value = json.loads(text, parse_float=_finite, parse_int=_integer,
+                        parse_constant=_refuse)
+    if "\\u" in text:  # an escaped lone surrogate parses, but is no Unicode: refuse it
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError
+    return value
+
+
+def _depth_within(text: str, limit: int) -> bool:
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    depth = 0
+    for bracket in _JSON_BRACKETS.findall(_JSON_STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return False
+    return True
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return number
+
+
+def _integer(text: str) -> int:
+    if len(text) > 300 and math.isinf(float(text)):
+        raise ValueError(f"number out of range: {text[:40]}…")
+    return int(text)
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+def encode_output(result: Any) -> bytes:
+    """The output of a result, warm or cold: bytes as they are, a string as its UTF-8 text,
+    anything else as compact JSON."""
+    if isinstance(result, (bytes, bytearray)):
+        return bytes(result)
+    if isinstance(result, str):
+        try:
+            return result.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise Failure(502, f"the result is not valid Unicode: {exc}") from None
+    return _encode(result)
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is one
+        raise Failure(502, f"the result is not JSON-serializable: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,7 +267,10 @@ def _positional_arity(function: Any) -> int:
 
 
 class ExecHandler:
-    """Fork per call, like the classic watchdog: the input on stdin, stdout is the result."""
+    """Fork per call, like the classic watchdog: the input on stdin, stdout is the output.
+    Both byte for byte: a string input is written as its UTF-8 text, ``{"data_base64": …}``
+    as the bytes it encodes (how the host sends an exec-mode container every body), other
+    JSON as its compact text; stdout is returned as bytes (``encode_output`` keeps them)."""
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
@@ -179,7 +278,10 @@ class ExecHandler:
     def call(self, value: Any, context: Context, capture: LogBuffer | None) -> Any:
         import subprocess
 
-        data = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+        if isinstance(value, dict) and list(value) == ["data_base64"]:
+            data = base64.b64decode(str(value["data_base64"]))
+        else:
+            data = encode_output(value)
         env = dict(os.environ)
         env.update(context.env)
         if context.activation_id:
@@ -207,11 +309,7 @@ class ExecHandler:
             why = f"exited with code {code}" if code > 0 else f"killed by signal {-code}"
             tail = logs.strip()[-2000:]
             raise Failure(502, f"{self.argv[0]} {why}" + (f": {tail}" if tail else ""))
-        text = out.decode("utf-8", "replace")
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
+        return out
 
 
 def _exchange(child: Any, data: bytes, deadline: float | None) -> tuple[bytes, bytes, str | None]:
@@ -349,14 +447,26 @@ class Runtime:
         with self._run_lock:
             try:
                 result = self.handler.call(body["value"], context, capture)
-                encoded = _encode(result)
+                if capture is None:  # OpenWhisk's answer: the result as JSON
+                    if isinstance(result, (bytes, bytearray)):
+                        result = decode_input(bytes(result), None)
+                    return 200, _encode(result)
+                output = encode_output(result)
             except Failure as failure:
                 if capture is None:
                     raise
                 return failure.status, {"error": failure.message, "logs": capture.text()}
-        if capture is None:
-            return 200, encoded
-        return 200, b'{"result":' + encoded + b',"logs":' + _encode(capture.text()) + b"}"
+        return 200, _output_reply(output, capture.text())
+
+
+def _output_reply(output: bytes, logs: str) -> bytes:
+    """The answer with logs: the output exactly as cold mode writes it to stdout, as text
+    when it is UTF-8, else base64."""
+    try:
+        field = b'"output":' + _encode(output.decode("utf-8"))
+    except UnicodeDecodeError:
+        field = b'"output_base64":' + _encode(base64.b64encode(output).decode("ascii"))
+    return b"{" + field + b',"logs":' + _encode(logs) + b"}"
 
 
 def _milliseconds(value: Any) -> int | None:
@@ -368,14 +478,6 @@ def _milliseconds(value: Any) -> int | None:
     except (TypeError, ValueError):
         raise Failure(400, f"deadline must be epoch milliseconds, not {value!r}") from None
     return deadline if deadline > 0 else None
-
-
-def _encode(value: Any) -> bytes:
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode()
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise Failure(502, f"the result is not JSON-serializable: {exc}") from None
 
 
 def _describe(exc: BaseException) -> str:
@@ -581,28 +683,10 @@ def serve(runtime: Runtime) -> None:
 # Entry point.
 
 
-def decode_input(data: bytes, content_type: str | None) -> Any:
-    """Cold mode's stdin as a handler sees it, as the warm pool would send it: JSON for a JSON
-    content type (CE_DATACONTENTTYPE), text for another one, JSON-if-it-parses-else-text with
-    none; bytes that are not UTF-8 as {"data_base64": …}."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        import base64
-
-        return {"data_base64": base64.b64encode(data).decode()}
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def run_cold() -> int:
-    """One call: the event on stdin, the result on stdout (a string as its text, anything else
-    as JSON), the handler's prints and tracebacks on stderr; exit 1 when it failed."""
+    """One call: the event on stdin (``decode_input``), the output on stdout
+    (``encode_output``), the handler's prints and tracebacks on stderr; exit 1 when it
+    failed."""
     deadline = os.environ.get("FAASFLOW_DEADLINE_MS")
     context = Context(os.environ.get("FAASFLOW_INVOCATION_ID"),
                       int(deadline) if deadline else None,
@@ -615,7 +699,7 @@ def run_cold() -> int:
             return 1
         value = decode_input(sys.stdin.buffer.read(), os.environ.get("CE_DATACONTENTTYPE"))
         result = handler.call(value, context, None)
-        output = result.encode() if isinstance(result, str) else _encode(result)
+        output = encode_output(result)
     except Failure as failure:
         sys.stderr.write(failure.message + "\n")
         return 1

@@ -1,0 +1,223 @@
+"""The Docker Engine adapter: faasflow's one docker SDK client, and the one place where its
+errors are mapped. The cold runner, the warm runner and ``fn build`` all go through it.
+
+    what the SDK raises                              what callers see
+    the engine unreachable, a timeout, HTTP 5xx      RuntimeUnavailable
+    HTTP 404: no such container, image or volume     Missing
+    another HTTP 4xx: the engine refuses the call    Refused (no such executable in the
+                                                     image, a name in use, a bad option)
+
+``Missing`` and ``Refused`` never leave ``pipeline.runtime`` (and the image builder): the
+runners turn them into outcomes. Every method blocks; callers run them in a worker thread.
+Errors are logged as text: a log record holding the exception would keep its traceback alive,
+and with it the socket docker-py leaves unclosed when a connection fails.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, NotFound
+
+from pipeline.errors import RuntimeUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Missing(Exception):
+    """The container, image or volume does not exist (or no longer)."""
+
+
+class Refused(Exception):
+    """The engine refused the request (HTTP 4xx): retrying the same call cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """How a container stands after a wait: ``exit_code`` None means it still runs."""
+
+    exit_code: int | None
+    oom_killed: bool
+
+
+@contextmanager
+def mapped(doing: str) -> Iterator[None]:
+    """Translate the docker SDK's (and its transport's) errors into ours."""
+    try:
+        yield
+    except NotFound as exc:
+        raise Missing(f"{doing}: {exc.explanation or exc}") from exc
+    except APIError as exc:
+        if exc.is_client_error():
+            raise Refused(f"{doing}: {exc.explanation or exc}") from exc
+        raise RuntimeUnavailable(f"Docker Engine error {doing}: {exc}") from exc
+    except (DockerException, requests.RequestException, OSError) as exc:
+        raise RuntimeUnavailable(f"Docker Engine unreachable {doing}: {exc}") from exc
+
+
+class Attached:
+    """One attached stream of a container: the raw socket under docker's wrapper."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self._wrapper = wrapper
+        self.sock: socket.socket = wrapper._sock
+
+    def close(self) -> None:
+        """Close the socket and its wrapper (closing the wrapper alone leaves the socket to
+        the garbage collector)."""
+        self.sock.close()
+        self._wrapper.close()
+
+
+class Engine:
+    """The docker SDK client, with each call's errors mapped (see the module docstring)."""
+
+    def __init__(self, timeout_s: float = 60.0, base_url: str | None = None) -> None:
+        with mapped("connecting"):
+            self._client = (docker.DockerClient(base_url=base_url, timeout=timeout_s)
+                            if base_url else docker.from_env(timeout=timeout_s))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def ping(self) -> None:
+        with mapped("answering a ping"):
+            self._client.ping()
+
+    # images
+
+    def image_id(self, ref: str) -> str | None:
+        """The content id of a local image, or None when there is none."""
+        try:
+            with mapped(f"looking up image {ref}"):
+                return str(self._client.api.inspect_image(ref)["Id"])
+        except Missing:
+            return None
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        """The image's ``Config`` (Labels, Entrypoint, Cmd…); ``Missing`` when it is gone."""
+        with mapped(f"inspecting image {ref}"):
+            return dict(self._client.api.inspect_image(ref)["Config"] or {})
+
+    def tag(self, image: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        with mapped(f"tagging {ref}"):
+            self._client.api.tag(image, repository, tag)
+
+    def build(self, context: bytes, tag: str, labels: Mapping[str, str] | None
+              ) -> Iterator[dict[str, Any]]:
+        """Build with the classic builder from a tar ``context``; the engine's progress
+        records, decoded, as they come."""
+        with mapped(f"building {tag}"):
+            yield from self._client.api.build(
+                fileobj=io.BytesIO(context), custom_context=True, tag=tag,
+                labels=dict(labels) if labels else None, rm=True, forcerm=True, decode=True,
+            )
+
+    # containers
+
+    def create(self, image: str, name: str, *, user: str, environment: Mapping[str, str],
+               labels: Mapping[str, str], host: Mapping[str, Any],
+               entrypoint: list[str] | None = None, stdin: bool = False) -> str:
+        """Create a container (not started); its id. ``host`` holds the host options
+        (``create_host_config`` arguments). With ``stdin``, its stdin is attachable and
+        reaches EOF once the attached stream closes."""
+        api = self._client.api
+        with mapped(f"creating {name}"):
+            config = api.create_container_config(
+                image, None, user=user, entrypoint=entrypoint, stdin_open=stdin,
+                environment=dict(environment), labels=dict(labels),
+                host_config=api.create_host_config(**host),
+            )
+            if stdin:
+                config["StdinOnce"] = True
+            return str(api.create_container_from_config(config, name=name)["Id"])
+
+    def attach(self, ident: str, *, stdin: bool) -> Attached:
+        """The container's stdin, or its multiplexed stdout and stderr."""
+        params = {"stdin": 1, "stream": 1} if stdin else {"stdout": 1, "stderr": 1, "stream": 1}
+        with mapped(f"attaching to {ident[:12]}"):
+            return Attached(self._client.api.attach_socket(ident, params=params))
+
+    def start(self, ident: str) -> None:
+        with mapped(f"starting {ident[:12]}"):
+            self._client.api.start(ident)
+
+    def kill(self, ident: str) -> None:
+        """SIGKILL; a container that exited or went meanwhile is fine."""
+        with suppress(Missing, Refused), mapped(f"killing {ident[:12]}"):
+            self._client.api.kill(ident)
+
+    def ended(self, ident: str, wait_s: float) -> Ended | None:
+        """Wait up to ``wait_s`` for the container to stop, then how it stands; None when it
+        no longer exists. Raises only ``RuntimeUnavailable``: the engine could not tell."""
+        api = self._client.api
+        try:
+            with mapped(f"inspecting {ident[:12]}"):
+                # A wait that times out raises like an unreachable engine: the inspect after
+                # it tells the two apart.
+                with suppress(requests.RequestException):
+                    api.wait(ident, timeout=max(wait_s, 0.001))
+                state = api.inspect_container(ident)["State"]
+        except Missing:
+            return None
+        except Refused as exc:
+            raise RuntimeUnavailable(str(exc)) from None
+        running = bool(state.get("Running"))
+        return Ended(exit_code=None if running else int(state.get("ExitCode", -1)),
+                     oom_killed=bool(state.get("OOMKilled")))
+
+    def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Containers, running or not, carrying all of ``labels``."""
+        with mapped("listing containers"):
+            return list(self._client.api.containers(all=True, filters={"label": _filters(labels)}))
+
+    def remove_container(self, ident: str) -> None:
+        """Force-remove; one already gone is fine. Best effort: an engine error is logged,
+        never raised (whatever stays behind, the orphan cleanup finds)."""
+        try:
+            with mapped(f"removing container {ident[:12]}"):
+                self._client.api.remove_container(ident, force=True)
+        except Missing:
+            pass
+        except (Refused, RuntimeUnavailable) as exc:
+            log.warning("could not remove container %s: %s", ident[:12], str(exc))
+
+    # volumes
+
+    def create_volume(self, name: str, labels: Mapping[str, str],
+                      options: Mapping[str, str]) -> str:
+        """A volume of the ``local`` driver with ``options``; where it is mounted on this
+        host (the engine's Mountpoint)."""
+        with mapped(f"creating volume {name}"):
+            created = self._client.api.create_volume(name, driver="local",
+                                                     driver_opts=dict(options),
+                                                     labels=dict(labels))
+        return str(created["Mountpoint"])
+
+    def volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        with mapped("listing volumes"):
+            found = self._client.api.volumes(filters={"label": _filters(labels)})
+        return list(found.get("Volumes") or [])
+
+    def remove_volume(self, name: str) -> None:
+        """Best effort, as ``remove_container``: gone is fine, errors are logged."""
+        try:
+            with mapped(f"removing volume {name}"):
+                self._client.api.remove_volume(name)
+        except Missing:
+            pass
+        except (Refused, RuntimeUnavailable) as exc:
+            log.warning("could not remove volume %s: %s", name, str(exc))
+
+
+def _filters(labels: Mapping[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in labels.items()]
