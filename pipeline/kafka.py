@@ -228,8 +228,8 @@ async def scan(kafka: KafkaSettings, topic: str, start: Mapping[int, int],
     the scan began, batch by batch: memory does not grow with the topic."""
     reader = consumer(kafka)
     with broker_errors(f"reading {topic}"):
-        await reader.start()
         try:
+            await reader.start()
             found = await topic_partitions(kafka, topic)
             wanted = found if partitions is None else [
                 tp for tp in found if tp.partition in set(partitions)]
@@ -479,8 +479,8 @@ async def offsets_at(kafka: KafkaSettings, topic: str, at_s: float) -> dict[int,
     end offset where nothing was): where to start reading a time window."""
     reader = consumer(kafka)
     with broker_errors(f"reading {topic}"):
-        await reader.start()
         try:
+            await reader.start()
             partitions = await topic_partitions(kafka, topic)
             found = await reader.offsets_for_times({tp: int(at_s * 1000) for tp in partitions})
             ends = await reader.end_offsets(partitions)

@@ -117,9 +117,11 @@ class WarmRunner:
     # one call
 
     async def run(self, request: RunRequest) -> RunOutcome:
-        started_at, t0 = utc_now(), time.perf_counter()
+        """The run's timings start once it has a container: waiting for one, and starting
+        one (``init_s``), are not the function's time, nor part of its timeout."""
         while True:
             pool = self.pool(request.function)
+            started_at, t0 = utc_now(), time.perf_counter()
             try:
                 container, cold = await pool.acquire()
             except PoolRetired:
@@ -127,6 +129,7 @@ class WarmRunner:
             except StartFailed as exc:
                 return _outcome(Status.FAILED, started_at, t0, error=str(exc),
                                 failure=Failure.START)
+            started_at, t0 = utc_now(), time.perf_counter()
             healthy = False
             try:
                 outcome, healthy = await self._call(container, request, started_at, t0)

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -88,9 +89,9 @@ class Background(threading.Thread):
 class Written:
     """Every Result record in the results topic, by invocation id, in log order."""
 
-    by_invocation: dict[str, list[dict[str, object]]]
+    by_invocation: dict[str, list[dict[str, Any]]]
 
-    def finals(self) -> dict[str, list[dict[str, object]]]:
+    def finals(self) -> dict[str, list[dict[str, Any]]]:
         return {ident: [r for r in records if r["status"] in ("succeeded", "failed", "timeout")]
                 for ident, records in self.by_invocation.items()}
 
@@ -105,7 +106,7 @@ def read_results(bootstrap: str, prefix: str) -> Written:
     kafka = KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix)
 
     async def read() -> Written:
-        found: dict[str, list[dict[str, object]]] = defaultdict(list)
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
         async for _, _, key, value in scan(kafka, Topics(kafka).results, {}):
             if key is not None and value is not None:
                 found[key.decode()].append(json.loads(value))

@@ -98,11 +98,18 @@ def test_poison_records_are_dead_lettered_and_the_rest_flows(
         (b"k3", b"[" * 100_000 + b"]" * 100_000),  # nested past any parser's stack
     ])
     produce(kafka.bootstrap, f"{platform.prefix}.invocations", [(b"k4", b"{}")])
+    for view in ("registry", "results", "checkpoints", "connectors", "deliveries"):
+        produce(kafka.bootstrap, f"{platform.prefix}.{view}", [
+            (b"function/poison", b"\xff not JSON"), (None, b"{}"), (b"x", b"[" * 100_000)])
+    worker = platform.worker
+    assert worker is not None
 
     event_id = platform.deliver(hook, b"after the poison")
 
     (result,) = platform.results(event_id)
     assert output(result) == b"after the poison"
+    assert worker.poll() is None
+    assert platform.anonymous.get("/healthz").json()["status"] == "ok"
 
     def undecodable() -> list[dict[str, Any]]:
         found = platform.api.get("/v1/deadletters", params={"reason": "undecodable"})
