@@ -2,7 +2,7 @@
 # (packages, Docker daemon, venv, Kafka jars, images; seconds when already done) first.
 VENV := .venv/bin
 
-.PHONY: setup up down test lint bench
+.PHONY: setup up down test lint bench chaos
 
 setup:
 	bash compose/setup.sh
@@ -23,3 +23,8 @@ lint:
 
 bench: setup
 	$(VENV)/python -m bench
+
+# The fault suite at full scale (5,000 events and three worker kills, the broker down 10 s,
+# the Docker daemon restarted, …; about 15 minutes). `make test` runs a slice of it.
+chaos: setup
+	FAASFLOW_CHAOS=full $(VENV)/pytest -q -s -m chaos

@@ -15,7 +15,7 @@ connector = typer.Typer(help="Add, list and remove connectors (event sources).",
                         no_args_is_help=True)
 add = typer.Typer(help="Add a connector.", no_args_is_help=True)
 connector.add_typer(add, name="add")
-add_list_and_rm(connector, "connectors", ("name", "kind", "source", "config"))
+add_list_and_rm(connector, "connectors", ("name", "kind", "source", "state", "error"))
 
 Name = Annotated[str | None, typer.Option(help="Its name (default: derived from the URL).")]
 Source = Annotated[str | None, typer.Option(help="The source it publishes to (default: NAME).")]

@@ -116,12 +116,28 @@ def fn_deploy(
     mode: Annotated[str | None, typer.Option(help="cold (a container per call) or warm.")]
     = None,
     private: Annotated[bool, typer.Option(help="Require the token to invoke it.")] = False,
+    attempts: Annotated[int | None, typer.Option(
+        help="Runs in all before a failed invocation is dead-lettered (default 3).")] = None,
+    retry_on: Annotated[str | None, typer.Option(
+        help="Failures retried, comma-separated: start, unavailable, timeout, internal "
+        "(the default), and error for the function's own.")] = None,
+    rate_limit: Annotated[float | None, typer.Option(
+        help="Invocations a worker starts per second, at most.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy (or update) a function from a folder (built first) or a local --image.
 
     A folder's faasflow.toml gives the settings; the options override them."""
     body: dict[str, Any] = {"env": parse_env(env or []), "public": not private}
+    retry: dict[str, Any] = {}
+    if attempts is not None:
+        retry["max_attempts"] = attempts
+    if retry_on is not None:
+        retry["retry_on"] = [kind.strip() for kind in retry_on.split(",") if kind.strip()]
+    if retry:
+        body["retry"] = retry
+    if rate_limit is not None:
+        body["rate_limit"] = rate_limit
     if timeout is not None:
         body["timeout_s"] = timeout
     if memory is not None:
