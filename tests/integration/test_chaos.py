@@ -34,7 +34,7 @@ from tests.integration.platform import REPO
 from tests.integration.supervised import Supervised, running_again, start, stop
 
 FULL = os.environ.get("FAASFLOW_CHAOS") == "full"
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1200 if FULL else 420)]
 
 ECHO = "def main(args):\n    return args\n"
 UPPER = "def main(args):\n    return args.upper() if isinstance(args, str) else args\n"
