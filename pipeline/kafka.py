@@ -350,7 +350,8 @@ class CompactedView:
         if time.monotonic() - self._probed_at > self.PROBE_S:
             # getmany retries a lost broker quietly; asking for the end offsets does not
             with broker_errors(f"reading {self.topic}"):
-                ends = await self._consumer.end_offsets(self._partitions)
+                async with asyncio.timeout(self._kafka.publish_timeout_s):
+                    ends = await self._consumer.end_offsets(self._partitions)
             self._ends = {tp.partition: end for tp, end in ends.items()}
             self._probed_at = time.monotonic()
             if self._error is not None:

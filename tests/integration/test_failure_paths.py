@@ -99,8 +99,8 @@ def test_poison_records_are_dead_lettered_and_the_rest_flows(
     ])
     produce(kafka.bootstrap, f"{platform.prefix}.invocations", [(b"k4", b"{}")])
     for view in ("registry", "results", "checkpoints", "connectors", "deliveries"):
-        produce(kafka.bootstrap, f"{platform.prefix}.{view}", [
-            (b"function/poison", b"\xff not JSON"), (None, b"{}"), (b"x", b"[" * 100_000)])
+        produce(kafka.bootstrap, f"{platform.prefix}.{view}", [  # (Kafka refuses no key)
+            (b"function/poison", b"\xff not JSON"), (b"x", b"[" * 100_000), (b"y/z", b"{}")])
     worker = platform.worker
     assert worker is not None
 
@@ -193,3 +193,35 @@ def test_an_event_over_the_size_budget_is_refused_at_ingest(platform: Platform,
 
     assert refused.status_code == 413
     assert refused.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_broker_that_stops_answering_makes_the_gateway_not_ready_then_ready_again(
+    tmp_path: Path, unique: str
+) -> None:
+    """Before: a view's follower died silently on a fetch error and a read barrier then
+    waited forever; /healthz said ok throughout."""
+    broker = KafkaContainer().start()
+    edge = Platform(broker.bootstrap, unique, free_port(), tmp_path)
+    try:
+        edge.start_gateway()
+        container = broker.container.get_wrapped_container()
+        container.pause()  # connections stay open, nothing answers: a hung broker
+        try:
+            health = wait_for(lambda: (answer := edge.anonymous.get("/healthz")).status_code
+                              == 503 and answer, timeout_s=30)
+            assert health, "the gateway still says it is ready"
+            assert health.json()["status"] == "not_ready"
+            assert any(unique in problem for problem in health.json()["problems"])
+            started = time.monotonic()
+            write = edge.api.put(f"/v1/functions/{unique}", json={"image": "faasflow/echo"})
+            assert write.status_code == 503
+            assert time.monotonic() - started < 15
+        finally:
+            container.unpause()
+        ready = wait_for(lambda: edge.anonymous.get("/healthz").status_code == 200,
+                         timeout_s=60)
+        assert ready
+        assert edge.webhook("after", unique)["id"]
+    finally:
+        edge.stop()
+        broker.stop()
