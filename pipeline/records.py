@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from pipeline.runtime.shim import loads_strict
 
 SPEC_VERSION = "1.0"
 JSON_TYPES = ("application/json", "text/json")
@@ -32,43 +32,13 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-MAX_JSON_DEPTH = 256
-_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
-
-
-def json_depth_within(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether arrays and objects nest at most ``limit`` deep. ``json.loads`` recurses in C,
-    guarded only by the interpreter's recursion limit, which libraries raise (py_ecc, under
-    web3, sets it to 100,000): a body of nested brackets would then crash the process."""
-    if payload.count(b"[") + payload.count(b"{") <= limit:
-        return True
-    depth = 0
-    for bracket in _JSON_BRACKETS.findall(_JSON_STRINGS.sub(b"", payload)):
-        depth += 1 if bracket in (b"[", b"{") else -1
-        if depth > limit:
-            return False
-    return True
-
-
 def strict_loads(payload: bytes) -> Any:
-    """``json.loads`` that refuses what ``dumps`` cannot write back unchanged, and nesting
-    deeper than ``MAX_JSON_DEPTH``."""
-    if not json_depth_within(payload):
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-
-    def finite(text: str) -> float:
-        number = float(text)
-        if math.isinf(number):
-            raise ValueError(f"number out of range: {text}")
-        return number
-
-    def refuse(name: str) -> Any:
-        raise ValueError(f"not JSON: {name}")
-
-    value = json.loads(payload, parse_float=finite, parse_constant=refuse)
-    dumps(value)  # a lone surrogate parses, but cannot be encoded back: refuse it here
-    return value
+    """JSON that every reader takes for the same value, or ``ValueError``: no NaN or
+    Infinity, no number beyond a double's range, no lone surrogate, at most 256 levels deep
+    (``json.loads`` recurses in C, guarded only by the interpreter's recursion limit, which
+    libraries raise: py_ecc under web3 sets 100,000, and a body of brackets then crashes the
+    process). The very rule the function runtimes apply (``pipeline.runtime.shim``)."""
+    return loads_strict(payload.decode("utf-8"))
 
 
 def is_json_type(content_type: str | None) -> bool:

@@ -30,5 +30,8 @@ _shim = _load()
 decode_input: Callable[[bytes, str | None], Any] = _shim.decode_input
 """The event as a handler sees it (see the shim and functions/README.md)."""
 
+loads_strict: Callable[[str], Any] = _shim.loads_strict
+"""Strict JSON (see the shim): what the host parses JSON payloads with, too."""
+
 encode_output: Callable[[Any], bytes] = _shim.encode_output
 """The output of a handler's result: what cold mode writes to stdout."""

@@ -43,11 +43,8 @@ def cold_verdict(ended: Ended | None, timed_out: bool, output_cut: bool,
                        f"timed out after {function.timeout_s:g}s and was killed")
     if lost is not None:
         return Verdict(Status.FAILED, Failure.UNAVAILABLE, lost)
-    if ended is None:
-        return Verdict(Status.FAILED, Failure.UNAVAILABLE, "its container was removed while it ran")
-    if ended.oom_killed:
-        return Verdict(Status.FAILED, Failure.ERROR,
-                       f"out of memory: exceeded its {function.memory_mb} MB limit")
+    if ended is None or ended.oom_killed:
+        return _gone_or_out_of_memory(ended, function.memory_mb)
     code = ended.exit_code
     if code is not None and stopped_from_outside(code, ended.oom_killed):
         return Verdict(Status.FAILED, Failure.UNAVAILABLE,
@@ -64,11 +61,8 @@ def broken_call(ended: Ended | None, memory_mb: int) -> Verdict:
     Our runtimes exit 0 on SIGTERM, so 0 mid-call is a stop too; a runtime that ended
     otherwise was crashed by its function (``os._exit``, a segfault), or killed for memory;
     one that broke the connection and lives on was broken by its function too."""
-    if ended is None:
-        return Verdict(Status.FAILED, Failure.UNAVAILABLE, "its container was removed while it ran")
-    if ended.oom_killed:
-        return Verdict(Status.FAILED, Failure.ERROR,
-                       f"out of memory: exceeded its {memory_mb} MB limit")
+    if ended is None or ended.oom_killed:
+        return _gone_or_out_of_memory(ended, memory_mb)
     code = ended.exit_code
     if code is None:
         return Verdict(Status.FAILED, Failure.ERROR, "the runtime broke the connection")
@@ -76,6 +70,13 @@ def broken_call(ended: Ended | None, memory_mb: int) -> Verdict:
         return Verdict(Status.FAILED, Failure.UNAVAILABLE,
                        f"stopped by the Docker Engine (exit code {code})")
     return Verdict(Status.FAILED, Failure.ERROR, f"the runtime crashed ({_exit(code)})")
+
+
+def _gone_or_out_of_memory(ended: Ended | None, memory_mb: int) -> Verdict:
+    if ended is None:
+        return Verdict(Status.FAILED, Failure.UNAVAILABLE, "its container was removed while it ran")
+    return Verdict(Status.FAILED, Failure.ERROR,
+                   f"out of memory: exceeded its {memory_mb} MB limit")
 
 
 def _exit(code: int) -> str:

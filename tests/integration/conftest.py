@@ -70,6 +70,14 @@ def kafka() -> Iterator[KafkaContainer]:
 
 
 @pytest.fixture(scope="session")
+def client() -> Iterator[docker.DockerClient]:
+    """The Docker Engine, for tests that look at or break containers themselves."""
+    engine = docker.from_env()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
 def test_images() -> dict[str, str]:
     """Small misbehaving functions, built locally FROM the base image (nothing is pulled)."""
     client = docker.from_env()

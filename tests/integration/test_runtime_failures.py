@@ -55,13 +55,6 @@ def python_runtime() -> str:
     return build_runtime_images()["python"]
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env()
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[EngineProxy]:
     running = EngineProxy(tmp_path / "docker.sock")

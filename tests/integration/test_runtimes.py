@@ -85,13 +85,6 @@ def images() -> dict[str, str]:
     return build_runtime_images()
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    engine = docker.from_env()
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
 def start(client: docker.DockerClient, tmp_path: Path) -> Iterator[Start]:
     """Start a runtime container with the platform's hardening (nobody, read-only root, tmpfs
