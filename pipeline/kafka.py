@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -27,6 +26,14 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 from aiokafka.partitioner import murmur2
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_fixed,
+    wait_random_exponential,
+)
 
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.settings import KafkaSettings
@@ -68,21 +75,24 @@ def partition_of(key: str, partitions: int) -> int:
 
 async def wait_for_broker(kafka: KafkaSettings, timeout_s: float) -> None:
     """Poll until the cluster answers metadata requests (used at start-up)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=kafka.bootstrap_servers(), request_timeout_ms=3000
-        )
+    try:
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(BrokerUnavailable),
+                                           stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5),
+                                           reraise=True):
+            with attempt:
+                await _list_topics(kafka)
+    except BrokerUnavailable as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker at {kafka.bootstrap_servers()} after {timeout_s:.0f}s") from exc
+
+
+async def _list_topics(kafka: KafkaSettings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(),
+                                request_timeout_ms=3000)
+    with broker_errors("listing topics"):
         try:
             await admin.start()
             await admin.list_topics()
-            return
-        except (KafkaError, OSError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise BrokerUnavailable(
-                    f"no Kafka broker at {kafka.bootstrap_servers()} after {timeout_s:.0f}s"
-                ) from exc
-            await asyncio.sleep(0.5)
         finally:
             await admin.close()
 
@@ -326,21 +336,20 @@ class CompactedView:
             log.error("view of %s stopped: %r", self.topic, task.exception())
 
     async def _follow(self) -> None:
-        failures = 0
+        """Step after step; a step that fails (the broker, or the client library, failed
+        us) is tried again after a backoff that starts over after each success."""
         while True:
-            try:
-                await self._step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker, or the client library, failed us
-                failures += 1
-                delay = random.uniform(0, min(10.0, 0.2 * 2 ** failures))
-                if self._error is None:
-                    log.warning("view of %s: %r; retrying", self.topic, exc)
-                self._error = f"{type(exc).__name__}: {exc}"[:500]
-                await asyncio.sleep(delay)
-            else:
-                failures = 0
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(Exception),
+                                               wait=wait_random_exponential(0.2, max=10),
+                                               before_sleep=self._failing):
+                with attempt:
+                    await self._step()
+
+    def _failing(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if self._error is None:
+            log.warning("view of %s: %r; retrying", self.topic, exc)
+        self._error = f"{type(exc).__name__}: {exc}"[:500]
 
     async def _step(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)

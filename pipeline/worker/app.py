@@ -94,6 +94,7 @@ class Worker:
         self.reporter = HealthReporter(self)
         self._ready = asyncio.Event()
         self._runtimes: Runtimes | None = None
+        self._registry_view: CompactedView | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._tasks: dict[tuple[str, int], set[asyncio.Task[None]]] = defaultdict(set)
         self._rebalanced = False
@@ -126,7 +127,8 @@ class Worker:
     async def _follow_registry(self) -> None:
         kafka = self.settings.kafka
         await self.publisher.start()
-        registry_view = CompactedView(kafka, self.topics.registry, self.registry.apply)
+        self._registry_view = registry_view = CompactedView(kafka, self.topics.registry,
+                                                            self.registry.apply)
         finals_view = TailView(kafka, self.topics.results, self.finals.apply,
                                since_s=self.settings.worker.dedupe_horizon_s)
         for view in (registry_view, finals_view):
@@ -264,7 +266,8 @@ class Worker:
 
     async def _registry_at(self, position: int) -> None:
         """Wait until this worker's registry is as new as the event's publisher's was."""
-        view = self.views[0]
+        view = self._registry_view
+        assert view is not None
         if view.position(0) < position and not await view.wait_until(
             lambda: view.position(0) >= position, self.settings.worker.registry_sync_timeout_s
         ):
