@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pipeline import __version__
 from pipeline.control import ControlPlane
 from pipeline.gateway import errors
+from pipeline.gateway.auth import ManagementAuth
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
@@ -87,5 +88,6 @@ def create_app(settings: Settings) -> FastAPI:
                    sources, invoke, system):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
+    app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

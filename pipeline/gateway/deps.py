@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 
 from pipeline.control import ControlPlane
-from pipeline.gateway.auth import require_token
+from pipeline.gateway.auth import BASIC, BEARER
 from pipeline.receiver import WebhookReceiver
 
 
@@ -23,4 +23,4 @@ def _receiver(request: Request) -> WebhookReceiver:
 
 Control = Annotated[ControlPlane, Depends(_control)]
 Receiver = Annotated[WebhookReceiver, Depends(_receiver)]
-Authenticated = [Depends(require_token)]
+Authenticated = [Security(BEARER), Security(BASIC)]  # checked by auth.ManagementAuth

@@ -43,17 +43,22 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def error_response(exc: errors.FaasflowError) -> JSONResponse:
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
+    extra = {}
+    if isinstance(exc, errors.VerificationFailed):  # a signature, not a token, is missing
+        headers, extra = None, {"check": exc.check}
+    return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.FaasflowError)
     async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
-        status = status_of(exc)
-        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
-        extra = {}
-        if isinstance(exc, errors.VerificationFailed):  # a signature, not a token, is missing
-            headers, extra = None, {"check": exc.check}
-        if status >= 500:
+        response = error_response(exc)
+        if response.status_code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

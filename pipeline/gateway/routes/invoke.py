@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from pipeline.gateway.auth import check
 from pipeline.gateway.deps import Control
 from pipeline.gateway.errors import error_body
-from pipeline.records import Status
+from pipeline.records import Status, strict_loads
 
 router = APIRouter(tags=["invoke"])
 
@@ -16,8 +14,11 @@ FAILED_STATUS = {Status.FAILED: 500, Status.TIMEOUT: 504}
 
 
 def media_type(output: bytes) -> str:
+    """A guess for the ``Content-Type`` of a function's output. It is JSON only by the same
+    strict rule as event data (``strict_loads``: nesting bounded, so a deep output cannot
+    exhaust the stack, and no NaN); anything else is text or bytes, never an error."""
     try:
-        json.loads(output)
+        strict_loads(output)
         return "application/json"
     except ValueError:
         pass
