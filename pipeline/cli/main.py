@@ -128,14 +128,11 @@ def status(as_json: JsonFlag = False) -> None:
 @app.command()
 def gateway() -> None:
     """Run a gateway in the foreground (more of them can share one Kafka cluster)."""
-    import uvicorn
-
-    from pipeline.gateway.app import create_app
+    from pipeline.gateway.server import serve
 
     settings = Settings()
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.gateway.host, port=settings.gateway.port,
-                access_log=False, log_config=None, timeout_graceful_shutdown=10)
+    serve(settings)
 
 
 @app.command()

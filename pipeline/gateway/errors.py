@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pipeline import errors
 
@@ -30,6 +31,7 @@ STATUS: dict[type[errors.FaasflowError], int] = {
 
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned; never sent
 
 
 def status_of(exc: errors.FaasflowError) -> int:
@@ -76,6 +78,14 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client left, or was cut off for sending too slowly, before its body was in:
+        nobody reads this answer, and the metrics count it as 499, not as an error."""
+        log.info("%s %s: client gone before its body was read", request.method,
+                 request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
