@@ -83,10 +83,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
-    errors.install(app)
-    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations, hooks,
-                   sources, invoke, system):
-        app.include_router(module.router)
+    routers = [module.router for module in (functions, webhooks, subscriptions, connectors,
+                                            secrets, invocations, hooks, sources, invoke, system)]
+    for router in routers:
+        app.include_router(router)
+    errors.install(app, errors.Methods([*app.router.routes,
+                                        *(route for r in routers for route in r.routes)]))
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -6,6 +6,7 @@ Clients always get ``{"error": {"code", "message"}}`` and never a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute, Route
 
 from pipeline import errors
 
@@ -30,7 +32,8 @@ STATUS: dict[type[errors.FaasflowError], int] = {
 }
 
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large"}
 CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned; never sent
 
 
@@ -54,7 +57,23 @@ def error_response(exc: errors.FaasflowError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+class Methods:
+    """The methods each path accepts, over all routes: Starlette's 405 names only those of
+    the first route whose path matched (``GET, HEAD`` where ``PUT`` and ``DELETE`` work)."""
+
+    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+        self._routes = [(route.path_regex, route.methods) for route in routes
+                        if isinstance(route, Route) and route.methods]
+
+    def allowed(self, path: str) -> str:
+        methods: set[str] = set()
+        for regex, route_methods in self._routes:
+            if regex.match(path):
+                methods |= route_methods
+        return ", ".join(sorted(methods))
+
+
+def install(app: FastAPI, methods: Methods) -> None:
     @app.exception_handler(errors.FaasflowError)
     async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
         response = error_response(exc)
@@ -76,8 +95,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = methods.allowed(request.scope["path"])
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(ClientDisconnect)
     async def gone(request: Request, exc: ClientDisconnect) -> Response:
