@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.webhooks import Scheme
@@ -60,6 +61,19 @@ def error(description: str) -> dict[str, Any]:
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Error answers in OpenAPI ``responses``, with their usual descriptions."""
     return {status: error(ERRORS[status]) for status in statuses}
+
+
+def links(parameter: str, expression: str, *operations: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to what can be done next: ``parameter`` of each of
+    ``operations`` takes ``expression`` (such as ``$response.body#/id``)."""
+    return {"links": {operation: {"operationId": operation,
+                                  "parameters": {parameter: expression}}
+                      for operation in operations}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its route function's name (``get_webhook``), which links use."""
+    return route.name
 
 
 class RetryPolicyOut(Answer):

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pipeline import __version__
 from pipeline.control import ControlPlane
 from pipeline.gateway import errors
+from pipeline.gateway.answers import operation_id
 from pipeline.gateway.auth import ManagementAuth
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
@@ -80,15 +81,14 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Serverless functions on your own Docker machines, driven by Kafka.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
-    routers = [module.router for module in (functions, webhooks, subscriptions, connectors,
-                                            secrets, invocations, hooks, sources, invoke, system)]
-    for router in routers:
-        app.include_router(router)
-    errors.install(app, errors.Methods([*app.router.routes,
-                                        *(route for r in routers for route in r.routes)]))
+    errors.install(app)
+    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations, hooks,
+                   sources, invoke, system):
+        app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 
 from pipeline.control import ControlPlane
 from pipeline.gateway.answers import errors
 from pipeline.gateway.auth import BASIC, BEARER, MANAGEMENT_PREFIX
+from pipeline.gateway.schemas import NAME
 from pipeline.receiver import WebhookReceiver
 
 
@@ -25,6 +26,8 @@ def _receiver(request: Request) -> WebhookReceiver:
 
 Control = Annotated[ControlPlane, Depends(_control)]
 Receiver = Annotated[WebhookReceiver, Depends(_receiver)]
+Name = Annotated[str, Path(pattern=NAME, description="1-100 of a-z 0-9 . _ -, starting "
+                                                      "with a letter or digit")]
 Authenticated = [Security(BEARER), Security(BASIC)]  # checked by auth.ManagementAuth
 
 

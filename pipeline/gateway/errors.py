@@ -6,7 +6,6 @@ Clients always get ``{"error": {"code", "message"}}`` and never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import BaseRoute, Route
+from starlette.routing import compile_path
 
 from pipeline import errors
 
@@ -34,6 +33,7 @@ STATUS: dict[type[errors.FaasflowError], int] = {
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
               413: "payload_too_large"}
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned; never sent
 
 
@@ -57,23 +57,18 @@ def error_response(exc: errors.FaasflowError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
 
-class Methods:
-    """The methods each path accepts, over all routes: Starlette's 405 names only those of
-    the first route whose path matched (``GET, HEAD`` where ``PUT`` and ``DELETE`` work)."""
-
-    def __init__(self, routes: Iterable[BaseRoute]) -> None:
-        self._routes = [(route.path_regex, route.methods) for route in routes
-                        if isinstance(route, Route) and route.methods]
-
-    def allowed(self, path: str) -> str:
-        methods: set[str] = set()
-        for regex, route_methods in self._routes:
-            if regex.match(path):
-                methods |= route_methods
-        return ", ".join(sorted(methods))
+def documented_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods the OpenAPI document lists for ``path``: every route's, where Starlette's
+    405 names only those of the first route whose path matched (``GET`` where ``PUT`` and
+    ``DELETE`` work too)."""
+    methods: set[str] = set()
+    for template, item in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods |= {method.upper() for method in item} & HTTP_METHODS
+    return methods
 
 
-def install(app: FastAPI, methods: Methods) -> None:
+def install(app: FastAPI) -> None:
     @app.exception_handler(errors.FaasflowError)
     async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
         response = error_response(exc)
@@ -96,8 +91,9 @@ def install(app: FastAPI, methods: Methods) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:
-            headers["Allow"] = methods.allowed(request.scope["path"])
+        if exc.status_code == 405:  # (a route the document leaves out keeps its own Allow)
+            documented = documented_methods(request.app, request.scope["path"])
+            headers["Allow"] = ", ".join(sorted(documented)) or headers.get("Allow", "")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(ClientDisconnect)

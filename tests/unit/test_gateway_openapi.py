@@ -129,3 +129,16 @@ async def test_a_405_allows_every_method_of_the_path(app: FastAPI) -> None:
     assert response.json()["error"]["code"] == "method_not_allowed"
     allowed = {m.strip() for m in response.headers["allow"].split(",")}
     assert allowed == {"GET", "PUT", "DELETE"}  # FastAPI routes answer no HEAD
+
+
+def test_links_lead_to_operations_and_their_parameters(document: dict[str, Any]) -> None:
+    targets = {op["operationId"]: {p["name"] for p in op.get("parameters", [])}
+               for _, _, op in operations(document)}
+    found = 0
+    for method, path, operation in operations(document):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                found += 1
+                assert link["operationId"] in targets, (method, path, link)
+                assert set(link["parameters"]) <= targets[link["operationId"]], (method, path)
+    assert found >= 10

@@ -4,16 +4,19 @@ from typing import Any
 
 from fastapi import Response
 
-from pipeline.gateway.answers import ConnectorOut, error, errors
+from pipeline.gateway.answers import ConnectorOut, error, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import ConnectorIn
 
 router = management("/v1/connectors", "connectors")
+NEXT = links("name", "$response.body#/name", "get_connector", "delete_connector")
 
 
 @router.post("", status_code=201, summary="Add a connector (Ethereum, HTTP poll…)",
              response_model=ConnectorOut,
-             responses={200: {"model": ConnectorOut, "description": "The same one exists"},
+             responses={200: {"model": ConnectorOut, "description": "The same one exists",
+                              **NEXT},
+                        201: NEXT,
                         409: error("A connector of that name exists with another definition."),
                         **errors(400, 413, 422, 503)})
 async def add_connector(body: ConnectorIn, control: Control, response: Response) -> dict[str, Any]:

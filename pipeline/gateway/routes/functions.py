@@ -4,18 +4,20 @@ from typing import Any
 
 from fastapi import Query, Response
 
-from pipeline.gateway.answers import FunctionOut, ResultOut, errors
-from pipeline.gateway.deps import Control, management
+from pipeline.gateway.answers import FunctionOut, ResultOut, errors, links
+from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import FunctionIn
 from pipeline.records import FunctionSpec, Mode
 
 router = management("/v1/functions", "functions")
+NEXT = links("name", "$response.body#/name", "get_function", "function_invocations", "invoke",
+             "delete_function")
 
 
 @router.put("/{name}", summary="Deploy or update a function", response_model=FunctionOut,
-            responses={201: {"model": FunctionOut, "description": "Deployed"},
+            responses={200: NEXT, 201: {"model": FunctionOut, "description": "Deployed", **NEXT},
                        **errors(400, 413, 422, 503)})
-async def put_function(name: str, body: FunctionIn, control: Control,
+async def put_function(name: Name, body: FunctionIn, control: Control,
                        response: Response) -> dict[str, Any]:
     """201 when new, 200 when it replaced the function of that name. 422 for an image that
     is not on this machine (faasflow never pulls) or a secret that does not exist."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from pipeline.gateway.answers import EventAccepted, error, errors
+from pipeline.gateway.answers import EventAccepted, error, errors, links
 from pipeline.gateway.deps import Control, Receiver
 
 router = APIRouter(tags=["ingest"])
@@ -11,7 +11,8 @@ router = APIRouter(tags=["ingest"])
 @router.post(
     "/hooks/{ident}", status_code=202, summary="Deliver a webhook (any content type)",
     response_model=EventAccepted,
-    responses={401: error("The delivery did not verify: `error.check` says which check "
+    responses={202: links("event_id", "$response.body#/event_id", "list_invocations"),
+               401: error("The delivery did not verify: `error.check` says which check "
                           "failed. Nothing was published."),
                404: error("No webhook by that id."),
                422: error("The delivery id is too long."),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pipeline.gateway.answers import error, errors
+from pipeline.gateway.answers import error, errors, links
 from pipeline.gateway.auth import BASIC, BEARER, check
 from pipeline.gateway.deps import Control
 from pipeline.gateway.errors import error_body
@@ -46,7 +46,8 @@ CALL_HEADERS = {
     responses={
         200: {"description": "The function's output, as it wrote it (the content type is "
                              "a guess: JSON, text or bytes)",
-              "content": OUTPUT, "headers": CALL_HEADERS},
+              "content": OUTPUT, "headers": CALL_HEADERS,
+              **links("ident", "$response.header.X-Call-Id", "get_invocation")},
         401: error("The function is private: credentials are missing or wrong."),
         404: error("No function by that name."),
         500: {**error("The function failed: `error.logs` holds its logs."),

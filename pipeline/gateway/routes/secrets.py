@@ -4,18 +4,19 @@ from typing import Any
 
 from fastapi import Response
 
-from pipeline.gateway.answers import SecretOut, error, errors
-from pipeline.gateway.deps import Control, management
+from pipeline.gateway.answers import SecretOut, error, errors, links
+from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import SecretIn
 
 router = management("/v1/secrets", "secrets")
+NEXT = links("name", "$response.body#/name", "delete_secret")
 
 
 @router.put("/{name}", summary="Create or replace a secret (its value is never shown)",
             response_model=SecretOut,
-            responses={201: {"model": SecretOut, "description": "Created"},
+            responses={200: NEXT, 201: {"model": SecretOut, "description": "Created", **NEXT},
                        **errors(400, 413, 422, 503)})
-async def put_secret(name: str, body: SecretIn, control: Control,
+async def put_secret(name: Name, body: SecretIn, control: Control,
                      response: Response) -> dict[str, Any]:
     secret, created = await control.put_secret(name, body.value)
     response.status_code = 201 if created else 200

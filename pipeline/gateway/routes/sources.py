@@ -5,8 +5,8 @@ from typing import Any
 from fastapi import Request
 
 from connectors import cloudevents
-from pipeline.gateway.answers import EventAccepted, error, errors
-from pipeline.gateway.deps import Control, management
+from pipeline.gateway.answers import EventAccepted, error, errors, links
+from pipeline.gateway.deps import Control, Name, management
 
 router = management("/v1/sources", "ingest")
 
@@ -35,7 +35,8 @@ BINARY_HEADERS = [
 @router.post(
     "/{source}/events", status_code=202, summary="Publish a CloudEvent to a source",
     response_model=EventAccepted,
-    responses={404: error("No webhook, connector or subscription declares the source."),
+    responses={202: links("event_id", "$response.body#/event_id", "list_invocations"),
+               404: error("No webhook, connector or subscription declares the source."),
                **errors(413, 422, 503)},
     openapi_extra={
         "parameters": BINARY_HEADERS,
@@ -45,7 +46,7 @@ BINARY_HEADERS = [
         }},
     },
 )
-async def ingest(source: str, request: Request, control: Control) -> dict[str, str]:
+async def ingest(source: Name, request: Request, control: Control) -> dict[str, str]:
     """Structured (``application/cloudevents+json``) or binary (``ce-*`` headers, the body
     is the data, of any content type) mode; answers once Kafka acknowledged the event."""
     event = cloudevents.parse(request.headers, await request.body())

@@ -4,16 +4,19 @@ from typing import Any
 
 from fastapi import Response
 
-from pipeline.gateway.answers import SubscriptionOut, error, errors
+from pipeline.gateway.answers import SubscriptionOut, error, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import SubscriptionIn
 
 router = management("/v1/subscriptions", "subscriptions")
+NEXT = links("ident", "$response.body#/id", "unsubscribe")
 
 
 @router.post("", status_code=201, summary="Subscribe a function to an event source",
              response_model=SubscriptionOut,
-             responses={200: {"model": SubscriptionOut, "description": "Subscribed already"},
+             responses={200: {"model": SubscriptionOut, "description": "Subscribed already",
+                              **NEXT},
+                        201: NEXT,
                         404: error("No function by that name."),
                         **errors(400, 413, 422, 503)})
 async def subscribe(body: SubscriptionIn, control: Control, response: Response) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.webhooks.rotation import current
-from pipeline.gateway.answers import WebhookOut, WebhookWithSecret, errors
+from pipeline.gateway.answers import WebhookOut, WebhookWithSecret, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import RotateIn, WebhookIn
 from pipeline.records import Webhook
@@ -11,6 +11,8 @@ from pipeline.records import Webhook
 router = management("/v1/webhooks", "webhooks")
 
 HINT_CHARS = 4
+NEXT = links("ident", "$response.body#/id", "get_webhook", "receive_webhook", "rotate_secret",
+             "delete_webhook")
 
 
 def view(hook: Webhook) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def with_secret(hook: Webhook) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Register a webhook (the answer holds its secret)",
-             response_model=WebhookWithSecret, responses=errors(400, 413, 422, 503))
+             response_model=WebhookWithSecret, responses={201: NEXT, **errors(400, 413, 422, 503)})
 async def create_webhook(body: WebhookIn, control: Control) -> dict[str, Any]:
     secret = body.secret.get_secret_value() if body.secret else None
     hook = await control.create_webhook(body.name, body.source, body.scheme.value, secret,
@@ -42,7 +44,8 @@ async def create_webhook(body: WebhookIn, control: Control) -> dict[str, Any]:
 
 
 @router.post("/{ident}/rotate", summary="Rotate a webhook's secret (the answer holds the new one)",
-             response_model=WebhookWithSecret, responses=errors(400, 404, 413, 422, 503))
+             response_model=WebhookWithSecret,
+             responses={200: NEXT, **errors(400, 404, 413, 422, 503)})
 async def rotate_secret(ident: str, control: Control,
                         body: RotateIn | None = None) -> dict[str, Any]:
     """422 for an unsigned webhook (scheme ``none``): it has no secret to rotate."""
