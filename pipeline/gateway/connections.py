@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,6 +31,13 @@ from pipeline.records import dumps
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # how often a body's rate is checked
+
+Closed = Callable[[str], None]  # told why a connection was closed: one of the reasons below
+IDLE = "idle"  # it sent nothing for the header timeout (opened, or after an answer)
+HEAD_LATE = "head_late"  # it began a request head and did not finish it in time
+BODY_SLOW = "body_slow"  # its request body came slower than the minimum rate
+EVICTED = "evicted"  # it was the longest idle when one connection too many opened
+REFUSED = "refused"  # it opened when there were too many, none of them idle
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,15 @@ class Idle:
         return next(iter(self._waiting), None)
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the connections of one server share."""
+
+    limits: Limits
+    idle: Idle
+    closed: Closed  # told each time the rules close a connection, and why
+
+
 def raw_answer(status: int, reason: str, code: str, message: str,
                headers: tuple[str, ...] = ()) -> bytes:
     """A whole HTTP/1.1 answer that closes the connection, written without h11: the
@@ -69,11 +86,10 @@ def raw_answer(status: int, reason: str, code: str, message: str,
 
 
 class GuardedH11Protocol(H11Protocol):
-    """One connection. ``protocol_for`` makes the class a server uses, with its limits
-    and the idle list all its connections share."""
+    """One connection. ``protocol_for`` makes the class a server uses, with what all its
+    connections share."""
 
-    limits: ClassVar[Limits]
-    idle: ClassVar[Idle]
+    shared: ClassVar[Shared]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,6 +99,10 @@ class GuardedH11Protocol(H11Protocol):
         self._mark = 0  # ``_received`` when the head or the body began to be awaited
         self._body_waited_s = 0.0  # time the gateway was ready to read the body
         self._last_tick = 0.0
+
+    @property
+    def limits(self) -> Limits:
+        return self.shared.limits
 
     # uvicorn's hooks: each then arms the timer the connection's new state calls for
 
@@ -94,6 +114,7 @@ class GuardedH11Protocol(H11Protocol):
                                        "too many open connections; retry later",
                                        ("retry-after: 1",)))
             transport.close()
+            self.shared.closed(REFUSED)
             return
         self._follow()
 
@@ -120,7 +141,7 @@ class GuardedH11Protocol(H11Protocol):
         if state is h11.IDLE and self._waiting_for != "head":
             self._stop_waiting()
             self._waiting_for, self._mark = "head", self._received
-            self.idle.add(self)
+            self.shared.idle.add(self)
             self._timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
         elif state is h11.SEND_BODY and self._waiting_for != "body":
             self._stop_waiting()
@@ -135,15 +156,17 @@ class GuardedH11Protocol(H11Protocol):
             self._timer.cancel()
             self._timer = None
         self._waiting_for = None
-        self.idle.discard(self)
+        self.shared.idle.discard(self)
 
     def _head_late(self) -> None:
         self._timer = None
-        if self._received > self._mark:
-            self.transport.write(raw_answer(
-                408, "Request Timeout", "request_timeout",
-                f"the request head was not complete within {self.limits.header_timeout_s:g} s"))
-        self._close()
+        if self._received == self._mark:
+            self._close(IDLE)
+            return
+        self.transport.write(raw_answer(
+            408, "Request Timeout", "request_timeout",
+            f"the request head was not complete within {self.limits.header_timeout_s:g} s"))
+        self._close(HEAD_LATE)
 
     def _body_tick(self) -> None:
         now = self.loop.time()
@@ -162,26 +185,26 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.write(raw_answer(
                 408, "Request Timeout", "request_timeout",
                 f"the request body arrived slower than {self.limits.body_min_rate} bytes/s"))
-        self._close()
+        self._close(BODY_SLOW)
 
     def _evict_idle(self) -> bool:
-        oldest = self.idle.oldest()
+        oldest = self.shared.idle.oldest()
         if oldest is None:
             return False
-        oldest._close()
+        oldest._close(EVICTED)
         return True
 
-    def _close(self) -> None:
+    def _close(self, reason: str) -> None:
         self._stop_waiting()
         self.transport.close()
+        self.shared.closed(reason)
 
 
-def protocol_for(limits: Limits) -> type[GuardedH11Protocol]:
-    """The protocol class of one server: its connections share ``limits`` and one list of
-    idle connections."""
+def protocol_for(limits: Limits, closed: Closed) -> type[GuardedH11Protocol]:
+    """The protocol class of one server: its connections share ``limits``, one list of
+    idle connections, and ``closed``, told each time the rules close one."""
 
     class Protocol(GuardedH11Protocol):
-        pass
+        shared = Shared(limits, Idle(), closed)
 
-    Protocol.limits, Protocol.idle = limits, Idle()
     return Protocol

@@ -61,9 +61,12 @@ def serve(settings: Settings) -> None:
     log.info("at most %d connections (backlog %d); request heads within %g s, bodies at "
              "%d bytes/s after %g s", bounds.max_connections, bounds.backlog,
              bounds.header_timeout_s, bounds.body_min_rate, bounds.body_grace_s)
+    app = create_app(settings)
+    closed = app.state.metrics.connections_closed
     config = uvicorn.Config(
-        create_app(settings), host=settings.gateway.host, port=settings.gateway.port,
-        http=protocol_for(bounds), backlog=bounds.backlog, access_log=False, log_config=None,
+        app, host=settings.gateway.host, port=settings.gateway.port,
+        http=protocol_for(bounds, lambda reason: closed.labels(reason).inc()),
+        backlog=bounds.backlog, access_log=False, log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     uvicorn.Server(config).run()

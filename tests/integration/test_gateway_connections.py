@@ -84,6 +84,16 @@ def read_until_closed(sock: socket.socket, within_s: float) -> bytes:
         received += chunk
 
 
+def closed(platform: Platform, reason: str) -> int:
+    """Connections the gateway says it closed for ``reason`` (its metrics, read on a
+    connection of its own, which the gateway does not keep)."""
+    metrics = httpx.get(f"{platform.url}/metrics", headers={"Connection": "close"}).text
+    for line in metrics.splitlines():
+        if line.startswith(f'faasflow_http_connections_closed_total{{reason="{reason}"}}'):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 def read_answer(sock: socket.socket) -> bytes:
     """One whole answer (head and a ``Content-Length`` body) on a kept-alive connection."""
     received = b""
@@ -98,16 +108,20 @@ def read_answer(sock: socket.socket) -> bytes:
 
 
 def test_a_connection_that_sends_nothing_is_closed(strict: Platform) -> None:
+    before = closed(strict, "idle")
     with connect(strict) as sock:
         assert read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S) == b""
+    assert closed(strict, "idle") > before  # (the platform's own pooled connection, too)
 
 
 def test_half_a_request_head_is_answered_408_and_closed(strict: Platform) -> None:
+    before = closed(strict, "head_late")
     with connect(strict) as sock:
         sock.sendall(b"POST /hooks/wh_x HTTP/1.1\r\nHost: gateway\r\nContent-Le")
         answer = read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b'"code":"request_timeout"' in answer
+    assert closed(strict, "head_late") == before + 1
 
 
 def test_the_header_timeout_holds_again_after_an_answer(strict: Platform) -> None:
@@ -122,6 +136,7 @@ def test_the_header_timeout_holds_again_after_an_answer(strict: Platform) -> Non
 
 def test_a_body_at_one_byte_a_second_is_cut(strict: Platform, unique: str) -> None:
     hook = strict.webhook("slow", unique)
+    before = closed(strict, "body_slow")
     with connect(strict) as sock:
         sock.sendall(f"POST {hook['url']} HTTP/1.1\r\nHost: gateway\r\n"
                      "Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n".encode())
@@ -141,6 +156,7 @@ def test_a_body_at_one_byte_a_second_is_cut(strict: Platform, unique: str) -> No
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer
     time.sleep(0.5)  # the application sees the disconnect after the connection is closed
     assert "Traceback" not in strict.log("gateway")  # a client cut off is not a bug
+    assert closed(strict, "body_slow") == before + 1
 
 
 def test_a_slow_but_fair_upload_is_received(strict: Platform, unique: str) -> None:
@@ -185,6 +201,7 @@ def test_idle_connections_beyond_the_descriptors_do_not_stop_a_request(
             except ConnectionResetError:
                 pass
         assert still_open < FD_LIMIT
+        assert closed(few_descriptors, "evicted") >= len(idle) - still_open
         assert "Too many open files" not in few_descriptors.log("gateway")
     finally:
         for sock in idle:
