@@ -2,7 +2,7 @@
 # (packages, Docker daemon, venv, Kafka jars, images; seconds when already done) first.
 VENV := .venv/bin
 
-.PHONY: setup up down test lint bench chaos
+.PHONY: setup up down test fuzz lint bench chaos
 
 setup:
 	bash compose/setup.sh
@@ -16,6 +16,11 @@ down:
 
 test: setup
 	$(VENV)/pytest -q
+
+# The gateway against its OpenAPI document at length (make test runs 10 examples each).
+fuzz: setup
+	FAASFLOW_FUZZ_EXAMPLES=500 FAASFLOW_FUZZ_TIMEOUT_S=1800 \
+		$(VENV)/pytest -q -rP tests/integration/test_fuzz.py
 
 lint:
 	$(VENV)/ruff check .

@@ -4,16 +4,16 @@ HTTP protocol binding 1.0."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import InvalidRequest
-from pipeline.records import SPEC_VERSION, Event
+from pipeline.records import SPEC_VERSION, Event, strict_loads
 
 STRUCTURED_TYPE = "application/cloudevents+json"
 REQUIRED = ("id", "source", "type", "specversion")
+STRINGS = (*REQUIRED, "subject", "time", "datacontenttype", "data_base64")
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> Event:
@@ -31,13 +31,16 @@ def parse(headers: Mapping[str, str], body: bytes) -> Event:
 
 def structured(body: bytes) -> Event:
     try:
-        record = json.loads(body)
+        record = strict_loads(body)  # nesting bounded: a deep body cannot exhaust the stack
     except ValueError as exc:
         raise InvalidRequest(f"the structured CloudEvent is not JSON: {exc}") from None
     if not isinstance(record, dict):
         raise InvalidRequest("the structured CloudEvent must be a JSON object")
     _check(record)
-    return Event.from_dict(record)
+    try:
+        return Event.from_dict(record)
+    except ValueError as exc:  # data_base64 that is not base64
+        raise InvalidRequest(f"invalid CloudEvent: {exc}") from None
 
 
 def binary(headers: Mapping[str, str], body: bytes) -> Event:
@@ -51,6 +54,9 @@ def binary(headers: Mapping[str, str], body: bytes) -> Event:
 
 
 def _check(attributes: Mapping[str, Any]) -> None:
+    wrong = [a for a in STRINGS if a in attributes and not isinstance(attributes[a], str)]
+    if wrong:
+        raise InvalidRequest(f"CloudEvent attributes must be strings: {', '.join(wrong)}")
     missing = [a for a in REQUIRED if not attributes.get(a)]
     if missing:
         raise InvalidRequest(f"CloudEvent attributes missing: {', '.join(missing)}")

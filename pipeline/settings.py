@@ -56,6 +56,19 @@ class GatewaySettings(BaseModel):
         description="how long a rotated webhook secret still verifies deliveries",
     )
     auth_token: SecretStr | None = Field(default=None, min_length=16)
+    header_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="a connection's request headers must be complete this long after it "
+                    "opened or after its previous answer, or it is closed")
+    body_min_rate: int = Field(
+        default=1024, ge=1,
+        description="bytes per second a request body must arrive at, once past the grace")
+    body_grace_s: float = Field(
+        default=10.0, ge=0, description="how long a request body may be slower than the rate")
+    max_connections: int = Field(
+        default=4096, ge=16,
+        description="open connections at most (also bounded by the file descriptor limit); "
+                    "past it the longest idle one is closed, or the new one refused")
 
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host

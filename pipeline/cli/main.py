@@ -168,14 +168,11 @@ def _duration(seconds: float | None) -> str:
 @app.command()
 def gateway() -> None:
     """Run a gateway in the foreground (more of them can share one Kafka cluster)."""
-    import uvicorn
-
-    from pipeline.gateway.app import create_app
+    from pipeline.gateway.server import serve
 
     settings = Settings()
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.gateway.host, port=settings.gateway.port,
-                access_log=False, log_config=None, timeout_graceful_shutdown=10)
+    serve(settings)
 
 
 @app.command()

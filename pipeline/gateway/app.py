@@ -16,6 +16,8 @@ from pipeline import __version__
 from pipeline.connector_states import ConnectorStates
 from pipeline.control import ControlPlane
 from pipeline.gateway import errors
+from pipeline.gateway.answers import operation_id
+from pipeline.gateway.auth import ManagementAuth
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
@@ -85,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Serverless functions on your own Docker machines, driven by Kafka.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
@@ -93,5 +96,6 @@ def create_app(settings: Settings) -> FastAPI:
                    deadletters, hooks, sources, invoke, system):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
+    app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -1,5 +1,10 @@
 """Credentials for the management API: a bearer token, or Basic auth as ``admin:<token>``
-(the form OpenFaaS's and OpenWhisk's clients send)."""
+(the form OpenFaaS's and OpenWhisk's clients send).
+
+``ManagementAuth`` checks them for every path under ``/v1/`` before routing, so before
+anything reads or parses a body: an anonymous client gets 401 whatever it sends. The
+routes declare the schemes (``BEARER``, ``BASIC``) only so that OpenAPI shows them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,16 @@ import base64
 import binascii
 import hmac
 
-from fastapi import Request
+from fastapi.openapi.models import HTTPBase
+from fastapi.security.base import SecurityBase
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.errors import Unauthorized
+from pipeline.gateway.errors import error_response
 
 ADMIN_USER = "admin"
+MANAGEMENT_PREFIX = "/v1/"
 
 
 def presented_token(authorization: str | None) -> str | None:
@@ -30,12 +40,41 @@ def presented_token(authorization: str | None) -> str | None:
     return None
 
 
-def check(expected: str, authorization: str | None) -> None:
+def check(expected: str | None, authorization: str | None) -> None:
     token = presented_token(authorization)
     if not expected or not token or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("missing or wrong credentials: send 'Authorization: Bearer <token>'")
 
 
-async def require_token(request: Request) -> None:
-    """FastAPI dependency for the management routes."""
-    check(request.app.state.token, request.headers.get("authorization"))
+class ManagementAuth:
+    """Answers 401 to a request under ``/v1/`` without the management token, unread."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(MANAGEMENT_PREFIX):
+            try:
+                check(self.token, Headers(scope=scope).get("authorization"))
+            except Unauthorized as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Scheme(SecurityBase):
+    """A way to authenticate, as OpenAPI shows it. As a dependency it does nothing: the
+    check is ``ManagementAuth``'s (or, for a private function, the invoke route's)."""
+
+    def __init__(self, name: str, scheme: str, description: str) -> None:
+        self.model = HTTPBase(scheme=scheme, description=description)
+        self.scheme_name = name
+
+    async def __call__(self) -> None:
+        return None
+
+
+BEARER = Scheme("bearer", "bearer", "The management token: `Authorization: Bearer <token>`.")
+BASIC = Scheme("basic", "basic", "User `admin`, password the management token (the form "
+               "OpenFaaS and OpenWhisk clients send).")

@@ -1,13 +1,16 @@
-"""Dependency aliases, so route signatures read like sentences."""
+"""Dependency aliases, so route signatures read like sentences, and the management
+routers' common part."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Path, Request, Security
 
 from pipeline.control import ControlPlane
-from pipeline.gateway.auth import require_token
+from pipeline.gateway.answers import errors
+from pipeline.gateway.auth import BASIC, BEARER, MANAGEMENT_PREFIX
+from pipeline.gateway.schemas import NAME
 from pipeline.receiver import WebhookReceiver
 
 
@@ -23,4 +26,15 @@ def _receiver(request: Request) -> WebhookReceiver:
 
 Control = Annotated[ControlPlane, Depends(_control)]
 Receiver = Annotated[WebhookReceiver, Depends(_receiver)]
-Authenticated = [Depends(require_token)]
+Name = Annotated[str, Path(pattern=NAME, description="1-100 of a-z 0-9 . _ -, starting "
+                                                      "with a letter or digit")]
+Authenticated = [Security(BEARER), Security(BASIC)]  # checked by auth.ManagementAuth
+
+
+def management(prefix: str, tag: str) -> APIRouter:
+    """A router of the management API: under ``/v1/``, where ``ManagementAuth`` checks
+    credentials, and declaring so in OpenAPI (the schemes and the 401)."""
+    if not prefix.startswith(MANAGEMENT_PREFIX):
+        raise ValueError(f"management routes live under {MANAGEMENT_PREFIX}, not {prefix}")
+    return APIRouter(prefix=prefix, tags=[tag], dependencies=Authenticated,
+                     responses=errors(401))

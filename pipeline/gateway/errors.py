@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 
 from pipeline import errors
 
@@ -29,7 +31,10 @@ STATUS: dict[type[errors.FaasflowError], int] = {
 }
 
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large"}
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+CLIENT_CLOSED = 499  # nginx's status for a request its client abandoned; never sent
 
 
 def status_of(exc: errors.FaasflowError) -> int:
@@ -43,17 +48,33 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def error_response(exc: errors.FaasflowError) -> JSONResponse:
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
+    extra = {}
+    if isinstance(exc, errors.VerificationFailed):  # a signature, not a token, is missing
+        headers, extra = None, {"check": exc.check}
+    return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
+
+
+def documented_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods the OpenAPI document lists for ``path``: every route's, where Starlette's
+    405 names only those of the first route whose path matched (``GET`` where ``PUT`` and
+    ``DELETE`` work too)."""
+    methods: set[str] = set()
+    for template, item in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods |= {method.upper() for method in item} & HTTP_METHODS
+    return methods
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.FaasflowError)
     async def faasflow_error(request: Request, exc: errors.FaasflowError) -> JSONResponse:
-        status = status_of(exc)
-        headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
-        extra = {}
-        if isinstance(exc, errors.VerificationFailed):  # a signature, not a token, is missing
-            headers, extra = None, {"check": exc.check}
-        if status >= 500:
+        response = error_response(exc)
+        if response.status_code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,8 +90,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # (a route the document leaves out keeps its own Allow)
+            documented = documented_methods(request.app, request.scope["path"])
+            headers["Allow"] = ", ".join(sorted(documented)) or headers.get("Allow", "")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client left, or was cut off for sending too slowly, before its body was in:
+        nobody reads this answer, and the metrics count it as 499, not as an error."""
+        log.info("%s %s: client gone before its body was read", request.method,
+                 request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

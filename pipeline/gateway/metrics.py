@@ -24,6 +24,11 @@ class GatewayMetrics:
             "faasflow_events_published_total", "Events acknowledged by Kafka",
             ["source"], registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "faasflow_http_connections_closed_total",
+            "Connections closed on a client that did not keep up (see gateway.connections)",
+            ["reason"], registry=self.registry,
+        )
         self.invocations = Counter(
             "faasflow_sync_invocations_total", "Synchronous invocations by outcome",
             ["function", "status"], registry=self.registry,

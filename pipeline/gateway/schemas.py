@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr
 
+from connectors.catalog import KINDS
 from connectors.webhooks import Scheme
+from connectors.webhooks.rotation import HEADER_NAME
 from pipeline.deadletters import Reason
 from pipeline.records import Failure, Language, Mode, RetryPolicy
 from pipeline.redrive import Filter
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+CONNECTOR_KINDS: list[JsonValue] = list(sorted(KINDS))  # checked by connectors.catalog
 RETRY = RetryPolicy()  # the defaults
 
 
@@ -77,7 +80,8 @@ class WebhookIn(BaseModel):
         description="the signing secret; generated when not given (signed schemes only)",
     )
     delivery_header: str | None = Field(
-        default=None, description="a header naming deliveries, for senders the scheme does not "
+        default=None, pattern=f"^{HEADER_NAME.pattern}$",
+        description="a header naming deliveries, for senders the scheme does not "
         "name deliveries for: a delivery named twice is published once",
     )
 
@@ -104,7 +108,8 @@ class ConnectorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME)
-    kind: str = Field(description="ethereum or http-poll")
+    kind: str = Field(json_schema_extra={"enum": CONNECTOR_KINDS},
+                      description="which connector; its config is checked by its kind")
     source: str = Field(pattern=NAME, description="the source its events are published to")
     config: dict[str, Any] = Field(default_factory=dict)
 

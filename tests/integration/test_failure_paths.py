@@ -210,8 +210,8 @@ def test_a_broker_that_stops_answering_makes_the_gateway_not_ready_then_ready_ag
             health = wait_for(lambda: (answer := edge.anonymous.get("/healthz")).status_code
                               == 503 and answer, timeout_s=30)
             assert health, "the gateway still says it is ready"
-            assert health.json()["status"] == "not_ready"
-            assert any(unique in problem for problem in health.json()["problems"])
+            assert health.json()["error"]["code"] == "not_ready"
+            assert any(unique in problem for problem in health.json()["error"]["problems"])
             started = time.monotonic()
             write = edge.api.put(f"/v1/functions/{unique}", json={"image": "faasflow/echo"})
             assert write.status_code == 503

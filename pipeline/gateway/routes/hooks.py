@@ -2,12 +2,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from pipeline.gateway.answers import EventAccepted, error, errors, links
 from pipeline.gateway.deps import Control, Receiver
 
 router = APIRouter(tags=["ingest"])
 
 
-@router.post("/hooks/{ident}", status_code=202, summary="Deliver a webhook (any content type)")
+@router.post(
+    "/hooks/{ident}", status_code=202, summary="Deliver a webhook (any content type)",
+    response_model=EventAccepted,
+    responses={202: links("event_id", "$response.body#/event_id", "list_invocations"),
+               401: error("The delivery did not verify: `error.check` says which check "
+                          "failed. Nothing was published."),
+               404: error("No webhook by that id."),
+               422: error("The delivery id is too long."),
+               **errors(413, 503)},
+    openapi_extra={"requestBody": {"content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {}},
+    }}},
+)
 async def receive_webhook(ident: str, request: Request, control: Control,
                           receiver: Receiver) -> dict[str, str]:
     """Verifies the delivery by the webhook's scheme (401 and nothing published when it

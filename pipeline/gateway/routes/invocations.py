@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from pipeline.gateway.deps import Authenticated, Control
+from pipeline.gateway.answers import ResultOut, error, errors
+from pipeline.gateway.deps import Control, management
 
-router = APIRouter(prefix="/v1/invocations", tags=["invocations"], dependencies=Authenticated)
+router = management("/v1/invocations", "invocations")
 
 
-@router.get("", summary="Results of the invocations an event caused")
+@router.get("", summary="Results of the invocations an event caused",
+            response_model=list[ResultOut], response_model_exclude_unset=True,
+            responses=errors(422))
 async def list_invocations(
     control: Control,
     event_id: str = Query(min_length=1),
@@ -19,6 +22,8 @@ async def list_invocations(
     return [r.to_dict() for r in await control.results_for_event(event_id, wait)]
 
 
-@router.get("/{ident}", summary="One invocation's result")
+@router.get("/{ident}", summary="One invocation's result", response_model=ResultOut,
+            response_model_exclude_unset=True,
+            responses={404: error("No invocation by that id."), **errors(422)})
 async def get_invocation(ident: str, control: Control) -> dict[str, Any]:
     return control.result(ident).to_dict()

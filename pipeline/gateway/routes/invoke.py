@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pipeline.gateway.auth import check
+from pipeline.gateway.answers import error, errors, links
+from pipeline.gateway.auth import BASIC, BEARER, check
 from pipeline.gateway.deps import Control
 from pipeline.gateway.errors import error_body
-from pipeline.records import Status
+from pipeline.records import Status, strict_loads
 
 router = APIRouter(tags=["invoke"])
 
@@ -16,8 +15,11 @@ FAILED_STATUS = {Status.FAILED: 500, Status.TIMEOUT: 504}
 
 
 def media_type(output: bytes) -> str:
+    """A guess for the ``Content-Type`` of a function's output. It is JSON only by the same
+    strict rule as event data (``strict_loads``: nesting bounded, so a deep output cannot
+    exhaust the stack, and no NaN); anything else is text or bytes, never an error."""
     try:
-        json.loads(output)
+        strict_loads(output)
         return "application/json"
     except ValueError:
         pass
@@ -28,7 +30,39 @@ def media_type(output: bytes) -> str:
         return "application/octet-stream"
 
 
-@router.post("/function/{name}", summary="Invoke a function and wait for its output")
+OUTPUT = {"application/json": {"schema": {}},
+          "text/plain": {"schema": {"type": "string"}},
+          "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+CALL_HEADERS = {
+    "X-Call-Id": {"schema": {"type": "string"}, "required": True,
+                  "description": "the invocation's id: GET /v1/invocations/{id}"},
+    "X-Duration-Seconds": {"schema": {"type": "string"}, "required": True,
+                           "description": "how long the function ran"},
+}
+
+
+@router.post(
+    "/function/{name}", summary="Invoke a function and wait for its output",
+    responses={
+        200: {"description": "The function's output, as it wrote it (the content type is "
+                             "a guess: JSON, text or bytes)",
+              "content": OUTPUT, "headers": CALL_HEADERS,
+              **links("ident", "$response.header.X-Call-Id", "get_invocation")},
+        401: error("The function is private: credentials are missing or wrong."),
+        404: error("No function by that name."),
+        500: {**error("The function failed: `error.logs` holds its logs."),
+              "headers": CALL_HEADERS},
+        504: {**error("The function ran past its timeout."), "headers": CALL_HEADERS},
+        **errors(413, 422, 503),
+    },
+    openapi_extra={
+        "security": [{}, {BEARER.scheme_name: []}, {BASIC.scheme_name: []}],
+        "requestBody": {"content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {}},
+        }},
+    },
+)
 async def invoke(name: str, request: Request, control: Control) -> Response:
     function = control.registry.function(name)
     if not function.public:

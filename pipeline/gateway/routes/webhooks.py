@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from connectors.webhooks.rotation import current
-from pipeline.gateway.deps import Authenticated, Control
+from pipeline.gateway.answers import WebhookOut, WebhookWithSecret, errors, links
+from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import RotateIn, WebhookIn
 from pipeline.records import Webhook
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=Authenticated)
+router = management("/v1/webhooks", "webhooks")
 
 HINT_CHARS = 4
+NEXT = links("ident", "$response.body#/id", "get_webhook", "receive_webhook", "rotate_secret",
+             "delete_webhook")
 
 
 def view(hook: Webhook) -> dict[str, Any]:
@@ -33,7 +34,8 @@ def with_secret(hook: Webhook) -> dict[str, Any]:
     return {**view(hook), "secret": current(hook)}
 
 
-@router.post("", status_code=201, summary="Register a webhook (the answer holds its secret)")
+@router.post("", status_code=201, summary="Register a webhook (the answer holds its secret)",
+             response_model=WebhookWithSecret, responses={201: NEXT, **errors(400, 413, 422, 503)})
 async def create_webhook(body: WebhookIn, control: Control) -> dict[str, Any]:
     secret = body.secret.get_secret_value() if body.secret else None
     hook = await control.create_webhook(body.name, body.source, body.scheme.value, secret,
@@ -41,25 +43,30 @@ async def create_webhook(body: WebhookIn, control: Control) -> dict[str, Any]:
     return with_secret(hook)
 
 
-@router.post("/{ident}/rotate", summary="Rotate a webhook's secret (the answer holds the new one)")
+@router.post("/{ident}/rotate", summary="Rotate a webhook's secret (the answer holds the new one)",
+             response_model=WebhookWithSecret,
+             responses={200: NEXT, **errors(400, 404, 413, 422, 503)})
 async def rotate_secret(ident: str, control: Control,
                         body: RotateIn | None = None) -> dict[str, Any]:
+    """422 for an unsigned webhook (scheme ``none``): it has no secret to rotate."""
     body = body or RotateIn()
     secret = body.secret.get_secret_value() if body.secret else None
     return with_secret(await control.rotate_webhook_secret(ident, secret, body.grace_s))
 
 
-@router.get("", summary="List webhooks")
+@router.get("", summary="List webhooks", response_model=list[WebhookOut])
 async def list_webhooks(control: Control) -> list[dict[str, Any]]:
     hooks = sorted(control.registry.webhooks.values(), key=lambda h: (h.name, h.id))
     return [view(h) for h in hooks]
 
 
-@router.get("/{ident}", summary="Get a webhook")
+@router.get("/{ident}", summary="Get a webhook", response_model=WebhookOut,
+            responses=errors(404, 422))
 async def get_webhook(ident: str, control: Control) -> dict[str, Any]:
     return view(control.registry.webhook(ident))
 
 
-@router.delete("/{ident}", status_code=204, summary="Delete a webhook")
+@router.delete("/{ident}", status_code=204, summary="Delete a webhook",
+               responses=errors(404, 422, 503))
 async def delete_webhook(ident: str, control: Control) -> None:
     await control.delete_webhook(ident)

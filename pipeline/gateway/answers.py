@@ -1,0 +1,232 @@
+"""What the HTTP API answers, as OpenAPI documents it: the success bodies (response models,
+so that the running gateway can be checked against its document) and the error answers
+each operation can give, all with the one error body ``{"error": {"code", "message"}}``.
+
+The models allow fields they do not name: the API may add fields, and clients ignore
+the ones they do not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.webhooks import Scheme
+from pipeline.records import Failure, Language, Mode, Status
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FieldProblem(Answer):
+    field: str = Field(description="where, such as `body.image` or `query.limit`")
+    message: str
+
+
+class ErrorDetail(Answer):
+    code: str = Field(description="machine-readable, such as `not_found` or `validation`")
+    message: str = Field(description="for people")
+    fields: list[FieldProblem] | None = Field(
+        default=None, description="with `validation`: each invalid field")
+    check: str | None = Field(
+        default=None, description="with `verification_failed`: the delivery check that "
+        "failed, such as `bad_signature`")
+    invocation_id: str | None = Field(default=None, description="when a function failed")
+    logs: str | None = Field(default=None, description="when a function failed: its logs")
+
+
+class Error(Answer):
+    error: ErrorDetail
+
+
+ERRORS: dict[int, str] = {
+    400: "The body could not be decoded.",
+    401: "Missing or wrong credentials.",
+    404: "Nothing by that name.",
+    409: "The name is taken by something different, or the thing is still in use.",
+    413: "The body is larger than FAASFLOW_MAX_PAYLOAD_BYTES.",
+    422: "Invalid input; `error.fields` says which fields.",
+    503: "Kafka did not acknowledge in time, or the Docker Engine did not answer: retry later.",
+}
+
+
+def error(description: str) -> dict[str, Any]:
+    """An error answer in OpenAPI ``responses``."""
+    return {"model": Error, "description": description}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers in OpenAPI ``responses``, with their usual descriptions."""
+    return {status: error(ERRORS[status]) for status in statuses}
+
+
+def links(parameter: str, expression: str, *operations: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to what can be done next: ``parameter`` of each of
+    ``operations`` takes ``expression`` (such as ``$response.body#/id``)."""
+    return {"links": {operation: {"operationId": operation,
+                                  "parameters": {parameter: expression}}
+                      for operation in operations}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its route function's name (``get_webhook``), which links use."""
+    return route.name
+
+
+class RetryPolicyOut(Answer):
+    max_attempts: int
+    backoff_s: float
+    max_backoff_s: float
+    retry_on: list[Failure]
+
+
+class FunctionOut(Answer):
+    name: str
+    image: str
+    image_digest: str
+    mode: Mode
+    timeout_s: float
+    memory_mb: int
+    env: dict[str, str]
+    public: bool
+    runtime: Language | None
+    code: str | None
+    main: str
+    min_warm: int
+    max_concurrency: int
+    idle_timeout_s: float
+    network: bool
+    secrets: dict[str, str] = Field(description="environment variable → secret name")
+    retry: RetryPolicyOut
+    rate_limit: float | None = Field(description="invocations a second a worker starts")
+    created_at: str
+    updated_at: str
+
+
+class WebhookOut(Answer):
+    id: str
+    name: str
+    source: str
+    scheme: Scheme
+    delivery_header: str | None
+    created_at: str
+    url: str = Field(description="where deliveries go: POST it")
+    secret_hint: str | None = Field(description="the current secret's last characters")
+    previous_secrets_valid_until: str | None = Field(
+        description="until when the secrets a rotation replaced still verify")
+
+
+class WebhookWithSecret(WebhookOut):
+    secret: str | None = Field(description="the current secret: shown in this answer only")
+
+
+class SubscriptionOut(Answer):
+    id: str
+    function: str
+    source: str
+    created_at: str
+
+
+class ConnectorOut(Answer):
+    name: str
+    kind: str
+    source: str
+    config: dict[str, Any]
+    created_at: str
+    state: str = Field(description="pending, starting, running, retrying or failed")
+    state_at: str | None = Field(description="when its worker reported the state")
+    worker: str | None = Field(description="host:pid of the worker running it")
+    error: str | None = Field(description="its last error, kept once it works again")
+    error_at: str | None
+
+
+class SecretOut(Answer):
+    name: str
+    created_at: str
+    updated_at: str
+
+
+class AttemptOut(Answer):
+    attempt: int
+    status: Status
+    failure: Failure | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class Timings(Answer):
+    queued_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+
+
+class ResultOut(Answer):
+    """An invocation's latest state; its output is ``output`` (text or JSON as text) or
+    ``output_base64`` (anything else)."""
+
+    invocation_id: str
+    event_id: str
+    function: str
+    status: Status
+    attempt: int
+    image_digest: str
+    error: str | None
+    logs: str
+    exit_code: int | None
+    cold_start: bool
+    init_s: float | None
+    failure: Failure | None
+    attempts: list[AttemptOut] = Field(description="the earlier runs that were retried")
+    retry_at: str | None
+    timings: Timings
+    output: str | None = None
+    output_base64: str | None = None
+
+
+class OriginOut(Answer):
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetterOut(Answer):
+    key: str = Field(description="the invocation id, or topic/partition/offset of a record")
+    reason: str = Field(description="exhausted, unknown_function, undecodable, too_large or "
+                        "internal")
+    error: str
+    dead_at: str
+    function: str | None
+    image_digest: str | None
+    failure: Failure | None
+    invocation: dict[str, Any] | None = Field(description="what redrive puts back")
+    event: dict[str, Any] | None = Field(description="an event too large to publish: its "
+                                         "attributes")
+    origin: OriginOut | None = Field(description="where a raw record was read")
+    raw_size: int | None
+    logs_tail: str = Field(description="the last lines of the last attempt's logs")
+    attempts: list[AttemptOut]
+    redriven_at: str | None
+
+
+class Redriven(Answer):
+    redriven: list[str] = Field(description="the keys put back to work")
+    remaining: int = Field(description="matched, beyond the limit: redrive again")
+    skipped: int = Field(description="matched, but not redrivable")
+
+
+class EventAccepted(Answer):
+    event_id: str = Field(description="the event's id: GET /v1/invocations?event_id=… "
+                          "gives the results of the invocations it causes")
+
+
+class Health(Answer):
+    status: str
+    version: str
+    functions: int
+    webhooks: int
+    subscriptions: int

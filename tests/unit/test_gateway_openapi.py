@@ -1,0 +1,144 @@
+"""The OpenAPI document says what the gateway does: who must authenticate, every answer an
+operation gives and its schema. (The fuzz test checks the running gateway against it.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from pipeline.gateway.app import create_app
+from pipeline.settings import GatewaySettings, Settings
+
+TOKEN = "unit-test-token-0123"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+ANONYMOUS_OK = {("post", "/function/{name}")}  # a public function needs no credentials
+MANAGEMENT = [{"bearer": []}, {"basic": []}]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """The application, never started: the document and the routing need no broker."""
+    return create_app(Settings(state_dir=tmp_path_factory.mktemp("state"),
+                               gateway=GatewaySettings(auth_token=SecretStr(TOKEN))))
+
+
+@pytest.fixture(scope="module")
+def document(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield method, path, operation
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    found: dict[str, Any] = document
+    for part in Path(ref.removeprefix("#/")).parts:
+        found = found[part]
+    return found
+
+
+def test_bearer_and_basic_are_declared(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer",
+                                 "description": schemes["bearer"]["description"]}
+    assert schemes["basic"]["scheme"] == "basic"
+    assert "admin" in schemes["basic"]["description"]
+
+
+def test_every_management_operation_requires_either_scheme(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if path.startswith("/v1/"):
+            assert operation.get("security") == MANAGEMENT, (method, path)
+        elif (method, path) in ANONYMOUS_OK:
+            assert operation["security"] == [{}, *MANAGEMENT], (method, path)
+        else:
+            assert "security" not in operation, (method, path)
+
+
+def test_operations_that_may_refuse_credentials_document_401(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if "security" in operation:
+            assert "401" in operation["responses"], (method, path)
+
+
+def test_every_error_answer_has_the_error_body(document: dict[str, Any]) -> None:
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    detail = resolve(document, error["properties"]["error"])
+    assert set(detail["required"]) == {"code", "message"}
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_validation_answers_are_ours_not_fastapis(document: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for method, path, operation in operations(document):
+        takes_input = operation.get("parameters") or operation.get("requestBody")
+        assert ("422" in operation["responses"]) == bool(takes_input), (method, path)
+
+
+def test_operations_that_take_a_body_document_413(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if "requestBody" in operation:
+            assert "413" in operation["responses"], (method, path)
+
+
+def test_lookups_by_name_document_404(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if "{" in path and method != "put":  # a PUT creates what is not there
+            assert "404" in operation["responses"], (method, path)
+
+
+def test_json_success_answers_have_real_schemas(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            content = response.get("content", {}).get("application/json")
+            if status.startswith("2") and content is not None and path != "/function/{name}":
+                assert resolve(document, content["schema"]).get("type") in ("object", "array"), (
+                    method, path, status)
+
+
+def test_metrics_are_documented_as_text(document: dict[str, Any]) -> None:
+    content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+
+
+async def test_a_405_allows_every_method_of_the_path(app: FastAPI) -> None:
+    # Finding: Allow listed only the methods of the first route that matched the path.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        response = await client.post("/v1/functions/f")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    allowed = {m.strip() for m in response.headers["allow"].split(",")}
+    assert allowed == {"GET", "PUT", "DELETE"}  # FastAPI routes answer no HEAD
+
+
+def test_links_lead_to_operations_and_their_parameters(document: dict[str, Any]) -> None:
+    targets = {op["operationId"]: {p["name"] for p in op.get("parameters", [])}
+               for _, _, op in operations(document)}
+    found = 0
+    for method, path, operation in operations(document):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                found += 1
+                assert link["operationId"] in targets, (method, path, link)
+                assert set(link["parameters"]) <= targets[link["operationId"]], (method, path)
+    assert found >= 10
