@@ -10,6 +10,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from pipeline import health
 from pipeline.deadletters import Origin
 from pipeline.errors import BrokerUnavailable
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROBE_EVERY_S = 10.0
+PROBE_EVERY_S = 3.0
 RECENT_FAILURE_S = 15.0
 
 
@@ -69,13 +71,21 @@ class HealthReporter:
                 await probe.stop()
 
     async def _probe(self, probe: GroupProbe) -> None:
-        assigned = self._worker.assigned
+        worker = self._worker
+        if worker.app.rebalancing:
+            return
+        assigned = worker.assigned
         ends, committed = await probe.offsets(assigned)
         reached = {p: max(self._received.get(p, 0), committed.get(p, 0)) for p in assigned}
-        self._verdict = self._watchdog.observe(ends, reached, self._worker.inflight.full)
+        self._verdict = self._watchdog.observe(ends, reached, worker.inflight.full)
         if self._verdict.stalled:
             log.error("consumers stalled: %d records waiting, no progress for %.0fs",
                       self._verdict.lag, self._verdict.idle_s)
+        for (topic, partition), offset in self._verdict.reread.items():
+            if (topic, partition) in worker.assigned and not worker.app.rebalancing:
+                log.warning("%s[%d]: records from offset %d were not delivered; reading "
+                            "them again", topic, partition, offset)
+                await worker.app.consumer.seek(TP(topic, partition), offset)
 
     def report(self) -> health.Health:
         worker = self._worker

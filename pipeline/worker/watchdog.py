@@ -1,19 +1,26 @@
-"""Noticing a worker whose consumers stopped while work waits.
+"""Noticing records the worker's consumer skipped, and a consumer that stopped.
 
-Faust users report consumers that die silently (faust-streaming#175): the process lives,
-its partitions stay assigned, nothing is consumed, and the lag grows. The watchdog
-compares, for the partitions this worker is assigned, where the log ends with where this
-worker got to (the last offset its agents received, or the group's committed offset).
-Work waiting while nothing moves for ``stall_after_s`` is a stall, unless the worker is
-saturated (its in-flight budget is full: busy, not stuck). A stall is reported in the
-health file, and the supervisor restarts the worker.
+Two failures of the consumer under Faust, both seen here:
+
+- **Skipped records.** A record fetched while a rebalance suspends the flow can be marked
+  read without reaching an agent (``pipeline.worker.fetching`` has the details); when no
+  later record of its partition comes, nothing reveals the loss. So, per partition this
+  worker is assigned: records exist past the point it reached (the last offset its agents
+  received, or the group's committed offset), and nothing came from that partition for
+  ``resync_after_s``: the watchdog names the offset to read again from. Reading a record
+  twice is harmless (``pipeline.finals``); not reading it is not.
+- **A consumer that died silently** (faust-streaming#175): the process lives, its
+  partitions stay assigned, nothing is consumed, and the lag grows. Work waiting while
+  nothing moves for ``stall_after_s`` is a stall, unless the worker is saturated (its
+  in-flight budget is full: busy, not stuck). A stall is reported in the health file,
+  and the supervisor restarts the worker.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Partition = tuple[str, int]
 
@@ -23,13 +30,17 @@ class Verdict:
     stalled: bool
     lag: int  # records waiting in the partitions this worker is assigned
     idle_s: float  # since it last made progress
+    reread: dict[Partition, int] = field(default_factory=dict)  # where to read again from
 
 
 class Watchdog:
-    def __init__(self, stall_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stall_after_s: float, resync_after_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_after_s = stall_after_s
+        self.resync_after_s = resync_after_s
         self._clock = clock
         self._reached: dict[Partition, int] = {}
+        self._moved: dict[Partition, float] = {}  # when each partition last moved
         self._moved_at = clock()
 
     def observe(self, ends: Mapping[Partition, int], reached: Mapping[Partition, int],
@@ -37,12 +48,21 @@ class Watchdog:
         """``ends``: the end offset of each assigned partition; ``reached``: how far this
         worker got in each (the next offset it will read)."""
         now = self._clock()
-        if any(reached.get(p, 0) > self._reached.get(p, 0) for p in reached) or saturated:
+        for p, offset in reached.items():
+            if offset > self._reached.get(p, -1) or p not in self._moved:
+                self._moved[p] = now
+        if saturated or any(reached.get(p, 0) > self._reached.get(p, 0) for p in reached):
             self._moved_at = now
         self._reached = {**self._reached, **reached}
-        lag = sum(max(0, end - reached.get(p, end)) for p, end in ends.items())
-        idle = now - self._moved_at
+        waiting = {p: end - reached[p] for p, end in ends.items()
+                   if p in reached and end > reached[p]}
+        lag = sum(waiting.values())
         if lag == 0:
             self._moved_at = now  # nothing to do is not being stuck
-            idle = 0.0
-        return Verdict(stalled=lag > 0 and idle > self.stall_after_s, lag=lag, idle_s=idle)
+        reread = {} if saturated else {
+            p: reached[p] for p in waiting if now - self._moved[p] > self.resync_after_s}
+        for p in reread:
+            self._moved[p] = now  # give the re-read time before asking again
+        idle = now - self._moved_at
+        return Verdict(stalled=lag > 0 and idle > self.stall_after_s, lag=lag, idle_s=idle,
+                       reread=reread)

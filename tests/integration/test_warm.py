@@ -55,7 +55,7 @@ def test_python_code_function_runs_warm_without_a_build(platform: Platform, uniq
     assert response.json() == {"echo": {"n": 2}, "id": second["invocation_id"]}
     assert second["cold_start"] is False
     assert second["init_s"] is None
-    assert second["timings"]["duration_s"] < first["timings"]["duration_s"]
+    assert second["timings"]["duration_s"] < first["init_s"]  # a warm call beats a start
 
 
 def test_node_code_function(platform: Platform, unique: str) -> None:

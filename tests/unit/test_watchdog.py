@@ -55,3 +55,36 @@ def test_nothing_to_do_is_not_a_stall() -> None:
 
     clock.now = 630  # work arrives; the clock starts now, not at the last progress
     assert not dog.observe({P: 11}, {P: 10}, saturated=False).stalled
+
+
+def test_records_past_what_was_received_are_read_again_once_the_partition_is_quiet() -> None:
+    """A record Faust marked read without delivering it, with none after it to show the gap:
+    the watchdog names where to read again from."""
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, resync_after_s=5, clock=clock)
+    other = ("t.events.x", 1)
+    dog.observe({P: 11, other: 5}, {P: 10, other: 5}, saturated=False)
+
+    clock.now = 4
+    assert dog.observe({P: 11, other: 5}, {P: 10, other: 5}, saturated=False).reread == {}
+    clock.now = 6
+    assert dog.observe({P: 11, other: 5}, {P: 10, other: 5}, saturated=False).reread == {P: 10}
+    clock.now = 7  # given time to re-read before it is asked again
+    assert dog.observe({P: 11, other: 5}, {P: 10, other: 5}, saturated=False).reread == {}
+
+
+def test_a_partition_that_moves_is_not_read_again() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, resync_after_s=5, clock=clock)
+    for second in range(10):
+        clock.now = second
+        assert dog.observe({P: 100}, {P: 10 + second}, saturated=False).reread == {}
+
+
+def test_a_saturated_worker_reads_nothing_again() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, resync_after_s=5, clock=clock)
+    dog.observe({P: 11}, {P: 10}, saturated=True)
+
+    clock.now = 30
+    assert dog.observe({P: 11}, {P: 10}, saturated=True).reread == {}
