@@ -334,13 +334,16 @@ def queueing_p99(written: Written, function: str) -> tuple[int, float]:
     return len(waits), waits[int(0.99 * (len(waits) - 1))] if waits else float("inf")
 
 
+HANG_TIMEOUT_S = 2
+
+
 def test_a_function_hanging_at_full_rate_does_not_slow_a_fast_one(
     up: Supervised, unique: str
 ) -> None:
     seconds = 20 if FULL else 8
     fast, hang = f"{unique}-fast", f"{unique}-hang"
     up.deploy(fast, None, runtime="python", code=ECHO, mode="warm", min_warm=2)
-    up.deploy(hang, None, runtime="python", code=HANG, mode="warm", timeout_s=2,
+    up.deploy(hang, None, runtime="python", code=HANG, mode="warm", timeout_s=HANG_TIMEOUT_S,
               max_concurrency=2, retry={"max_attempts": 1})
     up.subscribe(fast, fast)
     up.subscribe(hang, hang)
@@ -363,7 +366,10 @@ def test_a_function_hanging_at_full_rate_does_not_slow_a_fast_one(
           f"beside a hanging one {during * 1000:.0f} ms ({runs_beside} runs)")
     assert runs == len(alone.acknowledged)
     assert runs_beside == len(beside.acknowledged)
-    assert during <= 3 * before + 0.25
+    # Queued behind even one hanging invocation, a fast one would wait its whole timeout
+    # (HANG_TIMEOUT_S). What remains is CPU: the hanging function's containers are killed and started
+    # again every 2 s on the same two cores (measured alone: p99 25 ms → 116 ms).
+    assert during < HANG_TIMEOUT_S / 2
 
 
 def read_results_of(written: Written, events: list[str]) -> Written:
