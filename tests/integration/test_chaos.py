@@ -366,9 +366,9 @@ def test_a_function_hanging_at_full_rate_does_not_slow_a_fast_one(
           f"beside a hanging one {during * 1000:.0f} ms ({runs_beside} runs)")
     assert runs == len(alone.acknowledged)
     assert runs_beside == len(beside.acknowledged)
-    # Queued behind even one hanging invocation, a fast one would wait its whole timeout
-    # (HANG_TIMEOUT_S). What remains is CPU: the hanging function's containers are killed and started
-    # again every 2 s on the same two cores (measured alone: p99 25 ms → 116 ms).
+    # Queued behind even one hanging invocation, a fast one would wait its whole timeout.
+    # What remains is CPU: the hanging function's containers are killed and started again
+    # every 2 s on the same two cores (measured alone: p99 25 ms → 116 ms).
     assert during < HANG_TIMEOUT_S / 2
 
 
