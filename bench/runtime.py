@@ -12,9 +12,9 @@ import httpx
 
 from bench.harness import Measurement, median, ms, percentile
 from bench.stack import Stack
-from pipeline.records import FunctionSpec, Language, Mode
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import RUNTIME_IMAGES, WarmContainer, WarmRunner
+from pipeline.specs import FunctionSpec, Language, Mode
 
 COLD_IMAGE = "faasflow/hello:latest"
 TRIVIAL = "def main(event, context):\n    return event\n"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from connectors import ethereum, http_poll
 from connectors.base import Connector
 from pipeline.errors import InvalidRequest
-from pipeline.records import ConnectorSpec
+from pipeline.specs import ConnectorSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from pipeline.records import FunctionSpec
+from pipeline.specs import FunctionSpec
 
 
 class RateLimit:

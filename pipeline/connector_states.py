@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pipeline.records import ConnectorSpec, dumps
+from pipeline.records import dumps
+from pipeline.specs import ConnectorSpec
 
 
 class State(StrEnum):

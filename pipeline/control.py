@@ -20,25 +20,14 @@ from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
-from pipeline.records import (
-    ConnectorSpec,
-    Event,
-    FunctionSpec,
-    Invocation,
-    Mode,
-    Result,
-    Secret,
-    Subscription,
-    Webhook,
-    dumps,
-    utc_now,
-)
+from pipeline.records import Event, Invocation, Result, dumps, utc_now
 from pipeline.redrive import DeadLetterLog
 from pipeline.registry import Record, Registry, encode, record_key, stamp
 from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
+from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Secret, Subscription, Webhook
 from pipeline.topics import Topics, check_source
 from pipeline.writer import Writer
 

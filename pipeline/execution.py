@@ -10,9 +10,10 @@ import logging
 from dataclasses import replace
 
 from pipeline.ids import invocation_id
-from pipeline.records import Event, Failure, FunctionSpec, Invocation, Result, Status, utc_now
+from pipeline.records import Event, Failure, Invocation, Result, Status, utc_now
 from pipeline.registry import Registry
 from pipeline.runtime.base import Runner, RunRequest
+from pipeline.specs import FunctionSpec
 
 log = logging.getLogger(__name__)
 

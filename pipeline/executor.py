@@ -42,16 +42,9 @@ from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
 from pipeline.execution import execute, failed, running
-from pipeline.records import (
-    Attempt,
-    Failure,
-    FunctionSpec,
-    Invocation,
-    Result,
-    Status,
-    utc_now,
-)
+from pipeline.records import Attempt, Failure, Invocation, Result, Status, utc_now
 from pipeline.runtime.base import Runner
+from pipeline.specs import FunctionSpec
 
 log = logging.getLogger(__name__)
 

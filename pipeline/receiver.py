@@ -30,8 +30,9 @@ from pipeline.budget import SizeBudget
 from pipeline.errors import BrokerUnavailable, InvalidRequest, VerificationFailed
 from pipeline.ids import delivery_event_id, new_event_id
 from pipeline.kafka import Written
-from pipeline.records import Event, Webhook, dumps
+from pipeline.records import Event, dumps
 from pipeline.registry import Registry, stamp
+from pipeline.specs import Webhook
 from pipeline.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -15,15 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import (
-    ConnectorSpec,
-    Event,
-    FunctionSpec,
-    Secret,
-    Subscription,
-    Webhook,
-    dumps,
-)
+from pipeline.records import Event, dumps
+from pipeline.specs import ConnectorSpec, FunctionSpec, Secret, Subscription, Webhook
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl
 
 from connectors.webhooks.base import Headers
 from connectors.webhooks.github import EVENT as GITHUB_EVENT
-from pipeline.records import Event, Webhook, dumps
+from pipeline.records import Event, dumps
+from pipeline.specs import Webhook
 
 WEBHOOK_EVENT_TYPE = "dev.faasflow.webhook.received"
 FORM = "application/x-www-form-urlencoded"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from connectors.webhooks import verifier
 from pipeline.errors import InvalidRequest
-from pipeline.records import Webhook, WebhookSecret
+from pipeline.specs import Webhook, WebhookSecret
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")  # an HTTP token
 

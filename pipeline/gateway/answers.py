@@ -14,7 +14,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.webhooks import Scheme
-from pipeline.records import Failure, Language, Mode, Status
+from pipeline.records import Failure, Status
+from pipeline.specs import Language, Mode
 
 
 class Answer(BaseModel):

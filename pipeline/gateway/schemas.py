@@ -11,8 +11,9 @@ from connectors.catalog import KINDS
 from connectors.webhooks import Scheme
 from connectors.webhooks.rotation import HEADER_NAME
 from pipeline.deadletters import Reason
-from pipeline.records import Failure, Language, Mode, RetryPolicy
+from pipeline.records import Failure
 from pipeline.redrive import Filter
+from pipeline.specs import Language, Mode, RetryPolicy
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 CONNECTOR_KINDS: list[JsonValue] = list(sorted(KINDS))  # checked by connectors.catalog

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.records import Failure, FunctionSpec, Status
+from pipeline.records import Failure, Status
+from pipeline.specs import FunctionSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,11 @@ from pathlib import Path
 import httpx
 
 from pipeline.errors import RuntimeUnavailable
-from pipeline.records import FunctionSpec
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
 from pipeline.runtime.shim import SHIM_DIR
 from pipeline.settings import RuntimeSettings
+from pipeline.specs import FunctionSpec
 
 log = logging.getLogger(__name__)
 

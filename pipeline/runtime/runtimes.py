@@ -11,13 +11,14 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
 
-from pipeline.records import Failure, FunctionSpec, Mode, Status, utc_now
+from pipeline.records import Failure, Status, utc_now
 from pipeline.registry import Record, Registry
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.runtime.docker import DockerRunner
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import Settings
+from pipeline.specs import FunctionSpec, Mode
 
 REDACTED = "[secret]"
 MIN_REDACTED_LENGTH = 4  # shorter values would blank out ordinary text

@@ -14,8 +14,9 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from pipeline.records import Failure, FunctionSpec, Status
+from pipeline.records import Failure, Status
 from pipeline.runtime.engine import Ended
+from pipeline.specs import FunctionSpec
 
 EXIT_KILLED, EXIT_TERMINATED = 137, 143  # 128 + SIGKILL, 128 + SIGTERM
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from pipeline.errors import RuntimeUnavailable
-from pipeline.records import Failure, FunctionSpec, Language, Status, utc_now
+from pipeline.records import Failure, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
 from pipeline.runtime.containers import Containers, StartFailed, WarmContainer
 from pipeline.runtime.engine import Engine
@@ -27,6 +27,7 @@ from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
 from pipeline.runtime.shim import decode_input, encode_output
 from pipeline.runtime.verdicts import Verdict, broken_call
 from pipeline.settings import Settings
+from pipeline.specs import FunctionSpec, Language
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,10 @@ from pipeline.budget import SizeBudget
 from pipeline.deadletters import DeadLetter, Reason, of_event
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.kafka import Publisher, Written, partition_of, scan, topic_partitions
-from pipeline.records import ConnectorSpec, Event, dumps
+from pipeline.records import Event, dumps
 from pipeline.registry import stamp
 from pipeline.settings import KafkaSettings
+from pipeline.specs import ConnectorSpec
 from pipeline.topics import Topics
 
 log = logging.getLogger(__name__)

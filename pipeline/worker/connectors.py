@@ -26,9 +26,10 @@ from pipeline.budget import cut_error
 from pipeline.connector_states import ConnectorState, ConnectorStates, State
 from pipeline.errors import BrokerUnavailable, FaasflowError, PermanentError
 from pipeline.kafka import CompactedView, Publisher
-from pipeline.records import ConnectorSpec, utc_now
+from pipeline.records import utc_now
 from pipeline.registry import Registry
 from pipeline.settings import Settings
+from pipeline.specs import ConnectorSpec
 from pipeline.topics import Topics
 from pipeline.worker.connector_sink import Checkpoints, KafkaSink, SinkParts
 

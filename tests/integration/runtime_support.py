@@ -18,8 +18,8 @@ from pathlib import Path
 
 import docker
 
-from pipeline.records import FunctionSpec, Language, Mode
 from pipeline.runtime.engine import Engine
+from pipeline.specs import FunctionSpec, Language, Mode
 
 REPO = Path(__file__).resolve().parents[2]
 HANDLER_FILES = {"python": "handler.py", "node": "handler.js"}

@@ -17,12 +17,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from pipeline.records import Failure, FunctionSpec, Status
+from pipeline.records import Failure, Status
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.runtime.docker import DockerRunner
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import RuntimeSettings, Settings
+from pipeline.specs import FunctionSpec
 from tests.integration.runtime_support import EngineProxy, build_runtime_images, code_function
 
 pytestmark = pytest.mark.integration

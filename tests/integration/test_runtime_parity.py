@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.execution import execute
-from pipeline.records import Event, FunctionSpec, Invocation, Mode, Status
+from pipeline.records import Event, Invocation, Status
 from pipeline.registry import Registry
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.runtime.shim import decode_input, encode_output
 from pipeline.settings import Settings
+from pipeline.specs import FunctionSpec, Mode
 from tests.integration.runtime_support import build_function_image, build_runtime_images
 
 pytestmark = pytest.mark.integration

@@ -25,11 +25,12 @@ from docker.models.containers import Container
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
-from pipeline.records import FunctionSpec, Status
+from pipeline.records import Status
 from pipeline.runtime.base import RunRequest
 from pipeline.runtime.docker import DockerRunner, hardening
 from pipeline.runtime.engine import Engine
 from pipeline.settings import RuntimeSettings
+from pipeline.specs import FunctionSpec
 from tests.integration.runtime_support import build_runtime_images
 
 pytestmark = pytest.mark.integration

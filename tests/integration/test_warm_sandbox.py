@@ -95,7 +95,7 @@ async def test_a_function_cannot_fill_the_host_through_its_socket_directory(
 
 CHILD = """
 import asyncio, json, sys
-from pipeline.records import FunctionSpec
+from pipeline.specs import FunctionSpec
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import Settings

@@ -8,8 +8,9 @@ from typing import Any
 
 from pipeline.deadletters import DeadLetter
 from pipeline.finals import RecentFinals
-from pipeline.records import Event, FunctionSpec, Invocation, Result, Status, Subscription, Webhook
+from pipeline.records import Event, Invocation, Result, Status
 from pipeline.runtime.base import RunOutcome, RunRequest
+from pipeline.specs import FunctionSpec, Subscription, Webhook
 
 STARTED_AT = "2025-01-01T00:00:00.000000Z"
 FINISHED_AT = "2025-01-01T00:00:00.250000Z"

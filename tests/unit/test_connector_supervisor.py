@@ -13,8 +13,8 @@ from connectors import catalog
 from connectors.base import Connector, Report, Sink
 from connectors.ethereum import EthereumConfig, EthereumConnector
 from pipeline.connector_states import ConnectorState, ConnectorStates, State
-from pipeline.records import ConnectorSpec
 from pipeline.registry import Registry, encode, record_key
+from pipeline.specs import ConnectorSpec
 from pipeline.worker.connectors import ConnectorSupervisor
 from tests.unit.ethereum_support import MemoryChain, MemoryNode, MemorySink, connect_to
 

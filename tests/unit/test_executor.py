@@ -14,8 +14,9 @@ from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailab
 from pipeline.executor import Executor, Handled
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
-from pipeline.records import Failure, FunctionSpec, Invocation, RetryPolicy, Status
+from pipeline.records import Failure, Invocation, Status
 from pipeline.runtime.base import RunOutcome, RunRequest
+from pipeline.specs import FunctionSpec, RetryPolicy
 
 from .support import FINISHED_AT, STARTED_AT, MemoryLog, event, function_spec
 

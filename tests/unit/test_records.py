@@ -7,19 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.records import (
-    Event,
-    FunctionSpec,
-    Invocation,
-    Mode,
-    Result,
-    Status,
-    Subscription,
-    Webhook,
-    dumps,
-    encode_payload,
-    strict_loads,
-)
+from pipeline.records import Event, Invocation, Result, Status, dumps, encode_payload, strict_loads
+from pipeline.specs import FunctionSpec, Mode, Subscription, Webhook
 
 from .support import event, function_spec, subscription, webhook
 

@@ -22,9 +22,10 @@ from pipeline.errors import (
 from pipeline.ids import delivery_event_id
 from pipeline.kafka import Written
 from pipeline.receiver import Deliveries, WebhookReceiver, delivery_key
-from pipeline.records import Event, Webhook
+from pipeline.records import Event
 from pipeline.registry import Registry, encode, record_key
 from pipeline.settings import KafkaSettings
+from pipeline.specs import Webhook
 from pipeline.topics import Topics
 
 from .support import webhook

@@ -8,7 +8,7 @@ from connectors.webhooks import VERIFIERS, Scheme
 from connectors.webhooks.rotation import active, configure, current, iso, rotate
 from pipeline.errors import InvalidRequest
 from pipeline.gateway.routes.webhooks import view, with_secret
-from pipeline.records import Webhook, WebhookSecret
+from pipeline.specs import Webhook, WebhookSecret
 
 from .support import webhook
 

@@ -7,7 +7,7 @@ from fastapi import Query, Response
 from pipeline.gateway.answers import FunctionOut, ResultOut, errors, links
 from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import FunctionIn
-from pipeline.records import FunctionSpec, Mode
+from pipeline.specs import FunctionSpec, Mode
 
 router = management("/v1/functions", "functions")
 NEXT = links("name", "$response.body#/name", "get_function", "function_invocations", "invoke",

@@ -6,7 +6,7 @@ from connectors.webhooks.rotation import current
 from pipeline.gateway.answers import WebhookOut, WebhookWithSecret, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import RotateIn, WebhookIn
-from pipeline.records import Webhook
+from pipeline.specs import Webhook
 
 router = management("/v1/webhooks", "webhooks")
 

@@ -1,0 +1,151 @@
+"""The cluster itself: waiting for it, topics, where a consumer group stands, offsets by time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from pipeline.errors import BrokerUnavailable
+from pipeline.kafka.errors import broker_errors
+from pipeline.kafka.reading import consumer, topic_partitions
+from pipeline.settings import KafkaSettings
+from pipeline.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+async def wait_for_broker(kafka: KafkaSettings, timeout_s: float) -> None:
+    """Poll until the cluster answers metadata requests (used at start-up)."""
+    try:
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(BrokerUnavailable),
+                                           stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5),
+                                           reraise=True):
+            with attempt:
+                await _list_topics(kafka)
+    except BrokerUnavailable as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker at {kafka.bootstrap_servers()} after {timeout_s:.0f}s") from exc
+
+
+async def _list_topics(kafka: KafkaSettings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(),
+                                request_timeout_ms=3000)
+    with broker_errors("listing topics"):
+        try:
+            await admin.start()
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+
+async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> None:
+    """Create the topics that do not exist yet. An existing topic keeps its settings, unless
+    it takes smaller records than the size budget now needs: then it gets its spec's."""
+    specs = list(specs)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers(),
+        request_timeout_ms=int(kafka.publish_timeout_s * 1000),
+    )
+    with broker_errors("creating topics"):
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(
+                    spec.name,
+                    num_partitions=spec.partitions,
+                    replication_factor=kafka.replication_factor,
+                    topic_configs=spec.config,
+                )
+                for spec in specs
+                if spec.name not in existing
+            ]
+            if missing:
+                with suppress(TopicAlreadyExistsError):  # another process won the race
+                    await admin.create_topics(missing)
+                log.info("created topics %s", [t.name for t in missing])
+            await _raise_size_limits(admin, [s for s in specs if s.name in existing])
+        finally:
+            await admin.close()
+
+
+async def _raise_size_limits(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """AlterConfigs replaces a topic's whole configuration, so a topic is given its whole
+    spec, and only when its ``max.message.bytes`` is below what the spec asks."""
+    wanted = {s.name: s for s in specs if "max.message.bytes" in s.config}
+    if not wanted:
+        return
+    described = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None})
+         for name in wanted])
+    small = []
+    for response in described:
+        for _, _, _, name, entries in response.resources:
+            current = {entry[0]: entry[1] for entry in entries}.get("max.message.bytes")
+            need = wanted[name].config["max.message.bytes"]
+            if current is not None and int(current) < int(need):
+                small.append(ConfigResource(ConfigResourceType.TOPIC, name,
+                                            dict(wanted[name].config)))
+    if small:
+        await admin.alter_configs(small)
+        log.info("raised max.message.bytes of %s", [r.name for r in small])
+
+
+class GroupProbe:
+    """Where a consumer group stands: the end offsets of partitions, and what the group
+    committed in them (the worker's watchdog asks every few seconds)."""
+
+    def __init__(self, kafka: KafkaSettings, group: str) -> None:
+        self._kafka = kafka
+        self._group = group
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(),
+                                          request_timeout_ms=int(kafka.publish_timeout_s * 1000))
+        self._reader = consumer(kafka)
+
+    async def start(self) -> None:
+        with broker_errors("starting a group probe"):
+            await self._admin.start()
+            await self._reader.start()
+
+    async def stop(self) -> None:
+        await self._reader.stop()
+        await self._admin.close()
+
+    async def offsets(self, partitions: Iterable[tuple[str, int]]
+                      ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """(end offsets, committed offsets) of ``partitions``; a partition the group never
+        committed in is missing from the second."""
+        tps = [TopicPartition(topic, p) for topic, p in partitions]
+        if not tps:
+            return {}, {}
+        with broker_errors(f"reading the offsets of group {self._group}"):
+            async with asyncio.timeout(self._kafka.publish_timeout_s):
+                ends = await self._reader.end_offsets(tps)
+                committed = await self._admin.list_consumer_group_offsets(self._group,
+                                                                        partitions=tps)
+        return ({(tp.topic, tp.partition): end for tp, end in ends.items()},
+                {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()
+                 if meta is not None and meta.offset >= 0})
+
+
+async def offsets_at(kafka: KafkaSettings, topic: str, at_s: float) -> dict[int, int]:
+    """For each partition of ``topic``, the first offset written at ``at_s`` or later (the
+    end offset where nothing was): where to start reading a time window."""
+    reader = consumer(kafka)
+    with broker_errors(f"reading {topic}"):
+        try:
+            await reader.start()
+            partitions = await topic_partitions(kafka, topic)
+            found = await reader.offsets_for_times({tp: int(at_s * 1000) for tp in partitions})
+            ends = await reader.end_offsets(partitions)
+        finally:
+            await reader.stop()
+    return {tp.partition: found[tp].offset if found.get(tp) else ends[tp] for tp in partitions}

@@ -1,0 +1,83 @@
+"""Publishing with acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+from pipeline.errors import BrokerUnavailable
+from pipeline.kafka.errors import broker_errors
+from pipeline.settings import KafkaSettings
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where Kafka stored a record, once it acknowledged it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the Java client) gives ``key``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Publisher:
+    """An idempotent producer whose writes return only once every in-sync replica has them.
+    It may be made before the event loop runs; ``start`` makes the producer."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._made: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._made is None:
+            raise BrokerUnavailable("the producer is not started")
+        return self._made
+
+    async def start(self) -> None:
+        kafka = self._kafka
+        self._made = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers(),
+            acks="all",
+            enable_idempotence=True,
+            # No linger: records batch up anyway while a request is in flight, and
+            # aiokafka's linger timer cut throughput fourfold with concurrent senders
+            # (13k → 52k acknowledged msg/s in one measurement here).
+            linger_ms=0,
+            request_timeout_ms=int(kafka.publish_timeout_s * 1000),
+            max_request_size=kafka.message_bytes,
+        )
+        with broker_errors("starting the producer"):
+            await self._made.start()
+
+    async def stop(self) -> None:
+        if self._made is not None:
+            await self._made.stop()
+
+    async def publish(self, topic: str, key: str, value: bytes | None,
+                      headers: Headers = ()) -> Written:
+        (written,) = await self.publish_many(topic, [(key, value)], headers)
+        return written
+
+    async def publish_many(
+        self, topic: str, records: Sequence[tuple[str, bytes | None]], headers: Headers = ()
+    ) -> list[Written]:
+        """Publish in order (the idempotent producer keeps order within a partition) and
+        return once every record is acknowledged."""
+        with broker_errors(f"publishing to {topic}"):
+            async with asyncio.timeout(self._kafka.publish_timeout_s):
+                sent = [await self._producer.send(topic, value=value, key=key.encode(),
+                                                  headers=list(headers) or None)
+                        for key, value in records]
+                acked = await asyncio.gather(*sent)
+        return [Written(meta.topic, meta.partition, meta.offset) for meta in acked]
