@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.deadletters import DeadLetter, Reason
-from pipeline.errors import NotFound
 from pipeline.execution import pending
 from pipeline.kafka import offsets_at, scan
 from pipeline.settings import KafkaSettings
@@ -66,7 +65,9 @@ class DeadLetterLog:
 
     async def _letters(self, since: datetime | None) -> AsyncIterator[DeadLetter]:
         topic = self._topics.deadletter
-        start = await offsets_at(self._kafka, topic, since.timestamp()) if since else {}
+        start = {}
+        if since is not None and since.timestamp() > 0:  # Kafka's clock starts in 1970
+            start = await offsets_at(self._kafka, topic, since.timestamp())
         async for partition, offset, _, value in scan(self._kafka, topic, start):
             try:
                 yield DeadLetter.from_dict(json.loads(value or b""))
@@ -74,7 +75,7 @@ class DeadLetterLog:
                 log.warning("skipping unreadable dead letter %s[%d]@%d: %r", topic, partition,
                             offset, exc)
 
-    async def list(self, where: Filter, limit: int) -> list[DeadLetter]:
+    async def find(self, where: Filter, limit: int) -> list[DeadLetter]:
         """The latest state of each matching dead letter, newest first."""
         latest: dict[str, DeadLetter] = {}
         async for letter in self._letters(where.since):
@@ -84,14 +85,13 @@ class DeadLetterLog:
         found.sort(key=lambda letter: letter.dead_at, reverse=True)
         return found[:limit]
 
-    async def get(self, key: str) -> DeadLetter:
+    async def whole(self, key: str) -> list[DeadLetter]:
+        """The dead letter under ``key``, whole, in its latest state (none: an empty list)."""
         found: DeadLetter | None = None
         async for letter in self._letters(None):
             if letter.key == key:
                 found = letter
-        if found is None:
-            raise NotFound(f"dead letter {key!r} does not exist")
-        return found
+        return [found] if found is not None else []
 
     async def redrive(self, where: Filter, limit: int) -> Redriven:
         """Put matching dead-lettered invocations back on the invocations topic, oldest

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli.output import JsonFlag, console, emit_json, show, table
+from pipeline.cli.output import JsonFlag, console, emit_json, fail, show, table
 from pipeline.cli.resources import client, gateway_errors
 from pipeline.cli.times import moment
 
@@ -43,8 +43,10 @@ def list_(function: Function = None, reason: Reason = None, since: Since = None,
 @gateway_errors
 def show_(key: str, as_json: JsonFlag = False) -> None:
     """One dead letter, whole: its invocation or record, logs and attempts."""
-    letter = client().json("GET", f"/v1/deadletters/{key}")
-    show(letter, (*COLUMNS, "image_digest", "attempts", "logs_tail"), as_json)
+    found = client().json("GET", "/v1/deadletters", params={"key": key})
+    if not found:
+        raise fail(f"no dead letter {key!r}")
+    show(found[0], (*COLUMNS, "image_digest", "attempts", "logs_tail"), as_json)
 
 
 @deadletter.command("redrive")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, field_validator
 
 from connectors.catalog import KINDS
 from connectors.webhooks import Scheme
@@ -122,15 +122,30 @@ class DeadLetterQuery(BaseModel):
 
     function: str | None = Field(default=None, pattern=NAME)
     reason: Reason | None = None
-    since: datetime | None = Field(default=None, description="dead-lettered at or after")
+    since: datetime | None = Field(default=None, description="dead-lettered at or after "
+                                   "(RFC 3339; without a zone, UTC)")
     until: datetime | None = Field(default=None, description="dead-lettered before")
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        """A time as RFC 3339 text only (pydantic would also take a number of seconds)."""
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("a time is RFC 3339 text, such as 2026-12-01T10:00:00Z")
+        try:
+            return _aware(datetime.fromisoformat(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+
     def where(self, redrivable: bool | None = None) -> Filter:
-        return Filter(self.function, self.reason, _aware(self.since), _aware(self.until),
-                      redrivable)
+        return Filter(self.function, self.reason, self.since, self.until, redrivable)
 
 
 class DeadLetterListing(DeadLetterQuery):
+    key: str | None = Field(default=None, min_length=1, max_length=400,
+                            description="this one dead letter, whole (its event data too)")
     redrivable: bool | None = Field(
         default=None, description="only those that can (true) or cannot (false) be redriven")
     limit: int = Field(default=100, ge=1, le=10_000)

@@ -23,7 +23,7 @@ async def add_connector(body: ConnectorIn, control: Control, response: Response)
     """201 when new; 200 when the same definition exists; 409 when the name is taken."""
     spec, created = await control.put_connector(body.name, body.kind, body.source, body.config)
     response.status_code = 201 if created else 200
-    return spec.to_dict()
+    return control.connector(spec.name)
 
 
 @router.get("", summary="List connectors, each with its state",
