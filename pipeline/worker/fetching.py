@@ -53,8 +53,12 @@ def _from_the_beginning_when_uncommitted(consumer: Any, seek_to_committed: Any) 
         committed = await seek_to_committed(*partitions)
         fresh = [tp for tp, offset in committed.items() if not offset or offset < 0]
         if fresh:
+            # Not seek_to_beginning: it waits for the fetcher to reset the positions, and
+            # the fetcher leaves the partitions Faust paused for its recovery alone (Faust's
+            # recovery then hung for aiokafka's whole request timeout).
             log.debug("no committed offset for %s: reading from the beginning", fresh)
-            await consumer.seek_to_beginning(*fresh)
+            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+                consumer.seek(tp, offset)
         return committed
 
     return seek

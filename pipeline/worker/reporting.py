@@ -34,6 +34,7 @@ class HealthReporter:
         self._received: dict[Partition, int] = {}
         self._verdict: Verdict | None = None
         self._probe_problem: str | None = None
+        self._stuck_rebalancing = False
         self.path = health.health_file(worker.settings.state_dir, "worker", os.getpid())
 
     def received(self, origin: Origin) -> None:
@@ -72,6 +73,9 @@ class HealthReporter:
 
     async def _probe(self, probe: GroupProbe) -> None:
         worker = self._worker
+        self._stuck_rebalancing = self._watchdog.rebalancing(worker.app.rebalancing)
+        if self._stuck_rebalancing:
+            log.error("a rebalance has not ended for %.0fs", self._watchdog.stall_after_s)
         if worker.app.rebalancing:
             return
         assigned = worker.assigned
@@ -106,7 +110,7 @@ class HealthReporter:
             details.update(lag=self._verdict.lag, idle_s=round(self._verdict.idle_s, 1))
         if not worker.ready:
             status = "starting"
-        elif self._verdict is not None and self._verdict.stalled:
+        elif self._stuck_rebalancing or (self._verdict is not None and self._verdict.stalled):
             status = "stalled"
         else:
             status = "degraded" if problems else "ok"

@@ -12,8 +12,9 @@ Two failures of the consumer under Faust, both seen here:
 - **A consumer that died silently** (faust-streaming#175): the process lives, its
   partitions stay assigned, nothing is consumed, and the lag grows. Work waiting while
   nothing moves for ``stall_after_s`` is a stall, unless the worker is saturated (its
-  in-flight budget is full: busy, not stuck). A stall is reported in the health file,
-  and the supervisor restarts the worker.
+  in-flight budget is full: busy, not stuck); so is a rebalance that has not ended after
+  that long (no record flows during one). A stall is reported in the health file, and the
+  supervisor restarts the worker.
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ class Watchdog:
         self._reached: dict[Partition, int] = {}
         self._moved: dict[Partition, float] = {}  # when each partition last moved
         self._moved_at = clock()
+        self._rebalancing_since: float | None = None
+
+    def rebalancing(self, now_rebalancing: bool) -> bool:
+        """Whether a rebalance has gone on for longer than ``stall_after_s``."""
+        if not now_rebalancing:
+            self._rebalancing_since = None
+            return False
+        now = self._clock()
+        if self._rebalancing_since is None:
+            self._rebalancing_since = now
+        return now - self._rebalancing_since > self.stall_after_s
 
     def observe(self, ends: Mapping[Partition, int], reached: Mapping[Partition, int],
                 saturated: bool) -> Verdict:

@@ -88,3 +88,16 @@ def test_a_saturated_worker_reads_nothing_again() -> None:
 
     clock.now = 30
     assert dog.observe({P: 11}, {P: 10}, saturated=True).reread == {}
+
+
+def test_a_rebalance_that_does_not_end_is_a_stall() -> None:
+    clock = Clock()
+    dog = Watchdog(stall_after_s=60, clock=clock)
+
+    assert not dog.rebalancing(True)
+    clock.now = 59
+    assert not dog.rebalancing(True)
+    clock.now = 61
+    assert dog.rebalancing(True)
+    assert not dog.rebalancing(False)
+    assert not dog.rebalancing(True)  # a new rebalance starts its own clock
