@@ -76,10 +76,11 @@ def up(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Supervised]:
     stop(platform)
 
 
-def warm_pair(platform: Supervised, source: str) -> dict[str, Any]:
+def warm_pair(platform: Supervised, source: str, **fields: Any) -> dict[str, Any]:
     """Two warm code functions subscribed to ``source``; its webhook."""
     for name, code in ((f"{source}-echo", ECHO), (f"{source}-upper", UPPER)):
-        platform.deploy(name, None, runtime="python", code=code, mode="warm", min_warm=1)
+        platform.deploy(name, None, runtime="python", code=code, mode="warm", min_warm=1,
+                        **fields)
         platform.subscribe(name, source)
     return platform.webhook(source, source)
 
@@ -155,9 +156,8 @@ def restart_docker_daemon(state_dir: Path) -> None:
     deadline = time.monotonic() + 60
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    with (state_dir / "dockerd.log").open("ab") as log:
-        subprocess.Popen(["setsid", "dockerd"], stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+    log = state_dir / "dockerd.log"  # the shell leaves, dockerd stays in a session of its own
+    subprocess.run(["bash", "-c", f"setsid dockerd >>{log} 2>&1 </dev/null &"], check=True)
     while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         assert time.monotonic() < deadline + 60, "dockerd did not come back"
         time.sleep(0.5)
@@ -173,9 +173,9 @@ def test_docker_daemon_restarted_under_load_invocations_retry_and_complete(
                FAASFLOW_KAFKA_EMBEDDED_CONTROLLER_PORT=str(free_port()))
     bootstrap = f"127.0.0.1:{up.env['FAASFLOW_KAFKA_EMBEDDED_PORT']}"
     try:
-        hook = warm_pair(up, unique)
-        up.deploy(f"{unique}-cold", "faasflow/echo:latest",
-                  retry={"max_attempts": 10, "backoff_s": 1, "max_backoff_s": 10})
+        patient = {"retry": {"max_attempts": 10, "backoff_s": 1, "max_backoff_s": 10}}
+        hook = warm_pair(up, unique, **patient)
+        up.deploy(f"{unique}-cold", "faasflow/echo:latest", **patient)
         up.subscribe(f"{unique}-cold", unique)
         load = Background(up.url + hook["url"], [f"event {i}".encode() for i in range(1500)],
                           rate=50)
