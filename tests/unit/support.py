@@ -104,3 +104,13 @@ class MemoryLog:
 
     def finals(self) -> list[Result]:
         return [r for r in self.results if r.status.final]
+
+
+class Clock:
+    """A clock the test moves by hand: ``clock.now += 61``."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -7,15 +7,7 @@ import pytest
 
 from pipeline.admission import Admission, InflightBudget, RateLimit
 
-from .support import function_spec
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from .support import Clock, function_spec
 
 
 def test_a_rate_limit_allows_its_burst_then_spaces_calls() -> None:

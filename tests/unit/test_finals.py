@@ -3,13 +3,7 @@ from __future__ import annotations
 from pipeline.finals import RecentFinals, status_headers
 from pipeline.records import Result, Status
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .support import Clock
 
 
 def result(status: Status, redrive: int = 0) -> Result:
@@ -57,7 +51,7 @@ def test_a_redrive_is_final_only_once_a_result_of_that_redrive_is() -> None:
 
 
 def test_results_older_than_the_horizon_are_forgotten() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     finals = RecentFinals(60, clock)
     finals.add("old", True)
     clock.now += 61

@@ -2,15 +2,9 @@ from __future__ import annotations
 
 from pipeline.worker.watchdog import Watchdog
 
+from .support import Clock
+
 P = ("t.invocations", 0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_work_waiting_and_nothing_moving_is_a_stall() -> None:

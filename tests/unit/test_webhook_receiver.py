@@ -28,7 +28,7 @@ from pipeline.settings import KafkaSettings
 from pipeline.specs import Webhook
 from pipeline.topics import Topics
 
-from .support import webhook
+from .support import Clock, webhook
 
 NOW = 1_700_000_000.0
 TOPICS = Topics(KafkaSettings(topic_prefix="t"))
@@ -60,19 +60,11 @@ class MemoryLog:
                 for t, _, v in self.records if t.startswith(TOPICS.events_prefix)]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Setup:
     def __init__(self, hook: Webhook) -> None:
         self.hook = hook
         self.log = MemoryLog()
-        self.clock = Clock()
+        self.clock = Clock(NOW)
         self.registry = Registry()
         self.registry.apply(record_key(hook).encode(), encode(hook))
         self.deliveries = Deliveries(retention_s=3600, clock=self.clock)
@@ -246,7 +238,7 @@ async def test_an_unknown_webhook_and_an_overlong_delivery_id() -> None:
 
 
 def test_deliveries_are_forgotten_after_the_retention() -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     deliveries = Deliveries(retention_s=60, clock=clock)
     deliveries.apply(b"wh_1/a", json.dumps({"event_id": "e", "received_at": NOW - 61}).encode())
     deliveries.add("wh_1/b", NOW)
