@@ -152,8 +152,11 @@ class FunctionPool(Generic[I]):
                 async with self._changed:
                     self._starting -= 1
             async with self._changed:
-                self._idle.append(_Idle(instance))
-                self._changed.notify_all()
+                if not self._draining:
+                    self._idle.append(_Idle(instance))
+                    self._changed.notify_all()
+                    continue
+            await self._destroy(instance)  # drained while it started: nobody would reap it
 
     async def maintain(self) -> None:
         """Reap instances idle past the timeout (keeping ``min_warm``), replace idle ones

@@ -146,6 +146,29 @@ async def test_drain_sends_waiters_to_the_new_pool() -> None:
     await pool.release(held, healthy=True)
 
 
+async def test_an_instance_started_for_prewarm_after_a_drain_is_destroyed() -> None:
+    """A redeploy while a prewarm start is under way must not leave that container behind."""
+    gate = asyncio.Event()
+    started: list[Box] = []
+
+    async def slow_start() -> Box:
+        await gate.wait()
+        started.append(Box())
+        return started[-1]
+
+    capacity = Capacity(10)
+    pool: FunctionPool[Box] = FunctionPool("f", slow_start, capacity, max_size=2, min_warm=1)
+    prewarming = asyncio.ensure_future(pool.prewarm())
+    await asyncio.sleep(0.01)
+
+    await pool.drain()
+    gate.set()
+    await asyncio.wait_for(prewarming, 1)
+
+    assert [box.destroyed for box in started] == [True]
+    assert (pool.size, pool.idle, capacity.used) == (0, 0, 0)
+
+
 async def test_the_capacity_is_shared_across_pools() -> None:
     capacity = Capacity(1)
     one, other = make_pool(capacity), make_pool(capacity)
