@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 
 from pipeline.ids import invocation_id
-from pipeline.records import Event, Failure, Invocation, Result, Status, utc_now
+from pipeline.records import Event, Failure, Invocation, Position, Result, Status, utc_now
 from pipeline.registry import Registry
 from pipeline.runtime.base import Runner, RunRequest
 from pipeline.specs import FunctionSpec
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def plan_invocations(
-    event: Event, registry: Registry, source: str, replay_id: str = ""
+    event: Event, registry: Registry, source: str, position: Position | None = None,
+    replay_id: str = "",
 ) -> list[Invocation]:
     """One Invocation per function subscribed to ``source``: the source whose topic the
     event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute).
@@ -35,6 +36,7 @@ def plan_invocations(
             event=event,
             source=source,
             replay_id=replay_id,
+            event_position=position,
         )
         for function in functions
     ]
@@ -62,6 +64,11 @@ def pending(invocation: Invocation) -> Result:
         attempt=invocation.attempt,
         queued_at=invocation.queued_at,
         redrive=invocation.redrive,
+        source=invocation.source,
+        replay_id=invocation.replay_id,
+        event_position=invocation.event_position,
+        callback_url=invocation.callback_url,
+        shadow=invocation.shadow,
     )
 
 

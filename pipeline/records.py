@@ -147,6 +147,24 @@ class Failure(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record lies in its topic: what an invocation keeps of its event, so the
+    event can be read again (``GET /v1/events/{id}``, replay)."""
+
+    partition: int
+    offset: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"partition": self.partition, "offset": self.offset}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any] | None) -> Position | None:
+        if not record:
+            return None
+        return cls(partition=int(record["partition"]), offset=int(record["offset"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Invocation:
     """One (event, function) pair to run; ``id`` is derived from the source the event came
     through, the event and the function (see ``ids``)."""
@@ -159,9 +177,12 @@ class Invocation:
     replay_id: str = ""
     queued_at: str = field(default_factory=utc_now)
     redrive: int = 0  # how many times it was redriven from the dead letters
+    event_position: Position | None = None  # in the source's event topic
+    callback_url: str = ""  # where its final Result is POSTed (async invocations)
+    shadow: bool = False  # a shadow replay's run: no callbacks, no sinks
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "id": self.id,
             "function": self.function,
             "source": self.source,
@@ -171,6 +192,8 @@ class Invocation:
             "queued_at": self.queued_at,
             "redrive": self.redrive,
         }
+        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow))
+        return record
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Invocation:
@@ -183,7 +206,23 @@ class Invocation:
             replay_id=str(record.get("replay_id", "")),
             queued_at=str(record["queued_at"]),
             redrive=int(record.get("redrive", 0)),
+            event_position=Position.from_dict(record.get("event_position")),
+            callback_url=str(record.get("callback_url", "")),
+            shadow=bool(record.get("shadow", False)),
         )
+
+
+def _origin_fields(position: Position | None, callback_url: str,
+                   shadow: bool) -> dict[str, Any]:
+    """The optional fields an Invocation hands down to its Result, written only when set."""
+    fields: dict[str, Any] = {}
+    if position is not None:
+        fields["event_position"] = position.to_dict()
+    if callback_url:
+        fields["callback_url"] = callback_url
+    if shadow:
+        fields["shadow"] = True
+    return fields
 
 
 class Status(StrEnum):
@@ -248,6 +287,11 @@ class Result:
     attempts: tuple[Attempt, ...] = ()
     retry_at: str | None = None
     redrive: int = 0
+    source: str = ""  # the faasflow source its event came through
+    replay_id: str = ""
+    event_position: Position | None = None
+    callback_url: str = ""
+    shadow: bool = False
 
     def with_status(self, status: Status, **changes: Any) -> Result:
         return replace(self, status=status, **changes)
@@ -269,6 +313,8 @@ class Result:
             "attempts": [a.to_dict() for a in self.attempts],
             "retry_at": self.retry_at,
             "redrive": self.redrive,
+            "source": self.source,
+            "replay_id": self.replay_id,
             "timings": {
                 "queued_at": self.queued_at,
                 "started_at": self.started_at,
@@ -276,6 +322,7 @@ class Result:
                 "duration_s": self.duration_s,
             },
         }
+        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow))
         record.update(encode_payload(self.output, None, "output"))
         return record
 
@@ -303,4 +350,9 @@ class Result:
             attempts=tuple(Attempt.from_dict(a) for a in record.get("attempts") or ()),
             retry_at=record.get("retry_at"),
             redrive=int(record.get("redrive", 0)),
+            source=str(record.get("source", "")),
+            replay_id=str(record.get("replay_id", "")),
+            event_position=Position.from_dict(record.get("event_position")),
+            callback_url=str(record.get("callback_url", "")),
+            shadow=bool(record.get("shadow", False)),
         )

@@ -23,7 +23,7 @@ from pipeline.errors import PayloadTooLarge
 from pipeline.execution import failed, pending, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
-from pipeline.records import Event, Failure, Invocation
+from pipeline.records import Event, Failure, Invocation, Position
 from pipeline.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class Starter:
 
     async def start(self, event: Event, source: str, origin: Origin) -> int:
         """Queue ``event``'s invocations; returns how many were queued."""
-        invocations = [i for i in plan_invocations(event, self._registry, source)
+        position = Position(origin.partition, origin.offset)
+        invocations = [i for i in plan_invocations(event, self._registry, source, position)
                        if not self._finals.started(i.id)]
         if not invocations:
             return 0

@@ -40,6 +40,8 @@ class Topics:
         self.checkpoints = f"{self.prefix}.checkpoints"
         self.connectors = f"{self.prefix}.connectors"
         self.deliveries = f"{self.prefix}.deliveries"
+        self.replays = f"{self.prefix}.replays"
+        self.callbacks = f"{self.prefix}.callbacks"
         self.events_prefix = f"{self.prefix}.events."
 
     def events(self, source: str) -> str:
@@ -62,6 +64,9 @@ class Topics:
             TopicSpec(self.deadletter, n, self._sized),
             TopicSpec(self.checkpoints, 1, compact),
             TopicSpec(self.connectors, 1, compact),  # connector states, key: connector name
+            TopicSpec(self.replays, 1, compact),  # replays and their progress, key: replay id
+            # Callback and sink deliveries of final Results, key: invocation id/target
+            TopicSpec(self.callbacks, n, compact),
             # Webhook deliveries already published (key webhook/delivery): compacted, and
             # forgotten after the retention, which bounds how long a retry is recognized.
             TopicSpec(self.deliveries, n, {**compact, "cleanup.policy": "compact,delete",

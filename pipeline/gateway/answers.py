@@ -166,6 +166,11 @@ class Timings(Answer):
     duration_s: float | None
 
 
+class PositionOut(Answer):
+    partition: int
+    offset: int
+
+
 class ResultOut(Answer):
     """An invocation's latest state; its output is ``output`` (text or JSON as text) or
     ``output_base64`` (anything else)."""
@@ -184,7 +189,13 @@ class ResultOut(Answer):
     failure: Failure | None
     attempts: list[AttemptOut] = Field(description="the earlier runs that were retried")
     retry_at: str | None
+    source: str = Field(description="the source its event came through")
+    replay_id: str = Field(description="the replay that made it, if any")
     timings: Timings
+    event_position: PositionOut | None = Field(
+        default=None, description="where its event lies in the source's topic")
+    callback_url: str | None = None
+    shadow: bool | None = Field(default=None, description="a shadow replay's run")
     output: str | None = None
     output_base64: str | None = None
 

@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from pipeline.records import Event, Invocation, Result, Status, dumps, encode_payload, strict_loads
+from pipeline.execution import pending
+from pipeline.records import (
+    Event,
+    Invocation,
+    Position,
+    Result,
+    Status,
+    dumps,
+    encode_payload,
+    strict_loads,
+)
 from pipeline.specs import FunctionSpec, Mode, Subscription, Webhook
 
 from .support import event, function_spec, subscription, webhook
@@ -217,6 +227,25 @@ def test_invocation_round_trips_with_its_event() -> None:
 
     assert back == inv
     assert back.event.data == b"\x00\x01"
+
+
+def test_where_an_invocation_came_from_reaches_its_result() -> None:
+    inv = Invocation(id="inv-1", function="f", event=event(b"{}", "application/json"),
+                     source="orders", replay_id="rp_1", event_position=Position(2, 41),
+                     callback_url="https://example.org/cb", shadow=True)
+
+    back = Invocation.from_dict(over_the_wire(inv.to_dict()))
+    result = Result.from_dict(over_the_wire(pending(back).to_dict()))
+
+    assert back == inv
+    assert (result.source, result.replay_id, result.event_position, result.callback_url,
+            result.shadow) == ("orders", "rp_1", Position(2, 41), "https://example.org/cb", True)
+
+
+def test_unset_origin_fields_are_left_out_of_the_record() -> None:
+    record = Invocation(id="inv-1", function="f", event=event(b"", None)).to_dict()
+
+    assert not {"event_position", "callback_url", "shadow"} & record.keys()
 
 
 # Results
