@@ -62,8 +62,10 @@ def test_core_topics_and_which_are_compacted(topics: Topics) -> None:
     compacted = {name for name, spec in core.items()
                  if spec.config.get("cleanup.policy") == "compact"}
     assert set(core) == {"t1.registry", "t1.invocations", "t1.results", "t1.deadletter",
-                         "t1.checkpoints", "t1.connectors", "t1.deliveries"}
-    assert compacted == {"t1.registry", "t1.results", "t1.checkpoints", "t1.connectors"}
+                         "t1.checkpoints", "t1.connectors", "t1.deliveries", "t1.replays",
+                         "t1.callbacks"}
+    assert compacted == {"t1.registry", "t1.results", "t1.checkpoints", "t1.connectors",
+                         "t1.replays", "t1.callbacks"}
 
 
 def test_core_partitions(topics: Topics) -> None:
@@ -71,7 +73,7 @@ def test_core_partitions(topics: Topics) -> None:
 
     assert partitions == {"t1.registry": 1, "t1.invocations": 3, "t1.results": 3,
                           "t1.deadletter": 3, "t1.checkpoints": 1, "t1.connectors": 1,
-                          "t1.deliveries": 3}
+                          "t1.deliveries": 3, "t1.replays": 1, "t1.callbacks": 3}
 
 
 def test_deliveries_are_compacted_and_forgotten_after_their_retention() -> None:
