@@ -18,6 +18,7 @@ from connectors.webhooks import rotation
 from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
+from pipeline.filters import Filter
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
 from pipeline.records import Event, Invocation, Result, dumps, utc_now
@@ -148,16 +149,20 @@ class ControlPlane:
     async def delete_webhook(self, ident: str) -> None:
         await self._write(record_key(self.registry.webhook(ident)), None)
 
-    async def subscribe(self, function: str, source: str) -> tuple[Subscription, bool]:
-        """The subscription of ``function`` to ``source``, and whether it is new: subscribing
-        twice is harmless and returns the first subscription."""
+    async def subscribe(self, function: str, source: str,
+                        event_filter: Filter | None = None) -> tuple[Subscription, bool]:
+        """The subscription of ``function`` to ``source`` with ``event_filter``, and whether
+        it is new: subscribing twice with the same filter is harmless and returns the first
+        subscription; another filter makes another subscription (an event runs the function
+        once if it matches either)."""
         if function not in self.registry.functions:
             raise NotFound(f"function {function!r} does not exist")
         for existing in self.registry.subscribers(check_source(source)):
-            if existing.function == function:
+            if existing.function == function and existing.filter == event_filter:
                 return existing, False
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
-        subscription = Subscription(id=new_resource_id("sub"), function=function, source=source)
+        subscription = Subscription(id=new_resource_id("sub"), function=function, source=source,
+                                    filter=event_filter)
         await self._write(record_key(subscription), subscription)
         return subscription, True
 

@@ -23,12 +23,15 @@ def plan_invocations(
     replay_id: str = "",
 ) -> list[Invocation]:
     """One Invocation per function subscribed to ``source``: the source whose topic the
-    event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute).
+    event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute),
+    by a subscription whose filter matches the event.
 
-    Two subscriptions of one function to one source still make one invocation: the id
-    is derived from (source, event, function, replay), so they would collide anyway.
+    Two subscriptions of one function to one source (with different filters) still make
+    one invocation when either matches: the id is derived from (source, event, function,
+    replay), so they would collide anyway.
     """
-    functions = dict.fromkeys(s.function for s in registry.subscribers(source))
+    functions = dict.fromkeys(s.function for s in registry.subscribers(source)
+                              if s.filter is None or s.filter.matches(event))
     return [
         Invocation(
             id=invocation_id(source, event, function, replay_id),

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pipeline.filters import Filter
+from pipeline.filters import parse as parse_filter
 from pipeline.records import Failure, utc_now
 
 
@@ -177,19 +179,26 @@ class Webhook:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
+    """``function`` runs for each event of ``source`` that ``filter`` matches (every event
+    without a filter)."""
+
     id: str
     function: str
     source: str
     created_at: str = field(default_factory=utc_now)
+    filter: Filter | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "function": self.function, "source": self.source,
-                "created_at": self.created_at}
+                "created_at": self.created_at,
+                "filter": self.filter.to_dict() if self.filter else None}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Subscription:
+        raw_filter = record.get("filter")
         return cls(id=record["id"], function=record["function"], source=record["source"],
-                   created_at=record["created_at"])
+                   created_at=record["created_at"],
+                   filter=parse_filter(raw_filter) if raw_filter is not None else None)
 
 
 @dataclass(frozen=True, slots=True)

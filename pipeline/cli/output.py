@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
@@ -49,5 +50,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, dict):
+        if any(isinstance(v, dict | list) for v in value.values()):
+            return escape(json.dumps(value))  # nested (a filter): as JSON, to copy back
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -27,7 +28,7 @@ invocation = typer.Typer(help="Look up invocation results.", no_args_is_help=Tru
 
 FUNCTION_COLUMNS = ("name", "image", "mode", "timeout_s", "memory_mb", "public", "updated_at")
 WEBHOOK_COLUMNS = ("id", "name", "source", "scheme", "url")
-SUBSCRIPTION_COLUMNS = ("id", "function", "source")
+SUBSCRIPTION_COLUMNS = ("id", "function", "source", "filter")
 RESULT_COLUMNS = ("invocation_id", "function", "status", "error", "output")
 
 
@@ -304,9 +305,23 @@ def webhook_send(
 
 
 @gateway_errors
-def subscribe(function: str, source: str, as_json: JsonFlag = False) -> None:
-    """Subscribe FUNCTION to the events of SOURCE (again: harmless, returns the first)."""
-    sub = client().json("POST", "/v1/subscriptions", json={"function": function, "source": source})
+def subscribe(
+    function: str, source: str,
+    event_filter: Annotated[str | None, typer.Option(
+        "--filter", metavar="JSON", help='Run FUNCTION only for the events this pattern '
+        'matches, such as \'{"type": [{"prefix": "order."}]}\' (README: Filtering events).',
+    )] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Subscribe FUNCTION to the events of SOURCE (again with the same filter: harmless,
+    returns the first; with another filter: another subscription)."""
+    body: dict[str, Any] = {"function": function, "source": source}
+    if event_filter is not None:
+        try:
+            body["filter"] = json.loads(event_filter)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
+    sub = client().json("POST", "/v1/subscriptions", json=body)
     show(sub, SUBSCRIPTION_COLUMNS, as_json)
 
 

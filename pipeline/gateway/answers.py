@@ -129,6 +129,8 @@ class SubscriptionOut(Answer):
     function: str
     source: str
     created_at: str
+    filter: dict[str, Any] | None = Field(
+        description="the events it runs the function for; null: every event")
 
 
 class ConnectorOut(Answer):

@@ -103,6 +103,12 @@ class SubscriptionIn(BaseModel):
 
     function: str = Field(pattern=NAME)
     source: str = Field(pattern=NAME)
+    filter: dict[str, Any] | None = Field(
+        default=None, description="run the function only for the events this pattern "
+        "matches (EventBridge-style; README: Filtering events); checked by the gateway",
+        examples=[{"type": [{"prefix": "order."}],
+                   "data": {"amount": [{"numeric": [">", 0, "<=", 100]}]}}],
+    )
 
 
 class ConnectorIn(BaseModel):

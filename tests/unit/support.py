@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.deadletters import DeadLetter
+from pipeline.filters import parse
 from pipeline.finals import RecentFinals
 from pipeline.records import Event, Invocation, Result, Status
 from pipeline.runtime.base import RunOutcome, RunRequest
@@ -30,9 +31,11 @@ def event(
                  datacontenttype=content_type, time="2025-01-01T00:00:00Z")
 
 
-def subscription(ident: str, function: str, source: str = "orders") -> Subscription:
+def subscription(ident: str, function: str, source: str = "orders",
+                 event_filter: dict[str, Any] | None = None) -> Subscription:
     return Subscription(id=ident, function=function, source=source,
-                        created_at="2025-01-01T00:00:00Z")
+                        created_at="2025-01-01T00:00:00Z",
+                        filter=parse(event_filter) if event_filter is not None else None)
 
 
 def webhook(ident: str, source: str = "orders") -> Webhook:

@@ -50,6 +50,41 @@ def test_two_subscriptions_of_one_function_make_one_invocation() -> None:
     assert [i.function for i in planned] == ["audit"]
 
 
+def test_only_functions_whose_filter_matches_are_planned() -> None:
+    registry = registry_of(
+        subscription("s1", "big", event_filter={"data": {"n": [{"numeric": [">", 10]}]}}),
+        subscription("s2", "small", event_filter={"data": {"n": [{"numeric": ["<=", 10]}]}}),
+        subscription("s3", "audit"))
+
+    planned = plan_invocations(event(b'{"n": 3}', "application/json"), registry, "orders")
+
+    assert [i.function for i in planned] == ["audit", "small"]
+
+
+def test_an_event_that_matches_no_filter_plans_nothing() -> None:
+    registry = registry_of(subscription("s1", "audit", event_filter={"type": ["order.paid"]}))
+
+    assert plan_invocations(event(b"x"), registry, "orders") == []
+
+
+def test_data_that_is_not_json_does_not_match_a_data_filter() -> None:
+    registry = registry_of(subscription("s1", "audit", event_filter={"data": {"n": [3]}}))
+
+    assert plan_invocations(event(b'{"n": 3}', "text/plain"), registry, "orders") == []
+
+
+def test_two_filtered_subscriptions_of_one_function_make_one_invocation() -> None:
+    registry = registry_of(
+        subscription("s1", "audit", event_filter={"type": [{"prefix": "order."}]}),
+        subscription("s2", "audit", event_filter={"data": {"n": [3]}}),
+        subscription("s3", "audit", event_filter={"type": ["other"]}))
+    ev = event(b'{"n": 3}', "application/json")
+
+    planned = plan_invocations(ev, registry, "orders")
+
+    assert [i.id for i in planned] == [invocation_id("orders", ev, "audit")]
+
+
 def test_event_nobody_subscribes_to_plans_nothing() -> None:
     registry = registry_of(subscription("s1", "audit", source="payments"))
 

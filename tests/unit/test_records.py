@@ -219,6 +219,23 @@ def test_subscription_round_trips() -> None:
     assert Subscription.from_dict(over_the_wire(sub.to_dict())) == sub
 
 
+def test_subscription_round_trips_with_its_filter() -> None:
+    sub = subscription("sub_1", "resize", source="images", event_filter={
+        "type": [{"prefix": "image."}], "data": {"size": [{"numeric": [">", 1024]}]}})
+
+    back = Subscription.from_dict(over_the_wire(sub.to_dict()))
+
+    assert back == sub
+    assert back.filter is not None
+
+
+def test_a_subscription_recorded_before_filters_loads_without_one() -> None:
+    old = {"id": "sub_1", "function": "resize", "source": "images",
+           "created_at": "2025-01-01T00:00:00Z"}
+
+    assert Subscription.from_dict(old).filter is None
+
+
 def test_invocation_round_trips_with_its_event() -> None:
     inv = Invocation(id="inv-1", function="resize", event=event(b"\x00\x01", "image/png"),
                      attempt=3, replay_id="r7", queued_at="2025-01-01T00:00:01Z")

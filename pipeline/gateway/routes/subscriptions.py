@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import Response
 
+from pipeline.filters import parse as parse_filter
 from pipeline.gateway.answers import SubscriptionOut, error, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import SubscriptionIn
@@ -20,8 +21,11 @@ NEXT = links("ident", "$response.body#/id", "unsubscribe")
                         404: error("No function by that name."),
                         **errors(400, 413, 422, 503)})
 async def subscribe(body: SubscriptionIn, control: Control, response: Response) -> dict[str, Any]:
-    """201 with a new subscription; 200 with the existing one if it was subscribed already."""
-    subscription, created = await control.subscribe(body.function, body.source)
+    """201 with a new subscription; 200 with the existing one if it was subscribed already
+    with the same filter. A filter that is not valid is refused with 422, whose message
+    points at the bad part (``filter.data.amount: …``)."""
+    event_filter = parse_filter(body.filter) if body.filter is not None else None
+    subscription, created = await control.subscribe(body.function, body.source, event_filter)
     response.status_code = 201 if created else 200
     return subscription.to_dict()
 
