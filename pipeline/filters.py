@@ -276,6 +276,15 @@ def _is_number(value: Any) -> bool:
     return _json_type(value) == "number" and (isinstance(value, int) or math.isfinite(value))
 
 
+def _is_unicode(text: str) -> bool:
+    """Encodable as UTF-8: JSON may escape a lone surrogate, which no record can hold."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Parser:
     """One parse: counts the conditions so far against ``MAX_CONDITIONS``."""
 
@@ -307,9 +316,9 @@ class _Parser:
                                    'digits); fields of the data go under "data"')
                 fields.append((key, self.matchers(value, path, attribute=True)))
             else:
-                if not isinstance(key, str) or len(key) > MAX_TEXT:
-                    raise _invalid(where, f"a field name is a string of at most {MAX_TEXT} "
-                                   "characters")
+                if not isinstance(key, str):
+                    raise _invalid(where, "a field name is a string")
+                self.text(key, where, "a field name")
                 if isinstance(value, dict):
                     fields.append((key, self.pattern(value, path, depth + 1, top=False)))
                 else:
@@ -360,9 +369,11 @@ class _Parser:
             return Equals(raw)
         raise _invalid(where, "a value is a string, a finite number, true, false or null")
 
-    def text(self, raw: str, where: str) -> str:
+    def text(self, raw: str, where: str, what: str = "a string to match") -> str:
         if len(raw) > MAX_TEXT:
-            raise _invalid(where, f"a string to match has at most {MAX_TEXT} characters")
+            raise _invalid(where, f"{what} has at most {MAX_TEXT} characters")
+        if not _is_unicode(raw):
+            raise _invalid(where, f"{what} is not valid Unicode (a lone surrogate)")
         return raw
 
     def text_matcher(self, name: str, arg: Any, where: str) -> Excludable:

@@ -287,6 +287,17 @@ def test_invalid_filters_are_refused_where_they_are_wrong(raw: Any, message: str
     assert refusal(raw).startswith(message)
 
 
+@pytest.mark.parametrize("raw", [
+    {"type": ["\ud800"]},
+    {"data": {"a": [{"prefix": "x\udfff"}]}},
+    {"data": {"\ud800": [1]}},
+    {"data": {"a": [{"anything-but": ["ok", "\ud800"]}]}},
+])
+def test_a_lone_surrogate_is_refused(raw: dict[str, Any]) -> None:
+    """It would pass, and then fail to be written to the registry as UTF-8."""
+    assert "not valid Unicode" in refusal(raw)
+
+
 def test_where_names_the_caller() -> None:
     with pytest.raises(InvalidRequest, match=r"^replay\.filter\.type: "):
         parse({"type": "x"}, where="replay.filter")
