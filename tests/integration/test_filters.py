@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.integration.platform import Platform
+from typer.testing import CliRunner
+
+from pipeline.cli.main import app
+from tests.integration.platform import TOKEN, Platform
 
 
 def subscribe(platform: Platform, function: str, source: str,
@@ -100,3 +103,28 @@ def test_an_invalid_filter_is_refused_with_where_it_is_wrong(
         'filter.data.amount: a numeric range takes ">", ">=", "<", "<=" or "=" with numbers')
     listed = platform.api.get("/v1/subscriptions").json()
     assert not [s for s in listed if s["source"] == unique]
+
+
+def test_the_cli_subscribes_with_a_filter_and_lists_it(platform: Platform, unique: str) -> None:
+    platform.deploy(f"{unique}-echo", "faasflow/echo:latest")
+    env = {"FAASFLOW_GATEWAY_PORT": platform.url.rsplit(":", 1)[1],
+           "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN, "COLUMNS": "200"}
+    cli = CliRunner()
+    given = '{"subject": [{"suffix": ".png"}], "data": {"paid": [true]}}'
+
+    made = cli.invoke(app, ["subscribe", f"{unique}-echo", unique, "--filter", given, "--json"],
+                      env=env)
+    listed = cli.invoke(app, ["subscription", "list"], env=env)
+    refused = cli.invoke(app, ["subscribe", f"{unique}-echo", unique, "--filter",
+                               '{"data": {"paid": "yes"}}'], env=env)
+    not_json = cli.invoke(app, ["subscribe", f"{unique}-echo", unique, "--filter", "{paid"],
+                          env=env)
+
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["filter"] == json.loads(given)
+    assert listed.exit_code == 0, listed.output
+    assert json.dumps(json.loads(given)) in listed.stdout
+    assert refused.exit_code != 0
+    assert "filter.data.paid: takes a non-empty list of matchers" in refused.output
+    assert not_json.exit_code == 2
+    assert "--filter" in not_json.output
