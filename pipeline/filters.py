@@ -239,6 +239,8 @@ class _EventFields(Mapping[str, Any]):
 
 @dataclass(frozen=True, slots=True)
 class Filter:
+    """A parsed filter (``parse``); ``to_dict`` gives back what ``parse`` takes."""
+
     pattern: Pattern
 
     def matches(self, event: Event) -> bool:
@@ -261,7 +263,7 @@ def _invalid(where: str, problem: str) -> InvalidRequest:
     return InvalidRequest(f"{where}: {problem}")
 
 
-MATCHERS_USAGE = ('takes a non-empty list of matchers, such as ["a", {"prefix": "b"}]')
+MATCHERS_USAGE = 'takes a non-empty list of matchers, such as ["a", {"prefix": "b"}]'
 ATTRIBUTE_USAGE = ("CloudEvents attributes are strings: match them with strings, prefix, "
                    "suffix, equals-ignore-case, anything-but or exists")
 NUMERIC_USAGE = ('a numeric range takes ">", ">=", "<", "<=" or "=" with numbers, '
@@ -406,7 +408,7 @@ class _Parser:
             [(name, text)] = arg.items()
             return AnythingBut((self.text_matcher(name, text, where),))
         values = arg if isinstance(arg, list) else [arg]
+        self.count(where, len(values))
         if not values or any(v is None or isinstance(v, bool | dict | list) for v in values):
             raise _invalid(where, ANYTHING_BUT_USAGE)
-        self.count(where, len(values))
         return AnythingBut(tuple(self.value(v, where, attribute) for v in values))
