@@ -1,0 +1,229 @@
+"""Async invocation and callbacks on the real broker, Docker Engine and worker: 202 only
+once Kafka has the run, a signed POST of the final Result, retries recorded attempt by
+attempt, a breaker that pauses a dead target without delaying a healthy one, sinks, and
+URLs refused up front."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import standardwebhooks
+
+from pipeline.kafka import read_from
+from pipeline.settings import KafkaSettings, Settings
+from pipeline.topics import Topics
+from tests.integration.callback_receiver import Receiver, receiving
+from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.platform import Platform
+from tests.integration.test_failure_paths import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def reachable(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Platform]:
+    """A platform allowed to call back to this machine (the receivers listen on 127.0.0.1),
+    retrying fast and pausing a target after 3 failures for a minute."""
+    running = Platform(kafka.bootstrap, f"c{uuid.uuid4().hex[:10]}", free_port(), tmp_path,
+                       FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true",
+                       FAASFLOW_CALLBACKS_BACKOFF_S="0.2",
+                       FAASFLOW_CALLBACKS_MAX_BACKOFF_S="0.5",
+                       FAASFLOW_CALLBACKS_BREAKER_FAILURES="3",
+                       FAASFLOW_CALLBACKS_BREAKER_COOLDOWN_S="600")
+    running.start_worker()
+    running.start_gateway()
+    yield running
+    running.stop()
+
+
+def secret(platform: Platform) -> str:
+    found = Settings(state_dir=platform.state_dir).signing_secret()
+    assert found is not None
+    return found
+
+
+def queue(platform: Platform, function: str, body: bytes, callback: str | None = None) -> str:
+    headers = {"Content-Type": "text/plain"}
+    if callback:
+        headers["X-Callback-Url"] = callback
+    answer = platform.anonymous.post(f"/async-function/{function}", content=body,
+                                     headers=headers)
+    assert answer.status_code == 202, answer.text
+    return str(answer.headers["X-Call-Id"])
+
+
+def deliveries(platform: Platform, kafka: KafkaContainer) -> dict[str, dict[str, Any]]:
+    """The latest record of each delivery in the callbacks topic, by key."""
+    settings = KafkaSettings(bootstrap=kafka.bootstrap, topic_prefix=platform.prefix)
+    records = asyncio.run(read_from(settings, Topics(settings).callbacks, {}))
+    return {key.decode(): json.loads(value) for _, _, key, value in records
+            if key is not None and value is not None}
+
+
+def settled(platform: Platform, kafka: KafkaContainer, key: str) -> dict[str, Any] | None:
+    record = deliveries(platform, kafka).get(key)
+    return record if record and record["state"] in ("delivered", "failed") else None
+
+
+def test_async_invoke_answers_202_and_the_final_result_is_posted_signed(
+        reachable: Platform, kafka: KafkaContainer, unique: str) -> None:
+    reachable.deploy(unique, "faasflow/echo")
+    with receiving(200) as receiver:
+        answer = reachable.anonymous.post(
+            f"/async-function/{unique}", content=b"hello",
+            headers={"Content-Type": "text/plain", "X-Callback-Url": receiver.url()})
+
+        assert answer.status_code == 202, answer.text
+        ident = answer.headers["X-Call-Id"]
+        assert answer.json()["invocation_id"] == ident
+        assert answer.json()["status_url"].endswith(f"/v1/invocations/{ident}")
+        (post,) = wait_for(receiver.posts, timeout_s=60) or [None]
+        assert post is not None, reachable.log("worker")[-3000:]
+
+    delivered = standardwebhooks.Webhook(secret(reachable)).verify(post.body, post.headers)
+    assert delivered["invocation_id"] == ident
+    assert delivered["status"] == "succeeded"
+    assert delivered["output"] == "hello"
+    shown = reachable.api.get(f"/v1/invocations/{ident}").json()
+    assert delivered == {k: v for k, v in shown.items() if k != "callbacks"}
+    record = wait_for(lambda: settled(reachable, kafka, f"{ident}/callback"))
+    assert record["state"] == "delivered"
+    assert record["message_id"] == post.headers["webhook-id"]
+    assert [a["status_code"] for a in record["attempts"]] == [200]
+
+
+def test_the_management_route_queues_too(reachable: Platform, unique: str) -> None:
+    reachable.deploy(unique, "faasflow/echo")
+
+    answer = reachable.api.post(f"/v1/functions/{unique}/invocations",
+                                params={"async": "true"}, content=b"x")
+    sync_only = reachable.api.post(f"/v1/functions/{unique}/invocations", content=b"x")
+
+    assert answer.status_code == 202, answer.text
+    assert sync_only.status_code == 422
+    ident = answer.headers["X-Call-Id"]
+    final = wait_for(lambda: (r := reachable.api.get(f"/v1/invocations/{ident}").json())
+                     ["status"] == "succeeded" and r)
+    assert final["output"] == "x"
+
+
+def test_a_failing_receiver_gets_the_result_after_retries_and_each_attempt_is_recorded(
+        reachable: Platform, kafka: KafkaContainer, unique: str) -> None:
+    reachable.deploy(unique, "faasflow/echo")
+    with receiving(500, 502, 200) as receiver:
+        ident = queue(reachable, unique, b"again", receiver.url())
+        record = wait_for(lambda: settled(reachable, kafka, f"{ident}/callback"))
+        posts = receiver.posts()
+
+    assert record is not None, reachable.log("worker")[-3000:]
+    assert record["state"] == "delivered"
+    assert [a["status_code"] for a in record["attempts"]] == [500, 502, 200]
+    assert all(a["at"] and a["duration_s"] >= 0 for a in record["attempts"])
+    assert len(posts) == 3
+    assert len({p.headers["webhook-id"] for p in posts}) == 1  # the receiver can dedupe
+
+
+def test_a_dead_target_is_paused_and_does_not_delay_a_healthy_one(
+        reachable: Platform, kafka: KafkaContainer, unique: str) -> None:
+    reachable.deploy(unique, "faasflow/echo", mode="warm")
+    with receiving(503) as dead, receiving(200) as healthy:
+        doomed = [queue(reachable, unique, f"d{i}".encode(), dead.url()) for i in range(3)]
+        paused = wait_for(lambda: _target(reachable, dead, "paused"))
+        assert paused, reachable.log("worker")[-3000:]
+        tried = len(dead.posts())
+        fine = [queue(reachable, unique, f"h{i}".encode(), healthy.url()) for i in range(3)]
+
+        assert wait_for(lambda: len(healthy.posts()) == 3), reachable.log("worker")[-3000:]
+        records = deliveries(reachable, kafka)
+        assert all(records[f"{i}/callback"]["state"] == "delivered" for i in fine)
+        assert {records[f"{i}/callback"]["state"] for i in doomed} <= {"paused", "pending"}
+        assert "paused" in {records[f"{i}/callback"]["state"] for i in doomed}
+        assert len(dead.posts()) == tried  # nothing was sent to it while it was paused
+
+        dead.answer(200)
+        resumed = reachable.api.post(f"/v1/callbacks/targets/{paused['id']}/resume")
+        assert resumed.status_code == 200, resumed.text
+        assert wait_for(lambda: all(settled(reachable, kafka, f"{i}/callback")
+                                    for i in doomed))
+    assert _target(reachable, dead, "closed")
+    records = deliveries(reachable, kafka)
+    assert all(records[f"{i}/callback"]["state"] == "delivered" for i in doomed)
+
+
+def _target(platform: Platform, receiver: Receiver, state: str) -> dict[str, Any] | None:
+    origin = f"http://127.0.0.1:{receiver.port}"
+    targets = platform.api.get("/v1/callbacks/targets").json()
+    return next((t for t in targets if t["origin"] == origin and t["state"] == state), None)
+
+
+def test_a_sink_receives_every_final_result_of_its_function(
+        reachable: Platform, unique: str) -> None:
+    reachable.deploy(unique, "faasflow/echo", mode="warm")
+    reachable.deploy(f"{unique}-other", "faasflow/echo", mode="warm")
+    with receiving(200) as receiver:
+        made = reachable.api.post("/v1/sinks", json={"function": unique,
+                                                     "url": receiver.url("/sink")})
+        assert made.status_code == 201, made.text
+        sink = made.json()
+        assert sink in reachable.api.get("/v1/sinks").json()
+        queued = {queue(reachable, unique, f"s{i}".encode()) for i in range(3)}
+        queue(reachable, f"{unique}-other", b"not for the sink")
+        called = reachable.anonymous.post(f"/function/{unique}", content=b"sync")
+        assert called.status_code == 200
+
+        assert wait_for(lambda: len(receiver.posts()) >= 4), reachable.log("worker")[-3000:]
+        results = [json.loads(p.body) for p in receiver.posts()]
+        assert reachable.api.delete(f"/v1/sinks/{sink['id']}").status_code == 204
+
+    assert {r["invocation_id"] for r in results} == queued | {called.headers["X-Call-Id"]}
+    assert {r["function"] for r in results} == {unique}
+    assert all(r["status"] == "succeeded" for r in results)
+    assert reachable.api.get("/v1/sinks").json() == []
+
+
+def test_refused_up_front_unknown_function_private_url_and_too_large_body(
+        platform: Platform, unique: str) -> None:
+    """The default settings: private addresses are not reachable."""
+    platform.deploy(unique, "faasflow/echo")
+
+    unknown = platform.anonymous.post(f"/async-function/{unique}-none", content=b"x")
+    private = platform.anonymous.post(f"/async-function/{unique}", content=b"x",
+                                      headers={"X-Callback-Url": "http://127.0.0.1:9/x"})
+    metadata = platform.api.post("/v1/sinks", json={"function": unique,
+                                                    "url": "http://169.254.169.254/latest"})
+    not_http = platform.anonymous.post(f"/async-function/{unique}", content=b"x",
+                                       headers={"X-Callback-Url": "file:///etc/passwd"})
+    too_large = platform.anonymous.post(f"/async-function/{unique}", content=b"x" * 70_000)
+
+    assert unknown.status_code == 404
+    assert private.status_code == 422
+    assert "loopback" in private.json()["error"]["message"]
+    assert metadata.status_code == 422
+    assert not_http.status_code == 422
+    assert too_large.status_code == 413
+    assert platform.api.get(f"/v1/functions/{unique}/invocations").json() == []
+
+
+def test_a_broker_that_is_down_is_503_not_a_202(tmp_path: Path, unique: str) -> None:
+    broker = KafkaContainer().start()
+    edge = Platform(broker.bootstrap, unique, free_port(), tmp_path)
+    try:
+        edge.start_gateway()
+        edge.deploy(unique, "faasflow/echo")
+        container = broker.container.get_wrapped_container()
+        container.pause()  # connections stay open, nothing answers
+        try:
+            answer = edge.anonymous.post(f"/async-function/{unique}", content=b"x")
+        finally:
+            container.unpause()
+        assert answer.status_code == 503, answer.text
+        assert "X-Call-Id" not in answer.headers
+    finally:
+        edge.stop()
+        broker.stop()
