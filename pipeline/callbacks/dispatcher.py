@@ -124,7 +124,8 @@ class Dispatcher:
         wanted = targets(result, self._sinks())
         if not wanted:
             return
-        await self._sync()  # what other workers settled before this Result came again
+        # what other workers settled before this Result came again
+        await durably("reading the callbacks topic", self._sync)
         body = dumps(result.to_dict())
         await asyncio.gather(*(self._once(result.invocation_id, target, body)
                                for target in wanted))
