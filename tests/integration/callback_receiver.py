@@ -1,5 +1,6 @@
 """A local HTTP receiver for callbacks: a threaded ``http.server`` that records every POST
-and answers what its script says (a status code per request, the last one repeated)."""
+and answers what its script says (a status code per request, the last one repeated; a
+redirect points at ``/moved``)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Receiver:
                     status = (receiver.answers.pop(0) if len(receiver.answers) > 1
                               else receiver.answers[0])
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/moved")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
