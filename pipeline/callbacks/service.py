@@ -82,7 +82,7 @@ class GatewayTargets:
 
     def get(self, ident: str) -> TargetState:
         for state in self.breaker.states.values():
-            if ident in (state.id, state.origin):
+            if state.id == ident:
                 return state
         raise NotFound(f"callback target {ident!r} is not known (no delivery failed there)")
 

@@ -55,6 +55,6 @@ def targets(as_json: JsonFlag = False) -> None:
 @callback.command("resume")
 @gateway_errors
 def resume(target: str) -> None:
-    """Resume a paused TARGET (its id or origin) now, without waiting for the cool-down."""
+    """Resume a paused TARGET (its id, from 'faasflow callback targets') now."""
     state = client().json("POST", f"/v1/callbacks/targets/{target}/resume")
     console.print(f"{state['origin']}: {state['state']}")

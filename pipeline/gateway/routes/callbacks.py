@@ -40,6 +40,6 @@ async def list_targets(targets: Targets) -> list[dict[str, Any]]:
 
 @router.post("/targets/{ident}/resume", summary="Resume a paused target now",
              response_model=TargetOut,
-             responses={404: error("No target by that id or origin."), **errors(422, 503)})
+             responses={404: error("No target by that id."), **errors(422, 503)})
 async def resume_target(ident: str, targets: Targets) -> dict[str, Any]:
     return (await targets.resume(ident)).to_dict()
