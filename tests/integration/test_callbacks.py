@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 import standardwebhooks
+from typer.testing import CliRunner
 
+from pipeline.cli.main import app
 from pipeline.kafka import read_from
 from pipeline.settings import KafkaSettings, Settings
 from pipeline.topics import Topics
 from tests.integration.callback_receiver import Receiver, receiving
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.platform import Platform
+from tests.integration.platform import TOKEN, Platform
 from tests.integration.test_failure_paths import wait_for
 
 pytestmark = pytest.mark.integration
@@ -58,6 +60,16 @@ def queue(platform: Platform, function: str, body: bytes, callback: str | None =
     return str(answer.headers["X-Call-Id"])
 
 
+def cli(platform: Platform, *args: str) -> str:
+    """Run ``faasflow ARGS`` against the platform; its output."""
+    port = platform.url.rsplit(":", 1)[1]
+    ran = CliRunner().invoke(app, list(args), env={
+        "FAASFLOW_GATEWAY_PORT": port, "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN,
+        "FAASFLOW_STATE_DIR": str(platform.state_dir)})
+    assert ran.exit_code == 0, ran.output
+    return ran.output
+
+
 def deliveries(platform: Platform, kafka: KafkaContainer) -> dict[str, dict[str, Any]]:
     """The latest record of each delivery in the callbacks topic, by key."""
     settings = KafkaSettings(bootstrap=kafka.bootstrap, topic_prefix=platform.prefix)
@@ -86,7 +98,9 @@ def test_async_invoke_answers_202_and_the_final_result_is_posted_signed(
         (post,) = wait_for(receiver.posts, timeout_s=60) or [None]
         assert post is not None, reachable.log("worker")[-3000:]
 
-    delivered = standardwebhooks.Webhook(secret(reachable)).verify(post.body, post.headers)
+    shown = json.loads(cli(reachable, "status", "--json"))["callback_signing_secret"]
+    assert shown == secret(reachable)
+    delivered = standardwebhooks.Webhook(shown).verify(post.body, post.headers)
     assert delivered["invocation_id"] == ident
     assert delivered["status"] == "succeeded"
     assert delivered["output"] == "hello"
@@ -147,8 +161,9 @@ def test_a_dead_target_is_paused_and_does_not_delay_a_healthy_one(
         assert len(dead.posts()) == tried  # nothing was sent to it while it was paused
 
         dead.answer(200)
-        resumed = reachable.api.post(f"/v1/callbacks/targets/{paused['id']}/resume")
-        assert resumed.status_code == 200, resumed.text
+        listed = json.loads(cli(reachable, "callback", "targets", "--json"))
+        assert paused in listed
+        assert "closed" in cli(reachable, "callback", "resume", paused["id"])
         assert wait_for(lambda: all(settled(reachable, kafka, f"{i}/callback")
                                     for i in doomed))
     assert _target(reachable, dead, "closed")
@@ -167,11 +182,8 @@ def test_a_sink_receives_every_final_result_of_its_function(
     reachable.deploy(unique, "faasflow/echo", mode="warm")
     reachable.deploy(f"{unique}-other", "faasflow/echo", mode="warm")
     with receiving(200) as receiver:
-        made = reachable.api.post("/v1/sinks", json={"function": unique,
-                                                     "url": receiver.url("/sink")})
-        assert made.status_code == 201, made.text
-        sink = made.json()
-        assert sink in reachable.api.get("/v1/sinks").json()
+        sink = json.loads(cli(reachable, "sink", "add", unique, receiver.url("/sink"), "--json"))
+        assert sink in json.loads(cli(reachable, "sink", "list", "--json"))
         queued = {queue(reachable, unique, f"s{i}".encode()) for i in range(3)}
         queue(reachable, f"{unique}-other", b"not for the sink")
         called = reachable.anonymous.post(f"/function/{unique}", content=b"sync")
@@ -179,7 +191,7 @@ def test_a_sink_receives_every_final_result_of_its_function(
 
         assert wait_for(lambda: len(receiver.posts()) >= 4), reachable.log("worker")[-3000:]
         results = [json.loads(p.body) for p in receiver.posts()]
-        assert reachable.api.delete(f"/v1/sinks/{sink['id']}").status_code == 204
+        assert f"deleted {sink['id']}" in cli(reachable, "sink", "delete", sink["id"])
 
     assert {r["invocation_id"] for r in results} == queued | {called.headers["X-Call-Id"]}
     assert {r["function"] for r in results} == {unique}

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.gateway.answers import Answer, error, errors
+from pipeline.gateway.answers import Answer, error, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import NAME
 
@@ -29,9 +29,10 @@ class SinkOut(Answer):
 
 @router.post("", status_code=201, summary="Deliver every final Result of a function to a URL",
              response_model=SinkOut,
-             responses={404: error("No function by that name."),
+             responses={201: links("ident", "$response.body#/id", "delete_sink"),
+                        404: error("No function by that name."),
                         422: error("Invalid input, or a URL that is not allowed."),
-                        **errors(413, 503)})
+                        **errors(400, 413, 503)})
 async def add_sink(body: SinkIn, control: Control) -> dict[str, Any]:
     return (await control.add_sink(body.function, body.url)).to_dict()
 
