@@ -1,7 +1,7 @@
 """The dispatcher: each final Result to its callback URL and its function's sinks.
 
     results topic ─► handle(result) ─► targets: callback_url, sinks (none for shadow runs)
-                                    ─► skip the settled ones (``Settled``) and those in flight
+                                    ─► skip the settled ones (``Ledger``) and those in flight
                                     ─► per target: wait while its breaker is paused,
                                        POST in its origin's lane, retry with backoff,
                                        record every attempt ─► topics.callbacks
@@ -42,7 +42,7 @@ from pipeline.callbacks.records import (
     Attempt,
     Delivery,
     Kind,
-    Settled,
+    Ledger,
     State,
     Target,
 )
@@ -68,8 +68,11 @@ class Journal(Protocol):
         ...
 
 
-def retry_stop(config: CallbackSettings) -> stop_base:
-    return stop_after_attempt(config.max_attempts) | stop_after_delay(config.max_age_s)
+def retry_stop(config: CallbackSettings, made: int = 0) -> stop_base:
+    """After ``max_attempts`` in all (``made`` of them by an earlier worker), or once
+    ``max_age_s`` has passed."""
+    left = max(1, config.max_attempts - made)
+    return stop_after_attempt(left) | stop_after_delay(config.max_age_s)
 
 
 def retry_wait(config: CallbackSettings) -> wait_base:
@@ -101,14 +104,14 @@ class _Run:
 
 class Dispatcher:
     def __init__(self, config: CallbackSettings, secret: str,
-                 sinks: Callable[[], Iterable[Sink]], settled: Settled,
+                 sinks: Callable[[], Iterable[Sink]], ledger: Ledger,
                  sync: Callable[[], Awaitable[None]], breaker: Breaker, sender: Sender,
                  journal: Journal, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.time) -> None:
         self._config = config
         self._secret = secret
         self._sinks = sinks
-        self._settled = settled
+        self._ledger = ledger
         self._sync = sync
         self._breaker = breaker
         self._sender = sender
@@ -134,7 +137,7 @@ class Dispatcher:
         """One delivery per (invocation, target) at a time: a Result read twice (written
         twice, or redelivered) joins the delivery in flight."""
         key = f"{invocation_id}/{target.id}"
-        if key in self._settled:
+        if self._ledger.settled(key):
             return
         running = self._inflight.get(key)
         if running is None:
@@ -151,11 +154,13 @@ class Dispatcher:
         await asyncio.gather(*running, return_exceptions=True)
 
     async def _deliver(self, invocation_id: str, target: Target, body: bytes) -> None:
-        delivery = Delivery(invocation_id, target, message_id(invocation_id, target.id))
-        run = _Run(delivery, body, endpoint(target.url).origin)
+        delivery = self._ledger.unsettled(f"{invocation_id}/{target.id}") or Delivery(
+            invocation_id, target, message_id(invocation_id, target.id))
+        run = _Run(replace(delivery, state=State.PENDING), body, endpoint(target.url).origin)
         await self._record(run)
         retrying = AsyncRetrying(
-            stop=retry_stop(self._config), wait=retry_wait(self._config),
+            stop=retry_stop(self._config, len(delivery.attempts)),
+            wait=retry_wait(self._config),
             retry=retry_if_result(lambda attempt: not attempt.ok),
             retry_error_callback=_last_attempt, sleep=self._sleep)
         last: Attempt = await retrying(self._attempt, run)
@@ -164,7 +169,6 @@ class Dispatcher:
             await self._record(run)
             log.warning("delivery %s to %s failed after %d attempts", run.delivery.key,
                         target.url, len(run.delivery.attempts))
-        self._settled.add(run.delivery.key)
 
     async def _attempt(self, run: _Run) -> Attempt:
         await self._admitted(run)
@@ -202,6 +206,7 @@ class Dispatcher:
         delivery = run.delivery
         await durably(f"callback record {delivery.key}",
                       partial(self._journal.delivery, delivery))
+        self._ledger.note(delivery)
 
 
 def _last_attempt(state: RetryCallState) -> Attempt:

@@ -2,12 +2,13 @@
 
 One record per (invocation, target), key ``{invocation_id}/{target_id}``, rewritten after
 every attempt; the compacted topic keeps the latest. Its state travels in a header too, so
-a worker follows the topic without decoding values (``Settled``). The results index shows
+a worker follows the topic without decoding settled records (``Ledger``). The results index shows
 the values with the invocation (``GET /v1/invocations/{id}``, ``"callbacks"``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ class State(StrEnum):
     @property
     def settled(self) -> bool:
         return self in (State.DELIVERED, State.FAILED)
+
+
+SETTLED = {State.DELIVERED.value, State.FAILED.value}
 
 
 class Kind(StrEnum):
@@ -100,27 +104,44 @@ class Delivery:
                    attempts=tuple(Attempt.from_dict(a) for a in record.get("attempts") or ()))
 
 
-class Settled:
-    """Which deliveries are settled (delivered or failed), as far back as ``horizon_s``:
-    what keeps a Result that Kafka delivers again from being sent again. Fed by a
-    ``TailView`` of the callbacks topic; memory is bounded by one horizon of deliveries."""
+class Ledger:
+    """What the callbacks topic says of recent deliveries (as far back as ``horizon_s``):
+    which are settled, not to be sent again when Kafka delivers their Result again, and the
+    record of each unsettled one, which the next worker to deliver it continues, attempts
+    and all. Fed by a tail of the topic (values of settled records are not even decoded)
+    and by this process's own writes; memory is bounded by one horizon of deliveries."""
 
     def __init__(self, horizon_s: float, clock: Callable[[], float] = time.time) -> None:
         self.horizon_s = horizon_s
         self._clock = clock
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, tuple[float, Delivery | None]] = {}  # None once settled
 
-    def apply(self, key: bytes, headers: Sequence[tuple[str, bytes]], at: float) -> None:
+    def apply(self, key: bytes, value: bytes | None, headers: Sequence[tuple[str, bytes]],
+              at: float) -> None:
+        """One record of the callbacks topic."""
         state = dict(headers).get(STATE_HEADER, b"").decode()
-        if state in (State.DELIVERED.value, State.FAILED.value):
-            self.add(key.decode(), at)
+        if state in SETTLED:
+            self._keep(key.decode(), None, at)
+        elif value is not None:
+            self._keep(key.decode(), Delivery.from_dict(json.loads(value)), at)
 
-    def add(self, key: str, at: float | None = None) -> None:
+    def note(self, delivery: Delivery) -> None:
+        """A record this process wrote."""
+        self._keep(delivery.key, None if delivery.state.settled else delivery, self._clock())
+
+    def settled(self, key: str) -> bool:
+        found = self._seen.get(key)
+        return found is not None and found[1] is None
+
+    def unsettled(self, key: str) -> Delivery | None:
+        found = self._seen.get(key)
+        return found[1] if found else None
+
+    def _keep(self, key: str, delivery: Delivery | None, at: float) -> None:
+        if self.settled(key):
+            return  # a late record of an earlier try does not unsettle it
         self._seen.pop(key, None)
-        self._seen[key] = self._clock() if at is None else at
+        self._seen[key] = (at, delivery)
         horizon = self._clock() - self.horizon_s
-        while self._seen and next(iter(self._seen.values())) < horizon:
+        while self._seen and next(iter(self._seen.values()))[0] < horizon:
             del self._seen[next(iter(self._seen))]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._seen

@@ -3,9 +3,11 @@ of the targets' breakers (listed, and resumed by hand)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.callbacks.breaker import Breaker, TargetState
 from pipeline.callbacks.dispatcher import Dispatcher
-from pipeline.callbacks.records import Delivery, Settled
+from pipeline.callbacks.records import Delivery, Ledger
 from pipeline.callbacks.sender import HttpSender
 from pipeline.callbacks.signing import platform_secret
 from pipeline.errors import NotFound
@@ -33,13 +35,26 @@ class KafkaJournal:
                                       state.encode())
 
 
+class LedgerView(TailView):
+    """The callbacks topic from the ledger's horizon on, values and all."""
+
+    def __init__(self, settings: Settings, topics: Topics, ledger: Ledger) -> None:
+        super().__init__(settings.kafka, topics.callbacks, lambda key, headers, at: None,
+                         since_s=ledger.horizon_s)
+        self._ledger = ledger
+
+    def _apply_message(self, message: Any) -> None:
+        self._ledger.apply(message.key, message.value, message.headers or (),
+                           message.timestamp / 1000)
+
+
 def breaker_of(settings: Settings) -> Breaker:
     config = settings.callbacks
     return Breaker(config.breaker_failures, config.breaker_cooldown_s)
 
 
 class WorkerCallbacks:
-    """What a worker runs to deliver callbacks: the dispatcher, the settled deliveries
+    """What a worker runs to deliver callbacks: the dispatcher, the ledger of deliveries
     (since the oldest a delivery may be, and the worker's dedupe horizon before that) and
     the targets' breakers."""
 
@@ -47,16 +62,15 @@ class WorkerCallbacks:
                  publisher: Publisher) -> None:
         config = settings.callbacks
         kafka = settings.kafka
-        settled = Settled(config.max_age_s + settings.worker.dedupe_horizon_s)
+        ledger = Ledger(config.max_age_s + settings.worker.dedupe_horizon_s)
         breaker = breaker_of(settings)
-        self._settled_view = TailView(kafka, topics.callbacks, settled.apply,
-                                      since_s=settled.horizon_s)
+        self._ledger_view = LedgerView(settings, topics, ledger)
         self._targets_view = CompactedView(kafka, topics.callback_targets, breaker.apply)
-        self.views: list[CompactedView] = [self._settled_view, self._targets_view]
+        self.views: list[CompactedView] = [self._ledger_view, self._targets_view]
         self._sender = HttpSender(config.allow_private, config.timeout_s)
         self.dispatcher = Dispatcher(
-            config, platform_secret(settings), lambda: registry.sinks.values(), settled,
-            self._settled_view.sync, breaker, self._sender, KafkaJournal(publisher, topics))
+            config, platform_secret(settings), lambda: registry.sinks.values(), ledger,
+            self._ledger_view.sync, breaker, self._sender, KafkaJournal(publisher, topics))
 
     async def start(self) -> list[CompactedView]:
         """Start the views; the caller stops them (and reports their health)."""

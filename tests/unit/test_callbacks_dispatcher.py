@@ -13,7 +13,7 @@ import standardwebhooks
 
 from pipeline.callbacks.breaker import Breaker, Circuit, TargetState
 from pipeline.callbacks.dispatcher import Dispatcher, retry_stop, retry_wait, targets
-from pipeline.callbacks.records import Attempt, Delivery, Kind, Settled, State
+from pipeline.callbacks.records import Attempt, Delivery, Kind, Ledger, State, Target
 from pipeline.callbacks.signing import SCHEME
 from pipeline.records import Result, Status
 from pipeline.settings import CallbackSettings
@@ -81,11 +81,11 @@ class Setup:
         self.targets = Targets(answers)
         self.journal = Journal()
         self.sleeps: list[float] = []
-        self.settled = Settled(3600, self.clock)
+        self.ledger = Ledger(3600, self.clock)
         self.breaker = Breaker(self.config.breaker_failures, self.config.breaker_cooldown_s,
                                self.clock)
         self.syncs = 0
-        self.dispatcher = Dispatcher(self.config, SECRET, lambda: sinks or [], self.settled,
+        self.dispatcher = Dispatcher(self.config, SECRET, lambda: sinks or [], self.ledger,
                                      self._sync, self.breaker, self.targets, self.journal,
                                      sleep=self._sleep, clock=self.clock)
 
@@ -167,7 +167,7 @@ async def test_a_target_that_keeps_failing_ends_failed_after_the_last_attempt() 
 
     assert setup.journal.states("callback")[-1] is State.FAILED
     assert len(setup.journal.last("callback").attempts) == 4
-    assert ("inv-1/callback" in setup.settled)
+    assert setup.ledger.settled("inv-1/callback")
 
 
 def test_the_retry_schedule_doubles_with_jitter_up_to_the_cap_and_stops() -> None:
@@ -188,6 +188,21 @@ def test_the_retry_schedule_doubles_with_jitter_up_to_the_cap_and_stops() -> Non
     assert not stop(State_(4))  # type: ignore[arg-type]
     assert stop(State_(5))  # type: ignore[arg-type]
     assert stop(State_(2, elapsed=61.0))  # type: ignore[arg-type]
+
+
+async def test_a_delivery_another_worker_began_goes_on_with_its_attempts_and_id() -> None:
+    setup = Setup({HOOK: [500]}, breaker_failures=100)
+    began = Delivery("inv-1", Target("callback", Kind.CALLBACK, HOOK), "msg_first",
+                     State.PENDING, (Attempt("t0", 0.1, 500), Attempt("t1", 0.1, 500)))
+    setup.ledger.apply(began.key.encode(), began.encode(), began.headers(), setup.clock.now)
+
+    await setup.dispatcher.handle(result())
+
+    record = setup.journal.last("callback")
+    assert record.state is State.FAILED
+    assert [a.at for a in record.attempts][:2] == ["t0", "t1"]
+    assert len(record.attempts) == 4  # max_attempts in all, the earlier worker's included
+    assert {h["webhook-id"] for _, h in setup.targets.received[HOOK]} == {"msg_first"}
 
 
 async def test_a_settled_delivery_is_not_sent_again() -> None:
