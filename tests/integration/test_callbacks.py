@@ -17,7 +17,9 @@ import standardwebhooks
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
-from pipeline.kafka import read_from
+from pipeline.finals import status_headers
+from pipeline.kafka import GroupProbe, Publisher, read_from
+from pipeline.records import Result
 from pipeline.settings import KafkaSettings, Settings
 from pipeline.topics import Topics
 from tests.integration.callback_receiver import Receiver, receiving
@@ -141,6 +143,76 @@ def test_a_failing_receiver_gets_the_result_after_retries_and_each_attempt_is_re
     assert all(a["at"] and a["duration_s"] >= 0 for a in record["attempts"])
     assert len(posts) == 3
     assert len({p.headers["webhook-id"] for p in posts}) == 1  # the receiver can dedupe
+
+
+def test_a_worker_killed_mid_delivery_goes_on_after_restart_and_never_sends_twice(
+        kafka: KafkaContainer, tmp_path: Path, unique: str) -> None:
+    platform = Platform(kafka.bootstrap, f"k{uuid.uuid4().hex[:10]}", free_port(), tmp_path,
+                        FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true",
+                        FAASFLOW_CALLBACKS_BACKOFF_S="0.3",
+                        FAASFLOW_CALLBACKS_MAX_BACKOFF_S="0.6",
+                        FAASFLOW_CALLBACKS_BREAKER_FAILURES="1000")
+    try:
+        platform.start_worker()
+        platform.start_gateway()
+        platform.deploy(unique, "faasflow/echo")
+        with receiving(500) as receiver:
+            ident = queue(platform, unique, b"survive", receiver.url())
+            assert wait_for(lambda: len(receiver.posts()) >= 2), platform.log("worker")[-3000:]
+            platform.kill_worker()
+            receiver.answer(200)
+            platform.start_worker()
+            record = wait_for(lambda: settled(platform, kafka, f"{ident}/callback"))
+            assert record is not None, platform.log("worker")[-3000:]
+            posts = receiver.posts()
+
+            written = rewrite_result(platform, kafka, ident)  # as a re-run executor would
+            assert wait_for(lambda: handled(platform, kafka, written)), "not consumed"
+            again = receiver.posts()
+
+        assert record["state"] == "delivered"
+        assert len(record["attempts"]) == len(posts)  # the killed worker's attempts too
+        assert [a["status_code"] for a in record["attempts"]][-1] == 200
+        assert len({p.headers["webhook-id"] for p in posts}) == 1
+        assert again == posts  # the Result came again; its callback did not
+    finally:
+        platform.stop()
+
+
+def rewrite_result(platform: Platform, kafka: KafkaContainer, ident: str) -> tuple[int, int]:
+    """Write the invocation's final Result to the results topic once more; where it landed."""
+    settings = KafkaSettings(bootstrap=kafka.bootstrap, topic_prefix=platform.prefix)
+    result = platform.api.get(f"/v1/invocations/{ident}").json()
+
+    async def write() -> tuple[int, int]:
+        publisher = Publisher(settings)
+        await publisher.start()
+        try:
+            written = await publisher.publish(
+                Topics(settings).results, ident, json.dumps(result).encode(),
+                status_headers(Result.from_dict(result)))
+        finally:
+            await publisher.stop()
+        return written.partition, written.offset
+
+    return asyncio.run(write())
+
+
+def handled(platform: Platform, kafka: KafkaContainer, at: tuple[int, int]) -> bool:
+    """Whether the worker group committed past ``at`` in the results topic."""
+    settings = KafkaSettings(bootstrap=kafka.bootstrap, topic_prefix=platform.prefix)
+    where = (Topics(settings).results, at[0])
+
+    async def committed() -> int:
+        probe = GroupProbe(settings, f"{platform.prefix}-worker")
+        await probe.start()
+        try:
+            _, offsets = await probe.offsets([where])
+        finally:
+            await probe.stop()
+        return offsets.get(where, -1)
+
+    return asyncio.run(committed()) > at[1]
 
 
 def test_a_dead_target_is_paused_and_does_not_delay_a_healthy_one(
