@@ -128,11 +128,15 @@ class ControlPlane:
         await self._write(f"secret/{name}", None)
 
     async def delete_function(self, name: str) -> None:
-        """Delete a function and its subscriptions; invocations still queued for it fail."""
+        """Delete a function, its subscriptions and sinks; invocations still queued for it
+        fail."""
         spec = self.registry.function(name)
         for subscription in list(self.registry.subscriptions.values()):
             if subscription.function == name:
                 await self._write(record_key(subscription), None)
+        for sink in list(self.registry.sinks.values()):
+            if sink.function == name:
+                await self._write(record_key(sink), None)
         await self._write(record_key(spec), None)
 
     async def create_webhook(self, name: str, source: str, scheme: str = "none",

@@ -269,6 +269,9 @@ def test_a_sink_receives_every_final_result_of_its_function(
     assert {r["function"] for r in results} == {unique}
     assert all(r["status"] == "succeeded" for r in results)
     assert reachable.api.get("/v1/sinks").json() == []
+    cli(reachable, "sink", "add", unique, "http://127.0.0.1:9/gone")
+    assert reachable.api.delete(f"/v1/functions/{unique}").status_code == 204
+    assert reachable.api.get("/v1/sinks").json() == []  # its sinks went with it
 
 
 def test_refused_up_front_unknown_function_private_url_and_too_large_body(
@@ -284,6 +287,9 @@ def test_refused_up_front_unknown_function_private_url_and_too_large_body(
     not_http = platform.anonymous.post(f"/async-function/{unique}", content=b"x",
                                        headers={"X-Callback-Url": "file:///etc/passwd"})
     too_large = platform.anonymous.post(f"/async-function/{unique}", content=b"x" * 70_000)
+    platform.deploy(f"{unique}-private", "faasflow/echo", public=False)
+    private_function = platform.anonymous.post(f"/async-function/{unique}-private", content=b"")
+    with_token = platform.api.post(f"/async-function/{unique}-private", content=b"")
 
     assert unknown.status_code == 404
     assert private.status_code == 422
@@ -291,6 +297,8 @@ def test_refused_up_front_unknown_function_private_url_and_too_large_body(
     assert metadata.status_code == 422
     assert not_http.status_code == 422
     assert too_large.status_code == 413
+    assert private_function.status_code == 401
+    assert with_token.status_code == 202
     assert platform.api.get(f"/v1/functions/{unique}/invocations").json() == []
 
 
