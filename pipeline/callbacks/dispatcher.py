@@ -36,7 +36,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from pipeline.callbacks.breaker import Breaker, TargetState
-from pipeline.callbacks.guard import endpoint
+from pipeline.callbacks.guard import Refused, endpoint
 from pipeline.callbacks.records import (
     CALLBACK_TARGET,
     Attempt,
@@ -49,7 +49,7 @@ from pipeline.callbacks.records import (
 from pipeline.callbacks.sender import Sender
 from pipeline.callbacks.signing import message_id, signed_headers
 from pipeline.executor import durably
-from pipeline.records import Result, dumps
+from pipeline.records import Result, dumps, utc_now
 from pipeline.settings import CallbackSettings
 from pipeline.specs import Sink
 
@@ -156,7 +156,14 @@ class Dispatcher:
     async def _deliver(self, invocation_id: str, target: Target, body: bytes) -> None:
         delivery = self._ledger.unsettled(f"{invocation_id}/{target.id}") or Delivery(
             invocation_id, target, message_id(invocation_id, target.id))
-        run = _Run(replace(delivery, state=State.PENDING), body, endpoint(target.url).origin)
+        try:
+            origin = endpoint(target.url).origin
+        except Refused as exc:  # checked when it was given; a setting may have changed
+            refused = Attempt(utc_now(), 0.0, error=exc.message)
+            await self._record(_Run(replace(delivery, state=State.FAILED,
+                                            attempts=(*delivery.attempts, refused)), body, ""))
+            return
+        run = _Run(replace(delivery, state=State.PENDING), body, origin)
         await self._record(run)
         retrying = AsyncRetrying(
             stop=retry_stop(self._config, len(delivery.attempts)),

@@ -170,6 +170,17 @@ async def test_a_target_that_keeps_failing_ends_failed_after_the_last_attempt() 
     assert setup.ledger.settled("inv-1/callback")
 
 
+async def test_a_url_that_cannot_be_delivered_to_fails_at_once() -> None:
+    setup = Setup({})
+
+    await setup.dispatcher.handle(result(callback_url="ftp://example.com/x"))
+
+    record = setup.journal.last("callback")
+    assert record.state is State.FAILED
+    assert record.attempts[0].error is not None
+    assert "only http and https" in record.attempts[0].error
+
+
 def test_the_retry_schedule_doubles_with_jitter_up_to_the_cap_and_stops() -> None:
     config = CallbackSettings(max_attempts=5, backoff_s=2.0, max_backoff_s=10.0, max_age_s=60)
     wait, stop = retry_wait(config), retry_stop(config)
