@@ -7,6 +7,7 @@ only after Kafka acknowledged the event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -15,9 +16,10 @@ from typing import Any
 
 from connectors import catalog
 from connectors.webhooks import rotation
+from pipeline.callbacks.guard import check_url
 from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
-from pipeline.execution import execute
+from pipeline.execution import execute, pending
 from pipeline.filters import Filter
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
@@ -28,7 +30,7 @@ from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
-from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Secret, Subscription, Webhook
+from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Secret, Sink, Subscription, Webhook
 from pipeline.topics import Topics, check_source
 from pipeline.writer import Writer
 
@@ -37,6 +39,14 @@ log = logging.getLogger(__name__)
 INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
 INVOKE_SOURCE = "invoke"
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
+
+
+def invocation_of(name: str, body: bytes, content_type: str | None) -> Invocation:
+    """An invocation of ``name`` called directly (not by an event of a source)."""
+    event = Event(id=new_event_id(), source=INVOKE_SOURCE, type=INVOKE_EVENT_TYPE, data=body,
+                  datacontenttype=content_type, subject=name)
+    return Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name, event=event,
+                      source=INVOKE_SOURCE)
 
 
 class ControlPlane:
@@ -119,11 +129,15 @@ class ControlPlane:
         await self._write(f"secret/{name}", None)
 
     async def delete_function(self, name: str) -> None:
-        """Delete a function and its subscriptions; invocations still queued for it fail."""
+        """Delete a function, its subscriptions and sinks; invocations still queued for it
+        fail."""
         spec = self.registry.function(name)
         for subscription in list(self.registry.subscriptions.values()):
             if subscription.function == name:
                 await self._write(record_key(subscription), None)
+        for sink in list(self.registry.sinks.values()):
+            if sink.function == name:
+                await self._write(record_key(sink), None)
         await self._write(record_key(spec), None)
 
     async def create_webhook(self, name: str, source: str, scheme: str = "none",
@@ -216,16 +230,37 @@ class ControlPlane:
     async def invoke(self, name: str, body: bytes, content_type: str | None) -> Result:
         """Run a function now, in this process, and log its Result like any other."""
         function = self.registry.function(name)
-        event = Event(id=new_event_id(), source=INVOKE_SOURCE, type=INVOKE_EVENT_TYPE, data=body,
-                      datacontenttype=content_type, subject=name)
-        invocation = Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name,
-                                event=event, source=INVOKE_SOURCE)
+        invocation = invocation_of(name, body, content_type)
         result = await execute(invocation, function, self._runner)
         self.results.apply(result.invocation_id.encode(), dumps(result.to_dict()))  # read here
         # The caller is answered without waiting for Kafka's ack (a sync call's latency is
         # the function's, as OpenFaaS users expect); close() waits for what is in flight.
         self._writer.note(result)
         return result
+
+    async def invoke_async(self, name: str, body: bytes, content_type: str | None,
+                           callback_url: str = "") -> Invocation:
+        """Queue a run for the workers; returns once Kafka acknowledged its pending Result
+        and the invocation (a broker that is down is ``BrokerUnavailable``, up front)."""
+        self.registry.function(name)
+        if callback_url:
+            await check_url(callback_url, self.settings.callbacks.allow_private)
+        invocation = replace(invocation_of(name, body, content_type), callback_url=callback_url)
+        await asyncio.gather(self._writer.write(pending(invocation)),
+                             self._writer.enqueue(invocation))
+        log.info("invocation %s of %s queued", invocation.id, name)
+        return invocation
+
+    async def add_sink(self, function: str, url: str) -> Sink:
+        """Deliver every final Result of ``function`` to ``url`` from now on."""
+        self.registry.function(function)
+        sink = Sink(id=new_resource_id("sink"), function=function,
+                    url=await check_url(url, self.settings.callbacks.allow_private))
+        await self._write(record_key(sink), sink)
+        return sink
+
+    async def delete_sink(self, ident: str) -> None:
+        await self._write(record_key(self.registry.sink(ident)), None)
 
     async def close(self) -> None:
         """Wait for the Results still being logged."""

@@ -16,17 +16,18 @@ from typing import Any
 
 from pipeline.errors import NotFound
 from pipeline.records import Event, dumps
-from pipeline.specs import ConnectorSpec, FunctionSpec, Secret, Subscription, Webhook
+from pipeline.specs import ConnectorSpec, FunctionSpec, Secret, Sink, Subscription, Webhook
 
 log = logging.getLogger(__name__)
 
-Record = FunctionSpec | Webhook | Subscription | ConnectorSpec | Secret
+Record = FunctionSpec | Webhook | Subscription | ConnectorSpec | Secret | Sink
 _KINDS: dict[str, type[Record]] = {
     "function": FunctionSpec,
     "webhook": Webhook,
     "subscription": Subscription,
     "connector": ConnectorSpec,
     "secret": Secret,
+    "sink": Sink,
 }
 
 
@@ -57,6 +58,8 @@ def record_key(record: Record) -> str:
         return f"connector/{record.name}"
     if isinstance(record, Secret):
         return f"secret/{record.name}"
+    if isinstance(record, Sink):
+        return f"sink/{record.id}"
     return f"subscription/{record.id}"
 
 
@@ -73,6 +76,7 @@ class Registry:
         self.subscriptions: dict[str, Subscription] = {}
         self.connectors: dict[str, ConnectorSpec] = {}
         self.secrets: dict[str, Secret] = {}
+        self.sinks: dict[str, Sink] = {}
         self._by_source: dict[str, set[str]] = defaultdict(set)
         self._listeners: list[Listener] = []
 
@@ -135,6 +139,12 @@ class Registry:
             return self.secrets[name]
         except KeyError:
             raise NotFound(f"secret {name!r} does not exist") from None
+
+    def sink(self, ident: str) -> Sink:
+        try:
+            return self.sinks[ident]
+        except KeyError:
+            raise NotFound(f"sink {ident!r} does not exist") from None
 
     def subscribers(self, source: str) -> list[Subscription]:
         """The subscriptions of a source, in a stable order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -108,6 +109,28 @@ class RuntimeSettings(BaseModel):
     maintain_interval_s: float = Field(default=1.0, gt=0, description="reaping, health checks")
 
 
+class CallbackSettings(BaseModel):
+    """Async invocations' callbacks and sinks (``pipeline.callbacks``)."""
+
+    signing_secret: SecretStr | None = Field(
+        default=None, description="whsec_… key that signs every callback; unset = one "
+                                  "generated once in the state directory")
+    allow_private: bool = Field(
+        default=False, description="allow callback and sink URLs that resolve to loopback, "
+                                   "private, link-local or metadata addresses")
+    max_attempts: int = Field(default=10, ge=1, description="deliveries of one Result, at most")
+    max_age_s: float = Field(default=24 * 3600.0, gt=0,
+                             description="a delivery still failing this long after it began fails")
+    backoff_s: float = Field(default=1.0, gt=0, description="first retry wait (doubling, jittered)")
+    max_backoff_s: float = Field(default=600.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, description="one POST, connect to answer")
+    breaker_failures: int = Field(
+        default=5, ge=1, description="consecutive failures that pause a target (URL origin)")
+    breaker_cooldown_s: float = Field(
+        default=60.0, gt=0, description="a paused target gets one probe delivery after this")
+    per_target: int = Field(default=4, ge=1, description="deliveries in flight per target")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FAASFLOW_",
@@ -128,6 +151,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
 
     @model_validator(mode="after")
     def _derive_kafka_limits(self) -> Settings:
@@ -147,33 +171,50 @@ class Settings(BaseSettings):
     def token_file(self) -> Path:
         return self.state_dir / "token"
 
+    @property
+    def signing_secret_file(self) -> Path:
+        return self.state_dir / "callback-secret"
+
     def auth_token(self, *, create: bool = False) -> str | None:
         """The management token: from settings, else from the state directory.
 
-        With ``create``, a missing token is generated (``faasflow up`` does this once). The
-        file is created atomically with mode 0600, so it is never seen empty or readable.
+        With ``create``, a missing token is generated (``faasflow up`` does this once).
         """
         if self.gateway.auth_token is not None:
             return self.gateway.auth_token.get_secret_value()
-        token = self._stored_token()
-        if token or not create:
-            return token
+        return self._kept(self.token_file, lambda: secrets.token_urlsafe(32), create)
+
+    def signing_secret(self, generate: Callable[[], str] | None = None) -> str | None:
+        """The key callbacks are signed with: from settings, else kept in the state directory
+        beside the token (every gateway and worker of a machine shares it); a missing one is
+        made by ``generate`` when given (``pipeline.callbacks.signing`` gives it)."""
+        if self.callbacks.signing_secret is not None:
+            return self.callbacks.signing_secret.get_secret_value()
+        return self._kept(self.signing_secret_file, generate or str, generate is not None)
+
+    def _kept(self, path: Path, generate: Callable[[], str], create: bool) -> str | None:
+        """A secret kept in ``path``; with ``create``, a missing one is generated. The file
+        is created atomically with mode 0600, so it is never seen empty or readable."""
+        stored = _stored(path)
+        if stored or not create:
+            return stored
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        staged = self.token_file.with_suffix(f".{os.getpid()}.tmp")
+        staged = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(32) + "\n")
+            file.write(generate() + "\n")
         try:
-            os.link(staged, self.token_file)  # fails if another process won the race
+            os.link(staged, path)  # fails if another process won the race
         except FileExistsError:
-            if not self._stored_token():  # an empty file left by an old crash
-                os.replace(staged, self.token_file)
+            if not _stored(path):  # an empty file left by an old crash
+                os.replace(staged, path)
         finally:
             staged.unlink(missing_ok=True)
-        return self._stored_token()
+        return _stored(path)
 
-    def _stored_token(self) -> str | None:
-        try:
-            return self.token_file.read_text().strip() or None
-        except FileNotFoundError:
-            return None
+
+def _stored(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None

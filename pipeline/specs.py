@@ -243,3 +243,23 @@ class Secret:
     def from_dict(cls, record: Mapping[str, Any]) -> Secret:
         return cls(name=record["name"], value=record["value"], created_at=record["created_at"],
                    updated_at=record["updated_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """Every final Result of ``function`` is POSTed to ``url``, signed as callbacks are
+    (``pipeline.callbacks``)."""
+
+    id: str
+    function: str
+    url: str
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "function": self.function, "url": self.url,
+                "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Sink:
+        return cls(id=record["id"], function=record["function"], url=record["url"],
+                   created_at=record["created_at"])

@@ -42,6 +42,7 @@ class Topics:
         self.deliveries = f"{self.prefix}.deliveries"
         self.replays = f"{self.prefix}.replays"
         self.callbacks = f"{self.prefix}.callbacks"
+        self.callback_targets = f"{self.prefix}.callback-targets"
         self.events_prefix = f"{self.prefix}.events."
 
     def events(self, source: str) -> str:
@@ -67,6 +68,8 @@ class Topics:
             TopicSpec(self.replays, 1, compact),  # replays and their progress, key: replay id
             # Callback and sink deliveries of final Results, key: invocation id/target
             TopicSpec(self.callbacks, n, compact),
+            # Circuit breakers of callback and sink targets, key: URL origin
+            TopicSpec(self.callback_targets, 1, compact),
             # Webhook deliveries already published (key webhook/delivery): compacted, and
             # forgotten after the retention, which bounds how long a retry is recognized.
             TopicSpec(self.deliveries, n, {**compact, "cleanup.policy": "compact,delete",

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.callbacks.signing import platform_secret
 from pipeline.cli import functions_dev, platform, resources
+from pipeline.cli.callbacks import callback, sink
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
 from pipeline.cli.deadletters import deadletter
@@ -31,6 +33,8 @@ functions_dev.register(resources.fn)
 app.add_typer(connector, name="connector")
 app.add_typer(secret, name="secret")
 app.add_typer(deadletter, name="deadletter")
+app.add_typer(sink, name="sink")
+app.add_typer(callback, name="callback")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -50,6 +54,7 @@ def up(
     answering."""
     settings = Settings()
     settings.auth_token(create=True)
+    platform_secret(settings)
     files = RunFiles(settings.state_dir)
     if (holder := running_supervisor(files)) is not None:
         console.print(f"already running (supervisor pid {holder.pid}); 'faasflow status' "
@@ -107,13 +112,14 @@ def down() -> None:
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Show what runs (pid, state, uptime, restarts, last exit), where the gateway answers,
-    and the management token."""
+    the management token, and the secret callbacks are signed with."""
     settings = Settings()
     report = platform.report(RunFiles(settings.state_dir))
     report |= {
         "gateway": settings.gateway.url(),
         "kafka": settings.kafka.bootstrap_servers(),
         "token": settings.auth_token(),
+        "callback_signing_secret": settings.signing_secret(),
     }
     try:
         report["health"] = Gateway(settings, timeout_s=3).json("GET", "/healthz")
@@ -152,6 +158,7 @@ def _print_status(report: dict[str, Any]) -> None:
     console.print(f"gateway  {report['gateway']}  {report['health']}")
     console.print(f"kafka    {report['kafka']}")
     console.print(f"token    {report['token']}")
+    console.print(f"callback signing secret  {report['callback_signing_secret']}")
 
 
 def _duration(seconds: float | None) -> str:

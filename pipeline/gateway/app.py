@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from pipeline import __version__
+from pipeline.callbacks.service import GatewayTargets
 from pipeline.connector_states import ConnectorStates
 from pipeline.control import ControlPlane
 from pipeline.gateway import errors
@@ -21,6 +22,8 @@ from pipeline.gateway.auth import ManagementAuth
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
+    asynchronous,
+    callbacks,
     connectors,
     deadletters,
     functions,
@@ -28,6 +31,7 @@ from pipeline.gateway.routes import (
     invocations,
     invoke,
     secrets,
+    sinks,
     sources,
     subscriptions,
     system,
@@ -64,7 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
-            app.state.views = views = [registry_view, results_view, deliveries_view, states_view]
+            app.state.callback_targets = targets = GatewayTargets(settings, topics, publisher)
+            app.state.views = views = [registry_view, results_view, deliveries_view, states_view,
+                                       targets.view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
@@ -93,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = GatewayMetrics()
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system):
+                   deadletters, hooks, sources, invoke, system, asynchronous, sinks, callbacks):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

@@ -1,7 +1,8 @@
 """The worker: a Faust app whose agents start and execute invocations.
 
     faasflow.events.<source> ─► starter ─► faasflow.invocations ─► executor ─► faasflow.results
-                                   └──────────── faasflow.deadletter ◄──────────┘
+                                   └──────────── faasflow.deadletter ◄──────────┘          │
+    callback URLs, sinks ◄─ POST (signed, retried) ◄─ callbacks (pipeline.callbacks) ◄─────┘
 
 Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
 core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
@@ -24,11 +25,12 @@ from typing import Any, TypeVar
 import faust
 
 from pipeline.admission import Admission, InflightBudget
+from pipeline.callbacks.service import WorkerCallbacks
 from pipeline.deadletters import Origin, Reason, of_record
 from pipeline.executor import Executor, durably
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
-from pipeline.records import Event, Invocation, strict_loads
+from pipeline.records import Event, Invocation, Result, strict_loads
 from pipeline.registry import Registry, position_required
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
@@ -87,7 +89,12 @@ class Worker:
         self.writer = Writer(self.publisher, self.topics, self.finals)
         self.inflight = InflightBudget(settings.worker.max_inflight_records,
                                        settings.worker.max_inflight_bytes)
+        # Results held while their callbacks are delivered have a budget of their own, so
+        # that a paused target cannot starve the starter and the executor.
+        self.callback_budget = InflightBudget(settings.worker.max_inflight_records,
+                                              settings.worker.max_inflight_bytes)
         self.starter = Starter(self.registry, self.writer, self.writer, self.finals)
+        self.callbacks: WorkerCallbacks | None = None
         self.executor: Executor | None = None
         self.connectors: WorkerConnectors | None = None
         self.views: list[CompactedView] = []
@@ -102,6 +109,7 @@ class Worker:
         self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.agent(self.sources.channel(), name="starter")(self._starter)
         self.app.agent(self.app.topic(self.topics.invocations), name="executor")(self._executor)
+        self.app.agent(self.app.topic(self.topics.results), name="callbacks")(self._callbacks)
         self.app.task(self._follow_registry)
         self.app.task(self.reporter.run)
 
@@ -142,6 +150,9 @@ class Worker:
                                                        self.registry, registry_view,
                                                        self.publisher)
         self.connectors.assign({p for t, p in self._assigned if t == self.topics.invocations})
+        self.callbacks = WorkerCallbacks(self.settings, self.topics, self.registry,
+                                         self.publisher)
+        self.views.extend(await self.callbacks.start())
         await self.sources.follow(self.registry.sources())
         self._ready.set()
         self._mark_ready()
@@ -167,6 +178,8 @@ class Worker:
         if self.connectors is not None:
             await self.connectors.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         await self.writer.close()
         if self._runtimes is not None:
             await self._runtimes.close()
@@ -223,26 +236,40 @@ class Worker:
 
         await self._pipeline(stream, Invocation.from_dict, run)
 
+    async def _callbacks(self, stream: faust.StreamT[Any]) -> None:
+        await self._ready.wait()
+        callbacks = self.callbacks
+        assert callbacks is not None
+
+        async def deliver(result: Result, origin: Origin) -> None:
+            await callbacks.dispatcher.handle(result)
+
+        await self._pipeline(stream, Result.from_dict, deliver, self.callback_budget)
+
     async def _pipeline(self, stream: faust.StreamT[Any], parse: Callable[[Any], T],
-                        handle: Callable[[T, Origin], Awaitable[None]]) -> None:
+                        handle: Callable[[T, Origin], Awaitable[None]],
+                        budget: InflightBudget | None = None) -> None:
         """Take each record as it comes and handle it in a task of its own, as far as the
         in-flight budget allows; acknowledge it to Faust once handled (Faust commits an
         offset only when every record before it is acknowledged)."""
         stream.enable_acks = False
+        budget = budget or self.inflight
         async for event in stream.events():
             message = event.message
             origin = Origin(message.topic, message.partition, message.offset)
             self.reporter.received(origin)
             size = len(message.value or b"")
-            await self.inflight.take(size)
-            task = asyncio.create_task(self._one(stream, event, origin, size, parse, handle))
+            await budget.take(size)
+            task = asyncio.create_task(self._one(stream, event, origin, size, parse, handle,
+                                                 budget))
             tasks = self._tasks[(origin.topic, origin.partition)]
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
     async def _one(self, stream: faust.StreamT[Any], event: Any, origin: Origin, size: int,
                    parse: Callable[[Any], T],
-                   handle: Callable[[T, Origin], Awaitable[None]]) -> None:
+                   handle: Callable[[T, Origin], Awaitable[None]],
+                   budget: InflightBudget) -> None:
         value = event.message.value
         try:
             try:
@@ -257,7 +284,7 @@ class Worker:
                     await self._dead(origin, value, Reason.INTERNAL, f"internal error: {exc!r}")
             await stream.ack(event)
         finally:
-            await self.inflight.give_back(size)
+            await budget.give_back(size)
 
     async def _dead(self, origin: Origin, value: bytes | None, reason: Reason, why: str) -> None:
         log.error("dead-lettering %s: %s", origin.key, why)

@@ -17,7 +17,8 @@ from pipeline.settings import GatewaySettings, Settings
 
 TOKEN = "unit-test-token-0123"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-ANONYMOUS_OK = {("post", "/function/{name}")}  # a public function needs no credentials
+ANONYMOUS_OK = {("post", "/function/{name}"),  # a public function needs no credentials
+                ("post", "/async-function/{name}")}
 MANAGEMENT = [{"bearer": []}, {"basic": []}]
 
 

@@ -63,9 +63,9 @@ def test_core_topics_and_which_are_compacted(topics: Topics) -> None:
                  if spec.config.get("cleanup.policy") == "compact"}
     assert set(core) == {"t1.registry", "t1.invocations", "t1.results", "t1.deadletter",
                          "t1.checkpoints", "t1.connectors", "t1.deliveries", "t1.replays",
-                         "t1.callbacks"}
+                         "t1.callbacks", "t1.callback-targets"}
     assert compacted == {"t1.registry", "t1.results", "t1.checkpoints", "t1.connectors",
-                         "t1.replays", "t1.callbacks"}
+                         "t1.replays", "t1.callbacks", "t1.callback-targets"}
 
 
 def test_core_partitions(topics: Topics) -> None:
@@ -73,7 +73,8 @@ def test_core_partitions(topics: Topics) -> None:
 
     assert partitions == {"t1.registry": 1, "t1.invocations": 3, "t1.results": 3,
                           "t1.deadletter": 3, "t1.checkpoints": 1, "t1.connectors": 1,
-                          "t1.deliveries": 3, "t1.replays": 1, "t1.callbacks": 3}
+                          "t1.deliveries": 3, "t1.replays": 1, "t1.callbacks": 3,
+                          "t1.callback-targets": 1}
 
 
 def test_deliveries_are_compacted_and_forgotten_after_their_retention() -> None:

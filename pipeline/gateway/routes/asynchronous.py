@@ -1,0 +1,82 @@
+"""Async invocation: queue a run, answer 202 once Kafka has it (OpenFaaS's
+``/async-function/{name}``, and the same under the management API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from pipeline.errors import InvalidRequest
+from pipeline.gateway.answers import Answer, error, errors, links
+from pipeline.gateway.auth import BASIC, BEARER, check
+from pipeline.gateway.deps import Authenticated, Control
+
+router = APIRouter(tags=["invoke"])
+
+CALLBACK_URL = Header(
+    alias="X-Callback-Url", max_length=2048,
+    description="POST the final Result here, signed with the Standard Webhooks scheme (the "
+                "secret is in `faasflow status`); retried with backoff")
+BODY = {"requestBody": {"content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {}},
+}}}
+
+
+class Queued(Answer):
+    invocation_id: str = Field(description="also in the X-Call-Id header")
+    status_url: str = Field(description="GET it for pending, running or the final Result")
+
+
+QUEUED = {"model": Queued, "description": "Queued: Kafka acknowledged the invocation",
+          "headers": {"X-Call-Id": {"schema": {"type": "string"}, "required": True,
+                                    "description": "the invocation's id"}},
+          **links("ident", "$response.header.X-Call-Id", "get_invocation")}
+ANSWERS = {202: QUEUED, 404: error("No function by that name."),
+           422: error("The callback URL is not allowed (scheme, or a private address)."),
+           **errors(413, 503)}
+
+
+async def _queue(name: str, request: Request, control: Control,
+                 callback_url: str | None) -> JSONResponse:
+    invocation = await control.invoke_async(name, await request.body(),
+                                            request.headers.get("content-type"),
+                                            callback_url or "")
+    status_url = str(request.url_for("get_invocation", ident=invocation.id))
+    return JSONResponse({"invocation_id": invocation.id, "status_url": status_url}, 202,
+                        headers={"X-Call-Id": invocation.id, "Location": status_url})
+
+
+@router.post("/async-function/{name}", status_code=202, summary="Queue a function's run",
+             response_model=Queued,
+             responses={**ANSWERS, 401: error("The function is private: credentials are "
+                                              "missing or wrong.")},
+             openapi_extra={"security": [{}, {BEARER.scheme_name: []},
+                                         {BASIC.scheme_name: []}], **BODY})
+async def invoke_async(name: str, request: Request, control: Control,
+                       callback_url: Annotated[str | None, CALLBACK_URL] = None) -> JSONResponse:
+    """202 once Kafka acknowledged the run; a broker that is down is 503, never a 202 that
+    goes nowhere. Same credentials as ``POST /function/{name}``."""
+    if not control.registry.function(name).public:
+        check(request.app.state.token, request.headers.get("authorization"))
+    return await _queue(name, request, control, callback_url)
+
+
+@router.post("/v1/functions/{name}/invocations", status_code=202,
+             summary="Queue a function's run (async=true)", response_model=Queued,
+             dependencies=Authenticated, responses={**ANSWERS, **errors(401)},
+             openapi_extra=BODY)
+async def queue_invocation(
+    name: str, request: Request, control: Control,
+    asynchronous: Annotated[bool, Query(alias="async", description="must be true: "
+                                        "POST /function/{name} runs and waits")] = False,
+    callback_url: Annotated[str | None, CALLBACK_URL] = None,
+) -> JSONResponse:
+    control.registry.function(name)
+    if not asynchronous:
+        raise InvalidRequest("only async=true is served here; POST /function/{name} runs a "
+                             "function and waits for its output")
+    return await _queue(name, request, control, callback_url)
