@@ -241,6 +241,15 @@ class EventOut(Answer):
     invocations: list[InvocationRow]
 
 
+class IndexStats(Answer):
+    path: str = Field(description="the SQLite file; delete it (gateway stopped) to rebuild")
+    invocations: int
+    read: dict[str, int] = Field(description="records read per topic since the gateway "
+                                 "started: only what was new, unless it rebuilt")
+    skipped: dict[str, int] = Field(description="unreadable records skipped, per topic")
+    rebuilt: str | None = Field(description="why the file was started over at start, if it was")
+
+
 class OriginOut(Answer):
     topic: str
     partition: int

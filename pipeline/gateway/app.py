@@ -26,6 +26,7 @@ from pipeline.gateway.routes import (
     events,
     functions,
     hooks,
+    index,
     invocations,
     invoke,
     secrets,
@@ -96,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = GatewayMetrics()
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system, events):
+                   deadletters, hooks, sources, invoke, system, events, index):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

@@ -97,7 +97,9 @@ class ResultsIndex:
         return {"path": str(self.path), "invocations": queries.count(self._db),
                 "read": {v.topic: v.read for v in self.views},
                 "skipped": {v.topic: v.skipped for v in self.views},
-                "rebuilt": self._store.rebuilt}
+                "rebuilt": "; ".join(why for why in (self._store.rebuilt,
+                                                     *(v.rebuilt for v in self.views)) if why)
+                or None}
 
     # rows
 

@@ -51,13 +51,15 @@ def stale(stored: Mapping[int, int], firsts: Mapping[int, int],
 class StoredView(CompactedView):
     """A ``CompactedView`` that hands whole batches, with their offsets, to a ``Store``, and
     starts from the positions the store holds (from the beginning when they are stale).
-    ``read`` counts the records read since this process started it."""
+    ``read`` counts the records read since this process started it; ``rebuilt`` says why
+    it started from the beginning when positions were stored."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, store: Store,
                  sync_timeout_s: float = 30.0) -> None:
         super().__init__(kafka, topic, lambda key, value: None, sync_timeout_s)
         self._store = store
         self.read = 0
+        self.rebuilt: str | None = None
 
     async def _seek_start(self) -> None:
         stored = self._store.positions(self.topic)
@@ -69,6 +71,7 @@ class StoredView(CompactedView):
         if why is not None:
             log.warning("index of %s: %s; rebuilding it from the beginning", self.topic, why)
             await self._store.clear(self.topic)
+            self.rebuilt = why
             stored = {}
         for tp in self._partitions:
             if tp.partition in stored:
