@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli import functions_dev, platform, resources
+from pipeline.cli import functions_dev, invocations, platform, resources
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
 from pipeline.cli.deadletters import deadletter
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 resources.register(app)
 functions_dev.register(resources.fn)
+invocations.register(app)
 app.add_typer(connector, name="connector")
 app.add_typer(secret, name="secret")
 app.add_typer(deadletter, name="deadletter")

@@ -6,10 +6,16 @@ needs a broker that stopped answering."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +24,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from pipeline.index.rows import timestamp
 from pipeline.kafka import read_from
 from pipeline.records import Position, Result, Status, dumps
 from pipeline.settings import KafkaSettings
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.platform import Platform
+from tests.integration.platform import REPO, TOKEN, Platform
 
 Records = list[tuple[bytes | None, bytes | None]]
 
@@ -257,3 +264,44 @@ def test_a_broker_that_stops_answering_gives_503_for_what_needs_it(tmp_path: Pat
     finally:
         edge.stop()
         broker.stop()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from pipeline.cli.main import app; app()", *args]
+
+
+def cli_env(edge: Edge) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO),
+            "FAASFLOW_GATEWAY_PORT": edge.url.rsplit(":", 1)[1],
+            "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN, "FAASFLOW_STATE_DIR": str(edge.state_dir),
+            "COLUMNS": "200"}
+
+
+def test_the_cli_lists_shows_and_follows_invocations(edge: Edge) -> None:
+    now = datetime.now(UTC)
+    recent = [replace(result(f"inv-{n:06x}", "f", n, status=Status.FAILED if n % 2
+                             else Status.SUCCEEDED), queued_at=timestamp(now))
+              for n in range(6)]
+    edge.write(encoded(*recent, result("inv-00000a", "f", 10)))  # queued long ago
+    edge.indexed(7)
+    listed = subprocess.run(cli("invocation", "list", "--function", "f", "--status",
+                                "failed", "--since", "1h", "--json"),
+                            env=cli_env(edge), capture_output=True, timeout=60, check=True)
+    assert {r["invocation_id"] for r in json.loads(listed.stdout)} == {
+        "inv-000001", "inv-000003", "inv-000005"}
+    shown = subprocess.run(cli("invocation", "show", "inv-000002"), env=cli_env(edge),
+                           capture_output=True, timeout=60, check=True)
+    assert "output inv-000002 v2" in shown.stdout.decode()
+    assert "log of inv-000002" in shown.stdout.decode()
+    with subprocess.Popen(cli("logs", "f", "--follow", "--interval", "0.2"),
+                          env=cli_env(edge), stdout=subprocess.PIPE) as following:
+        try:
+            assert following.stdout is not None
+            lines = iter(following.stdout.readline, b"")
+            assert any(b"log of inv-000005" in line for line in lines)  # the recent ones
+            landed = replace(result("inv-00000b", "f", 11), queued_at=timestamp(
+                datetime.now(UTC)))
+            edge.write(encoded(landed))
+            assert any(b"log of inv-00000b" in line for line in lines)  # as it lands
+        finally:
+            following.terminate()
