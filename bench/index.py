@@ -26,8 +26,10 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import Measurement
+from bench.harness import Measurement, median, percentile
 from bench.stack import Stack
+from pipeline.index import Cursor, Query, queries
+from pipeline.index.store import connect
 from pipeline.kafka import ensure_topics
 from pipeline.records import Position, Result, Status, dumps, utc_now
 from pipeline.settings import KafkaSettings, Settings
@@ -116,6 +118,33 @@ def start_gateway(env: dict[str, str], source: Path, log: Path) -> Start:
     return Start(seconds, rss, peak, read)
 
 
+def query_times_ms(path: Path, count: int) -> list[float]:
+    """How long the index's statements take on its file (the gateway runs them on its
+    event loop): pages by function, by status, unfiltered and ten pages deep, an event's
+    invocations and one lookup, each a few times."""
+    db = connect(path, readonly=True)
+    try:
+        page = queries.page(db, Query(limit=50))
+        for _ in range(9):
+            page = queries.page(db, Query(limit=50, after=Cursor.decode(page.next_cursor)
+                                          if page.next_cursor else None))
+        asks = [lambda: queries.page(db, Query(function="fn-3", limit=50)),
+                lambda: queries.page(db, Query(status="failed", limit=50)),
+                lambda: queries.page(db, Query(limit=50, after=Cursor.decode(
+                    page.next_cursor or ""))),
+                lambda: queries.for_event(db, f"ev-{count // 2:08d}"),
+                lambda: queries.find(db, f"bench-{count // 3:08d}")]
+        times = []
+        for _ in range(20):
+            for ask in asks:
+                started = time.perf_counter()
+                ask()
+                times.append((time.perf_counter() - started) * 1000)
+        return times
+    finally:
+        db.close()
+
+
 def baseline_checkout(out: Path) -> Path:
     """The gateway of ``BASELINE_REV``, exported from git into ``out``."""
     target = out / f"baseline-{BASELINE_REV}"
@@ -144,6 +173,7 @@ def measure_size(bootstrap: str, count: int, out: Path) -> list[Measurement]:
     old = (start_gateway(env, baseline_checkout(out), log) if count <= BASELINE_UP_TO
            else None)
     index_mb = sum(p.stat().st_size for p in (state / "index").iterdir()) / 2**20
+    queried = query_times_ms(state / "index" / f"{prefix}.sqlite3", count)
     params = {"results": count, "output_bytes": OUTPUT_BYTES, "fill_s": round(filled_s, 1),
               "index_file_mb": round(index_mb, 1), "read_when_built": built.read,
               "read_when_resumed": resumed.read,
@@ -159,6 +189,9 @@ def measure_size(bootstrap: str, count: int, out: Path) -> list[Measurement]:
                     base if old else None, old.seconds if old else None),
         Measurement(f"gateway_start_build_{count}", built.seconds, "s",
                     base if old else None, old.seconds if old else None),
+        Measurement(f"index_query_p50_{count}", median(queried), "ms",
+                    params={"p99_ms": round(percentile(queried, 99), 3),
+                            "max_ms": round(max(queried), 3)}),
     ]
 
 

@@ -32,28 +32,32 @@ LOCAL_RESULTS = 1024
 
 
 class _OffLoop:
-    """The store's writes on a thread of their own: the ``Store`` the views write to."""
+    """The store's connection used on one thread of its own (SQLite connections are not
+    to be shared between threads at once): the ``Store`` the views write to."""
 
     def __init__(self, store: IndexStore, thread: ThreadPoolExecutor) -> None:
         self._store = store
         self._thread = thread
 
-    def positions(self, topic: str) -> dict[int, int]:
-        return self._store.positions(topic)
+    async def positions(self, topic: str) -> dict[int, int]:
+        return await self._run(self._store.positions, topic)
 
     async def apply(self, topic: str, partition: int, entries: Sequence[Entry]) -> int:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._store.apply, topic, partition, entries)
+        return await self._run(self._store.apply, topic, partition, entries)
 
     async def clear(self, topic: str) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.clear, topic)
+        await self._run(self._store.clear, topic)
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
 
 
 class ResultsIndex:
     """Invocations by id, event, function, status, source, time and replay.
 
-    Queries read the file on the event loop: each is a few indexed statements bounded by
-    its limit (``replay_summary``, which scans a replay, runs on a thread). Whole Results
+    Lookups by id and by event read the file on the event loop (one indexed statement
+    each, tens of microseconds); pages run on a thread of their own, and
+    ``replay_summary``, which scans a replay, on another. Whole Results
     come from the results topic at the position the index holds, through a small cache; a
     synchronous invocation's Result is served from memory until the index has it.
     """
@@ -63,6 +67,7 @@ class ResultsIndex:
         self.topics = Topics(settings.kafka)
         self.path = path or settings.index_path
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="index")
+        self._pages = ThreadPoolExecutor(1, thread_name_prefix="index-pages")
         self._fetcher = Fetcher(settings.kafka)
         self._cache: OrderedDict[Position, Result] = OrderedDict()
         self._cached_bytes = 0
@@ -74,6 +79,7 @@ class ResultsIndex:
         self._store = await loop.run_in_executor(
             self._thread, IndexStore, self.path, self.topics.results, self.topics.callbacks)
         self._db = self._store.reader()
+        self._pages_db = self._store.reader()
         await self._fetcher.start()
         writer = _OffLoop(self._store, self._thread)
         self.results_view = StoredView(self._settings.kafka, self.topics.results, writer)
@@ -81,20 +87,24 @@ class ResultsIndex:
         for view in (self.results_view, callbacks_view):
             await view.start()
             self.views.append(view)
-        log.info("results index %s: %d invocations, %d records read at start",
-                 self.path, queries.count(self._db), self.results_view.read)
+        log.info("results index %s: %d records read at start", self.path,
+                 self.results_view.read)
 
     async def stop(self) -> None:
         for view in self.views:
             await view.stop()
         await self._fetcher.stop()
         self._db.close()
+        await asyncio.get_running_loop().run_in_executor(self._pages, self._pages_db.close)
         await asyncio.get_running_loop().run_in_executor(self._thread, self._store.close)
         self._thread.shutdown()
+        self._pages.shutdown()
 
-    def stats(self) -> dict[str, Any]:
+    async def stats(self) -> dict[str, Any]:
         """What the index holds and what it read since this process started it."""
-        return {"path": str(self.path), "invocations": queries.count(self._db),
+        count = await asyncio.get_running_loop().run_in_executor(
+            self._pages, queries.count, self._pages_db)
+        return {"path": str(self.path), "invocations": count,
                 "read": {v.topic: v.read for v in self.views},
                 "skipped": {v.topic: v.skipped for v in self.views},
                 "rebuilt": "; ".join(why for why in (self._store.rebuilt,
@@ -109,8 +119,11 @@ class ResultsIndex:
     def rows_for_event(self, event_id: str) -> list[Row]:
         return queries.for_event(self._db, event_id)
 
-    def page(self, query: Query) -> Page:
-        return queries.page(self._db, query)
+    async def page(self, query: Query) -> Page:
+        """On a thread of its own: a page reads at most ``limit`` rows, but through
+        whichever index SQLite picks for the filters given together."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pages, queries.page, self._pages_db, query)
 
     def callbacks(self, ident: str) -> list[dict[str, Any]]:
         return queries.callbacks(self._db, ident)

@@ -21,7 +21,7 @@ from pipeline.records import Position, Result
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 COLUMNS = ("id", "event_id", "source", "function", "status", "attempt", "replay_id", "shadow",
            "failure", "error", "queued_at", "started_at", "finished_at", "duration_s",
            "cold_start", "output_sha256", "output_size", "event_partition", "event_offset",
@@ -43,6 +43,8 @@ CREATE INDEX invocations_by_time ON invocations (queued_at, id);
 CREATE INDEX invocations_by_function ON invocations (function, queued_at, id);
 CREATE INDEX invocations_by_status ON invocations (status, queued_at, id);
 CREATE INDEX invocations_by_source ON invocations (source, queued_at, id);
+CREATE INDEX invocations_by_function_status ON invocations (function, status, queued_at, id);
+CREATE INDEX invocations_by_source_status ON invocations (source, status, queued_at, id);
 CREATE INDEX invocations_by_event ON invocations (event_id, function);
 CREATE INDEX invocations_by_replay ON invocations (replay_id, queued_at, id);
 CREATE TABLE callbacks (invocation_id TEXT NOT NULL, target_id TEXT NOT NULL,

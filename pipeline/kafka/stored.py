@@ -20,7 +20,7 @@ Entry = tuple[int, bytes | None, bytes | None]  # offset, key, value
 class Store(Protocol):
     """Where a ``StoredView`` keeps what it applied."""
 
-    def positions(self, topic: str) -> dict[int, int]:
+    async def positions(self, topic: str) -> dict[int, int]:
         """The next offset to apply per partition of ``topic``, as last stored."""
         ...
 
@@ -62,7 +62,7 @@ class StoredView(CompactedView):
         self.rebuilt: str | None = None
 
     async def _seek_start(self) -> None:
-        stored = self._store.positions(self.topic)
+        stored = await self._store.positions(self.topic)
         firsts = {tp.partition: o for tp, o in
                   (await self._consumer.beginning_offsets(self._partitions)).items()}
         ends = {tp.partition: o for tp, o in

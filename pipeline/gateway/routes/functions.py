@@ -56,7 +56,7 @@ async def function_invocations(
     name: str, control: Control, limit: int = Query(default=20, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
     """Newest first, with their logs; a deleted function's history stays readable."""
-    rows = control.results.page(IndexQuery(function=name, limit=limit)).rows
+    rows = (await control.results.page(IndexQuery(function=name, limit=limit))).rows
     if not rows:
         control.registry.function(name)  # 404 for a name that never ran
     return [r.to_dict() for r in await control.results.results(rows)]

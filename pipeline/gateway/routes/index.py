@@ -11,4 +11,4 @@ router = management("/v1/index", "invocations")
 @router.get("", summary="The results index: its file, size, and what it read since start",
             response_model=IndexStats)
 async def index_stats(control: Control) -> dict[str, Any]:
-    return control.results.stats()
+    return await control.results.stats()

@@ -45,7 +45,7 @@ async def list_invocations(
         since=parse_time(since, "since") if since else None,
         until=parse_time(until, "until") if until else None, limit=limit,
         after=Cursor.decode(cursor) if cursor is not None else None)
-    return control.results.page(query).to_dict()
+    return (await control.results.page(query)).to_dict()
 
 
 @router.get("/{ident}", summary="One invocation: its whole Result and callback deliveries",
