@@ -16,6 +16,7 @@ from pipeline.records import Position, Result
 
 ERROR_CHARS = 500  # of a Result's error, kept for listings; the Result has all of it
 MAX_LIMIT = 1000
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # unpadded base64url
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +79,6 @@ def timestamp(at: datetime) -> str:
     comparing the strings compares the times."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str, name: str) -> str:
-    try:
-        return timestamp(datetime.fromisoformat(text))
-    except ValueError:
-        raise InvalidRequest(f"{name}: {text!r} is not an RFC 3339 time") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ a whole Result is read from the results topic (503 when Kafka does not answer)."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Query
@@ -11,7 +12,7 @@ from pipeline.gateway.answers import InvocationOut, InvocationPage, ResultOut, e
 from pipeline.gateway.deps import Control, management
 from pipeline.index import Cursor
 from pipeline.index import Query as IndexQuery
-from pipeline.index.rows import MAX_LIMIT, parse_time
+from pipeline.index.rows import CURSOR_PATTERN, MAX_LIMIT, timestamp
 from pipeline.records import Status
 
 router = management("/v1/invocations", "invocations")
@@ -31,10 +32,11 @@ async def list_invocations(
     status: Status | None = None,
     source: str | None = Query(default=None, min_length=1,
                                description="the faasflow source its event came through"),
-    since: str | None = Query(default=None, description="queued at or after (RFC 3339)"),
-    until: str | None = Query(default=None, description="queued before (RFC 3339)"),
+    since: datetime | None = Query(default=None, description="queued at or after (RFC 3339)"),
+    until: datetime | None = Query(default=None, description="queued before (RFC 3339)"),
     limit: int = Query(default=50, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(default=None, description="`next_cursor` of the page before"),
+    cursor: str | None = Query(default=None, min_length=1, pattern=CURSOR_PATTERN,
+                               description="`next_cursor` of the page before"),
 ) -> Any:
     """Without event_id: a page of invocations, newest first (by queued time), as the index
     holds them (no outputs or logs), and the cursor of the next page."""
@@ -42,8 +44,8 @@ async def list_invocations(
         return [r.to_dict() for r in await control.results_for_event(event_id, wait)]
     query = IndexQuery(
         function=function, status=status.value if status else None, source=source,
-        since=parse_time(since, "since") if since else None,
-        until=parse_time(until, "until") if until else None, limit=limit,
+        since=timestamp(since) if since else None,
+        until=timestamp(until) if until else None, limit=limit,
         after=Cursor.decode(cursor) if cursor is not None else None)
     return (await control.results.page(query)).to_dict()
 
