@@ -81,12 +81,6 @@ class StoredView(CompactedView):
         log.info("index of %s: resuming at %s", self.topic, stored or "the beginning")
 
     async def _apply_batch(self, tp: TopicPartition, messages: list[Any]) -> None:
-        """A batch the store could not take (its disk is full, say) is read again: the
-        follower retries the step after a backoff, from the batch's first offset."""
-        try:
-            self.skipped += await self._store.apply(
-                self.topic, tp.partition, [(m.offset, m.key, m.value) for m in messages])
-        except BaseException:
-            self._consumer.seek(tp, messages[0].offset)
-            raise
+        self.skipped += await self._store.apply(
+            self.topic, tp.partition, [(m.offset, m.key, m.value) for m in messages])
         self.read += len(messages)
