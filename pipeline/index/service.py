@@ -130,6 +130,9 @@ class ResultsIndex:
 
     async def replay_summary(self, replay_id: str, compare_with: str | None = None,
                              examples: int = 5) -> ReplaySummary:
+        """See ``queries.replay_summary``; on a thread and a connection of its own, since
+        it reads every invocation of the replay."""
+
         def summarize() -> ReplaySummary:
             db = self._store.reader()
             try:
