@@ -134,42 +134,42 @@ class IndexStore:
 
     def apply(self, topic: str, partition: int, entries: Sequence[Entry]) -> int:
         """Apply a batch of ``topic[partition]`` and store the next offset, in one
-        transaction; a record that cannot be read is skipped, logged and counted."""
+        transaction. A record that cannot be decoded is skipped, logged and counted; a
+        failure to write (a full disk) fails the batch, which is then read again."""
         if not entries:
             return 0
         skipped = 0
         with self._transaction():
             for offset, key, value in entries:
                 try:
-                    self._apply_one(topic, Position(partition, offset), key, value)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    statement = self._statement(topic, Position(partition, offset), key, value)
+                except Exception as exc:  # one bad record must not stop the index
                     skipped += 1
                     log.warning("index: skipping unreadable record %s[%d]@%d: %r", topic,
                                 partition, offset, exc)
+                    continue
+                self._db.execute(*statement)
             self._db.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                              (topic, partition, entries[-1][0] + 1))
         return skipped
 
-    def _apply_one(self, topic: str, at: Position, key: bytes | None,
-                   value: bytes | None) -> None:
+    def _statement(self, topic: str, at: Position, key: bytes | None,
+                   value: bytes | None) -> tuple[str, tuple[object, ...]]:
+        """What applying one record takes: decoding happens here, nothing is written."""
         if key is None:
             raise ValueError("a record without a key")
         if topic == self.results:
             if value is None:
-                self._db.execute("DELETE FROM invocations WHERE id = ?", (key.decode(),))
-            else:
-                self._db.execute(UPSERT, to_columns(Row.of(Result.from_dict(json.loads(value)),
-                                                           at)))
-            return
+                return "DELETE FROM invocations WHERE id = ?", (key.decode(),)
+            return UPSERT, to_columns(Row.of(Result.from_dict(json.loads(value)), at))
         invocation, _, target = key.decode().partition("/")
         if value is None:
-            self._db.execute("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
-                             (invocation, target))
-        elif not isinstance(json.loads(value), dict):
+            return ("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
+                    (invocation, target))
+        if not isinstance(json.loads(value), dict):
             raise ValueError("a callback delivery that is not a JSON object")
-        else:
-            self._db.execute("INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?)",
-                             (invocation, target, value.decode()))
+        return "INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?)", (invocation, target,
+                                                                    value.decode())
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -107,10 +107,11 @@ def test_the_latest_record_of_a_key_wins_and_a_tombstone_deletes(log: Log,
 def test_unreadable_records_are_skipped_and_counted(log: Log, store: IndexStore,
                                                     db: sqlite3.Connection) -> None:
     skipped = log.write(0, [(None, b"{}"), (b"bad", b"not json"), (b"list", b"[1]"),
+                            (b"deep", b"[" * 100_000),  # past the parser's stack
                             (b"ok", dumps(result("ok").to_dict()))])
-    assert skipped == 3
+    assert skipped == 4
     assert queries.count(db) == 1
-    assert store.positions(RESULTS) == {0: 4}  # past the bad ones: they are not read again
+    assert store.positions(RESULTS) == {0: 5}  # past the bad ones: they are not read again
 
 
 def test_for_event_lists_its_invocations_by_function(log: Log, db: sqlite3.Connection) -> None:
