@@ -217,6 +217,7 @@ async def compact_soon(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
+@pytest.mark.timeout(300)  # the log cleaner runs every 15 s, on its own schedule
 def test_after_compaction_the_index_holds_the_latest_states(edge: Edge) -> None:
     keys = [f"inv-{n:06x}" for n in range(30)]
     statuses = (Status.PENDING, Status.RUNNING, Status.FAILED, Status.SUCCEEDED)
