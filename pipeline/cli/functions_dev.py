@@ -125,19 +125,24 @@ def fn_logs(
     if not results:
         console.print(f"no invocations of {name} yet")
     for result in sorted(results, key=_started):
-        timings = result.get("timings") or {}
-        style = "green" if result.get("status") == "succeeded" else "red"
-        duration = timings.get("duration_s")
-        console.print(
-            f"[{style}]── {result.get('invocation_id')} {result.get('status')}[/] "
-            f"{timings.get('started_at') or timings.get('queued_at') or ''}"
-            + (f" {duration:.3f}s" if isinstance(duration, int | float) else "")
-            + (" cold" if result.get("cold_start") else ""), highlight=False)
-        if result.get("error"):
-            console.print(f"error: {result['error']}", style="red", markup=False, highlight=False)
-        logs = result.get("logs") or ""
-        if logs:
-            console.print(logs.rstrip("\n"), markup=False, highlight=False)
+        print_logged(result)
+
+
+def print_logged(result: dict[str, Any]) -> None:
+    """One invocation's status line, error and logs, as ``fn logs`` and ``logs`` print it."""
+    timings = result.get("timings") or {}
+    style = "green" if result.get("status") == "succeeded" else "red"
+    duration = timings.get("duration_s")
+    console.print(
+        f"[{style}]── {result.get('invocation_id')} {result.get('status')}[/] "
+        f"{timings.get('started_at') or timings.get('queued_at') or ''}"
+        + (f" {duration:.3f}s" if isinstance(duration, int | float) else "")
+        + (" cold" if result.get("cold_start") else ""), highlight=False)
+    if result.get("error"):
+        console.print(f"error: {result['error']}", style="red", markup=False, highlight=False)
+    logs = result.get("logs") or ""
+    if logs:
+        console.print(logs.rstrip("\n"), markup=False, highlight=False)
 
 
 def _started(result: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.callbacks.signing import platform_secret
-from pipeline.cli import functions_dev, platform, resources
+from pipeline.cli import functions_dev, invocations, platform, resources
 from pipeline.cli.callbacks import callback, sink
 from pipeline.cli.client import Gateway, GatewayError
 from pipeline.cli.connectors import connector
@@ -30,6 +30,7 @@ app = typer.Typer(
 )
 resources.register(app)
 functions_dev.register(resources.fn)
+invocations.register(app)
 app.add_typer(connector, name="connector")
 app.add_typer(secret, name="secret")
 app.add_typer(deadletter, name="deadletter")

@@ -24,7 +24,6 @@ R = TypeVar("R")
 fn = typer.Typer(help="Deploy, list, invoke and remove functions.", no_args_is_help=True)
 webhook = typer.Typer(help="Register webhooks and send test deliveries.", no_args_is_help=True)
 subscription = typer.Typer(help="List and remove subscriptions.", no_args_is_help=True)
-invocation = typer.Typer(help="Look up invocation results.", no_args_is_help=True)
 
 FUNCTION_COLUMNS = ("name", "image", "mode", "timeout_s", "memory_mb", "public", "updated_at")
 WEBHOOK_COLUMNS = ("id", "name", "source", "scheme", "url")
@@ -56,7 +55,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(fn, name="fn")
     app.add_typer(webhook, name="webhook")
     app.add_typer(subscription, name="subscription")
-    app.add_typer(invocation, name="invocation")
     app.command("subscribe")(subscribe)
 
 
@@ -300,7 +298,7 @@ def webhook_send(
     if wait <= 0:
         emit_json(accepted) if as_json else console.print(f"event {event_id} accepted")
         return
-    _print_results(gateway.json("GET", "/v1/invocations",
+    print_results(gateway.json("GET", "/v1/invocations",
                                 params={"event_id": event_id, "wait": wait}), as_json)
 
 
@@ -325,27 +323,7 @@ def subscribe(
     show(sub, SUBSCRIPTION_COLUMNS, as_json)
 
 
-@invocation.command("get")
-@gateway_errors
-def invocation_get(ident: str, as_json: JsonFlag = False) -> None:
-    """Show one invocation's result."""
-    show(client().json("GET", f"/v1/invocations/{ident}"),
-         (*RESULT_COLUMNS, "logs", "exit_code", "timings"), as_json)
-
-
-@invocation.command("list")
-@gateway_errors
-def invocation_list(
-    event: Annotated[str, typer.Option("--event", help="The event id.")],
-    wait: Annotated[float, typer.Option(help="Seconds to wait for final results.")] = 0.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """List the results of the invocations an event caused."""
-    _print_results(client().json("GET", "/v1/invocations",
-                                 params={"event_id": event, "wait": wait}), as_json)
-
-
-def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:
+def print_results(results: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         emit_json(results)
         return

@@ -26,8 +26,10 @@ from pipeline.gateway.routes import (
     callbacks,
     connectors,
     deadletters,
+    events,
     functions,
     hooks,
+    index,
     invocations,
     invoke,
     secrets,
@@ -37,10 +39,10 @@ from pipeline.gateway.routes import (
     system,
     webhooks,
 )
+from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
-from pipeline.results import ResultsIndex
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
@@ -61,25 +63,26 @@ def create_app(settings: Settings) -> FastAPI:
             publisher = Publisher(kafka)
             await publisher.start()
             stack.push_async_callback(publisher.stop)
-            registry, results = Registry(), ResultsIndex()
+            registry = Registry()
             deliveries = Deliveries(kafka.delivery_retention_ms / 1000)
             registry_view = CompactedView(kafka, topics.registry, registry.apply)
-            results_view = CompactedView(kafka, topics.results, results.apply)
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
             app.state.callback_targets = targets = GatewayTargets(settings, topics, publisher)
-            app.state.views = views = [registry_view, results_view, deliveries_view, states_view,
-                                       targets.view]
+            views = [registry_view, deliveries_view, states_view, targets.view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
+            results = ResultsIndex(settings)
+            await results.start()
+            stack.push_async_callback(results.stop)
+            app.state.views = [*views, *results.views]
             runtimes = Runtimes(settings)
             await runtimes.start(registry)
             stack.push_async_callback(runtimes.close)
             app.state.control = control = ControlPlane(
-                settings, publisher, registry, registry_view, results, results_view, runtimes,
-                connector_states)
+                settings, publisher, registry, registry_view, results, runtimes, connector_states)
             stack.push_async_callback(control.close)
             app.state.receiver = WebhookReceiver(
                 topics, publisher, registry, deliveries, settings.budget,
@@ -99,7 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = GatewayMetrics()
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system, asynchronous, sinks, callbacks):
+                   deadletters, hooks, sources, invoke, system, asynchronous, sinks, callbacks,
+                   events, index):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

@@ -119,5 +119,7 @@ def test_a_private_function_needs_the_token(gateway: Platform, unique: str) -> N
     assert gateway.api.post(f"/function/{unique}", content=b"hi").text == "hi"
 
 
-def test_invocations_query_needs_an_event_id(gateway: Platform) -> None:
-    assert_error(gateway.api.get("/v1/invocations"), 422, "validation")
+def test_invocations_query_validates_its_parameters(gateway: Platform) -> None:
+    assert_error(gateway.api.get("/v1/invocations", params={"event_id": ""}), 422, "validation")
+    assert_error(gateway.api.get("/v1/invocations", params={"limit": 0}), 422, "validation")
+    assert_error(gateway.api.get("/v1/invocations", params={"cursor": "x"}), 422)
