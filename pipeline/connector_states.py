@@ -18,13 +18,12 @@ again. Workers write these records; the gateway materializes them for the API.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pipeline.records import dumps
+from pipeline.records import dumps, strict_loads
 from pipeline.specs import ConnectorSpec
 
 
@@ -75,7 +74,7 @@ class ConnectorStates:
         if value is None:
             self.latest.pop(key.decode(), None)
         else:
-            self.latest[key.decode()] = ConnectorState.from_dict(json.loads(value))
+            self.latest[key.decode()] = ConnectorState.from_dict(strict_loads(value))
 
     def of(self, spec: ConnectorSpec) -> ConnectorState | None:
         """The state of this definition of the connector, if a worker reported one."""

@@ -16,7 +16,6 @@ invocation ids and the Results collapse.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from pipeline.budget import SizeBudget
 from pipeline.errors import BrokerUnavailable, InvalidRequest, VerificationFailed
 from pipeline.ids import delivery_event_id, new_event_id
 from pipeline.kafka import Written
-from pipeline.records import Event, dumps
+from pipeline.records import Event, dumps, strict_loads
 from pipeline.registry import Registry, stamp
 from pipeline.specs import Webhook
 from pipeline.topics import Topics
@@ -63,7 +62,7 @@ class Deliveries:
         if value is None:
             self._seen.pop(key.decode(), None)
             return
-        self.add(key.decode(), float(json.loads(value)["received_at"]))
+        self.add(key.decode(), float(strict_loads(value)["received_at"]))
 
     def add(self, key: str, received_at: float) -> None:
         self._seen.pop(key, None)

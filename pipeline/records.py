@@ -32,13 +32,13 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def strict_loads(payload: bytes) -> Any:
+def strict_loads(payload: bytes | str) -> Any:
     """JSON that every reader takes for the same value, or ``ValueError``: no NaN or
     Infinity, no number beyond a double's range, no lone surrogate, at most 256 levels deep
     (``json.loads`` recurses in C, guarded only by the interpreter's recursion limit, which
     libraries raise: py_ecc under web3 sets 100,000, and a body of brackets then crashes the
     process). The very rule the function runtimes apply (``pipeline.runtime.shim``)."""
-    return loads_strict(payload.decode("utf-8"))
+    return loads_strict(payload if isinstance(payload, str) else payload.decode("utf-8"))
 
 
 def is_json_type(content_type: str | None) -> bool:

@@ -9,7 +9,6 @@ and one that failed again after its redrive is dead again. Listings leave event 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ from datetime import datetime
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.execution import pending
 from pipeline.kafka import offsets_at, scan
+from pipeline.records import strict_loads
 from pipeline.settings import KafkaSettings
 from pipeline.topics import Topics
 from pipeline.writer import Writer
@@ -70,7 +70,7 @@ class DeadLetterLog:
             start = await offsets_at(self._kafka, topic, since.timestamp())
         async for partition, offset, _, value in scan(self._kafka, topic, start):
             try:
-                yield DeadLetter.from_dict(json.loads(value or b""))
+                yield DeadLetter.from_dict(strict_loads(value or b""))
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("skipping unreadable dead letter %s[%d]@%d: %r", topic, partition,
                             offset, exc)

@@ -7,7 +7,6 @@ there is no other database.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import Event, dumps
+from pipeline.records import Event, dumps, strict_loads
 from pipeline.specs import ConnectorSpec, FunctionSpec, Secret, Sink, Subscription, Webhook
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class Registry:
             return
         record: Record | None = None
         if value is not None:
-            fields: dict[str, Any] = json.loads(value)
+            fields: dict[str, Any] = strict_loads(value)
             record = cls.from_dict(fields)
         self._store(kind, ident, record)
         for listener in self._listeners:

@@ -13,13 +13,12 @@ in ``faasflowretracts`` and carries the block's or the log's identity, not its p
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.ethereum.chain import Block, Change, Log, Status
-from pipeline.records import Event, dumps, utc_now
+from pipeline.records import Event, dumps, strict_loads, utc_now
 
 BLOCK_TYPE = "dev.faasflow.ethereum.block"
 LOG_TYPE = "dev.faasflow.ethereum.log"
@@ -70,7 +69,7 @@ def from_event(event: Event) -> Change | None:
     """The change an event of ours published; None for anything else."""
     if event.type not in TYPES:
         return None
-    data: dict[str, Any] = json.loads(event.data)
+    data: dict[str, Any] = strict_loads(event.data)
     status = Status(event.extensions[STATUS])
     if event.type == BLOCK_TYPE:
         return Change(status, _block_from(data))

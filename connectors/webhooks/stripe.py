@@ -10,7 +10,6 @@ the ``id`` of a JSON object body (Stripe's event id, kept across retries), when 
 
 from __future__ import annotations
 
-import json
 import secrets as random
 from collections.abc import Sequence
 
@@ -26,6 +25,7 @@ from connectors.webhooks.base import (
     require,
 )
 from pipeline.errors import InvalidRequest
+from pipeline.records import strict_loads
 
 SIGNATURE = "stripe-signature"
 MIN_SECRET = 8
@@ -57,7 +57,7 @@ def event_id(body: bytes) -> str | None:
     if not body.lstrip().startswith(b"{"):
         return None
     try:
-        ident = json.loads(body).get("id")
+        ident = strict_loads(body).get("id")
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return ident if isinstance(ident, str) and ident else None

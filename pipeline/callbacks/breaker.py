@@ -14,14 +14,13 @@ Consecutive failures are counted per worker.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from pipeline.records import dumps
+from pipeline.records import dumps, strict_loads
 
 
 class Circuit(StrEnum):
@@ -78,7 +77,7 @@ class Breaker:
         if value is None:
             self.states.pop(origin, None)
             return
-        self.states[origin] = TargetState.from_dict(json.loads(value))
+        self.states[origin] = TargetState.from_dict(strict_loads(value))
 
     def state(self, origin: str) -> TargetState:
         return self.states.get(origin) or TargetState(origin)

@@ -8,14 +8,13 @@ the values with the invocation (``GET /v1/invocations/{id}``, ``"callbacks"``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pipeline.records import dumps
+from pipeline.records import dumps, strict_loads
 
 STATE_HEADER = "faasflow-callback-state"
 CALLBACK_TARGET = "callback"  # the target id of an invocation's own X-Callback-Url
@@ -123,7 +122,7 @@ class Ledger:
         if state in SETTLED:
             self._keep(key.decode(), None, at)
         elif value is not None:
-            self._keep(key.decode(), Delivery.from_dict(json.loads(value)), at)
+            self._keep(key.decode(), Delivery.from_dict(strict_loads(value)), at)
 
     def note(self, delivery: Delivery) -> None:
         """A record this process wrote."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from pipeline.index.rows import Cursor, Page, Query, ReplaySummary, Row
 from pipeline.index.store import QUOTED, from_columns
-from pipeline.records import Status
+from pipeline.records import Status, strict_loads
 
 SELECT = f"SELECT {QUOTED} FROM invocations"
 FINAL = tuple(s.value for s in Status if s.final)
@@ -52,7 +51,7 @@ def page(db: sqlite3.Connection, query: Query) -> Page:
 
 def callbacks(db: sqlite3.Connection, ident: str) -> list[dict[str, Any]]:
     """The invocation's callback deliveries (one per target), by target id."""
-    return [json.loads(value) for (value,) in db.execute(
+    return [strict_loads(value) for (value,) in db.execute(
         "SELECT value FROM callbacks WHERE invocation_id = ? ORDER BY target_id", (ident,))]
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.errors import InvalidRequest
-from pipeline.records import Position, Result
+from pipeline.records import Position, Result, strict_loads
 
 ERROR_CHARS = 500  # of a Result's error, kept for listings; the Result has all of it
 MAX_LIMIT = 1000
@@ -96,7 +96,7 @@ class Cursor:
     def decode(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            queued_at, ident = json.loads(raw)
+            queued_at, ident = strict_loads(raw)
         except (ValueError, TypeError, binascii.Error):
             raise InvalidRequest("cursor: not a cursor this API gave out") from None
         if not isinstance(queued_at, str) or not isinstance(ident, str):

@@ -5,7 +5,6 @@ stored; whole Results (outputs, logs) are read from the results topic when asked
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from pipeline.index.rows import Page, Query, ReplaySummary, Row
 from pipeline.index.store import IndexStore
 from pipeline.kafka.fetch import Fetcher
 from pipeline.kafka.stored import Entry, StoredView
-from pipeline.records import Position, Result
+from pipeline.records import Position, Result, strict_loads
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 
@@ -177,7 +176,7 @@ class ResultsIndex:
             record = await self._fetcher.fetch(self.topics.results, row.position.partition,
                                                row.position.offset)
             if record is not None and record[1] == row.position.offset and record[3]:
-                result = Result.from_dict(json.loads(record[3]))
+                result = Result.from_dict(strict_loads(record[3]))
                 self._keep(row.position, result)
                 return result
             # compacted away since: a newer record of the key exists; the index will have it
@@ -206,6 +205,6 @@ class ResultsIndex:
             record = await self._fetcher.fetch(self.topics.events(row.source), at.partition,
                                                at.offset)
             if record is not None and record[1] == at.offset and record[3]:
-                found: dict[str, Any] = json.loads(record[3])
+                found: dict[str, Any] = strict_loads(record[3])
                 return found
         return None

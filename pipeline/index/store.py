@@ -7,7 +7,6 @@ their own (``reader``): in WAL mode they never wait for the writer.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 from pipeline.index.rows import Row
 from pipeline.kafka.stored import Entry
-from pipeline.records import Position, Result
+from pipeline.records import Position, Result, strict_loads
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +160,12 @@ class IndexStore:
         if topic == self.results:
             if value is None:
                 return "DELETE FROM invocations WHERE id = ?", (key.decode(),)
-            return UPSERT, to_columns(Row.of(Result.from_dict(json.loads(value)), at))
+            return UPSERT, to_columns(Row.of(Result.from_dict(strict_loads(value)), at))
         invocation, _, target = key.decode().partition("/")
         if value is None:
             return ("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
                     (invocation, target))
-        if not isinstance(json.loads(value), dict):
+        if not isinstance(strict_loads(value), dict):
             raise ValueError("a callback delivery that is not a JSON object")
         return "INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?)", (invocation, target,
                                                                     value.decode())

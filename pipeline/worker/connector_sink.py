@@ -12,7 +12,6 @@ published after the checkpoint (a crash between the two writes).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ from pipeline.budget import SizeBudget
 from pipeline.deadletters import DeadLetter, Reason, of_event
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.kafka import Publisher, Written, partition_of, scan, topic_partitions
-from pipeline.records import Event, dumps
+from pipeline.records import Event, dumps, strict_loads
 from pipeline.registry import stamp
 from pipeline.settings import KafkaSettings
 from pipeline.specs import ConnectorSpec
@@ -44,7 +43,7 @@ class Checkpoints:
         if value is None:
             self.latest.pop(key.decode(), None)
         else:
-            self.latest[key.decode()] = json.loads(value)
+            self.latest[key.decode()] = strict_loads(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +79,7 @@ class KafkaSink:
             # whatever was read lies before anything this connector publishes next
             self._offsets[partition] = offset + 1
             if key == name.encode() and value is not None:
-                mine.append(Event.from_dict(json.loads(value)))
+                mine.append(Event.from_dict(strict_loads(value)))
         log.info("connector %s: resuming from %s[%d]@%s: read %d records, %d of them its "
                  "own published after its checkpoint", name, self._topic, partition,
                  start.get(partition, "start"), read, len(mine))

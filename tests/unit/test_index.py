@@ -3,8 +3,10 @@ the replay summary, and starting over when the file is not ours."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -162,6 +164,19 @@ def test_the_last_page_has_no_cursor(log: Log, db: sqlite3.Connection) -> None:
 def test_a_cursor_not_given_out_is_refused(token: str) -> None:
     with pytest.raises(InvalidRequest, match="cursor"):
         Cursor.decode(token)
+
+
+def test_a_cursor_of_deep_brackets_is_refused_even_with_a_raised_recursion_limit() -> None:
+    """web3 (imported by the gateway) raises the recursion limit to 100,000; json.loads then
+    recursed in C through a cursor of brackets until the gateway crashed (SIGSEGV)."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        token = base64.urlsafe_b64encode(b"[" * 200_000).decode()
+        with pytest.raises(InvalidRequest, match="cursor"):
+            Cursor.decode(token)
+    finally:
+        sys.setrecursionlimit(before)
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1001])
