@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from pipeline.deadletters import DeadLetter
@@ -68,6 +68,21 @@ class Writer:
         await self._watched(self._publisher.publish(self._topics.invocations,
                                                     invocation.function,
                                                     dumps(invocation.to_dict())))
+
+    async def write_pending(self, results: Sequence[Result]) -> None:
+        """Pending Results in bulk (a replay's), each acknowledged before this returns."""
+        if results:
+            await self._watched(self._publisher.publish_many(
+                self._topics.results,
+                [(r.invocation_id, dumps(r.to_dict())) for r in results],
+                status_headers(results[0])))
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        """Invocations in bulk, each acknowledged before this returns."""
+        if invocations:
+            await self._watched(self._publisher.publish_many(
+                self._topics.invocations,
+                [(i.function, dumps(i.to_dict())) for i in invocations]))
 
     async def close(self) -> None:
         """Wait for the notes still being written."""

@@ -27,6 +27,7 @@ from pipeline.gateway.routes import (
     hooks,
     invocations,
     invoke,
+    replays,
     secrets,
     sources,
     subscriptions,
@@ -36,6 +37,8 @@ from pipeline.gateway.routes import (
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
+from pipeline.replays.records import Replays
+from pipeline.replays.service import ReplayService
 from pipeline.results import ResultsIndex
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
@@ -64,7 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
-            app.state.views = views = [registry_view, results_view, deliveries_view, states_view]
+            replay_log = Replays()
+            replays_view = CompactedView(kafka, topics.replays, replay_log.apply)
+            app.state.views = views = [registry_view, results_view, deliveries_view, states_view,
+                                       replays_view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
@@ -75,6 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
                 settings, publisher, registry, registry_view, results, results_view, runtimes,
                 connector_states)
             stack.push_async_callback(control.close)
+            app.state.replays = ReplayService(kafka, topics, publisher, registry, replay_log,
+                                              replays_view, results)
             app.state.receiver = WebhookReceiver(
                 topics, publisher, registry, deliveries, settings.budget,
                 registry_position=lambda: registry_view.position(0))
@@ -93,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = GatewayMetrics()
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system):
+                   deadletters, hooks, sources, invoke, system, replays):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

@@ -1,0 +1,200 @@
+"""The replay runner's core: a fixed range of an event topic in, invocations queued, with
+checkpoints that let another runner take over without running an event twice.
+
+    read a batch ─► decode, replay filter ─► plan (``Planner``) ─► skip those started
+      ─► checkpoint ahead when the batch reaches past what was marked ``planned``
+      ─► pending Results + invocations, written in bulk and acknowledged ─► next batch
+
+Exactly once, from a runner that may die anywhere:
+- Invocation ids derive from (source, event, function, replay id): the same event planned
+  again is the same invocation, whose Result overwrites itself in the compacted log, and
+  the executor does not run an invocation that is final or running (``pipeline.finals``).
+- Before writing past ``planned`` the runner checkpoints a new mark ``planned`` (the next
+  ``every`` offsets of each partition), together with ``next``: everything before ``next``
+  is acknowledged. After a crash, records in ``[next, planned)`` may have been written in
+  part. A runner taking over skips the invocations that started (a Result running or
+  final exists) and, for the rest of that window, queues the invocation again *without*
+  its pending Result: a pending Result written now could land after the final Result of
+  the copy queued before the crash, and hide it. The executor runs the two copies once.
+- Past ``planned`` nothing was written: pending Results and invocations both go out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Protocol
+
+from pipeline.execution import pending, plan_invocations
+from pipeline.executor import durably
+from pipeline.ids import invocation_id
+from pipeline.kafka import Record
+from pipeline.records import Event, Invocation, Position, Result, strict_loads
+from pipeline.registry import Registry
+from pipeline.replays.ranges import Ranges
+from pipeline.replays.records import Progress, ReplayRequest, Status
+
+log = logging.getLogger(__name__)
+
+Planner = Callable[[Event, Position], list[Invocation]]
+Match = Callable[[Event], bool]
+
+
+class Source(Protocol):
+    def read(self, ranges: Ranges, max_records: int) -> AsyncIterator[list[Record]]:
+        """The records in ``[first, end)`` of each partition, batch by batch, in order
+        within a partition."""
+        ...
+
+
+class Output(Protocol):
+    async def write_pending(self, results: Sequence[Result]) -> None:
+        """Write pending Results and wait for every acknowledgement."""
+        ...
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        """Write invocations and wait for every acknowledgement."""
+        ...
+
+
+class Checkpoints(Protocol):
+    async def save(self, progress: Progress) -> None:
+        """Write the checkpoint and wait for the acknowledgement."""
+        ...
+
+
+class Started(Protocol):
+    def started(self, invocation_id: str) -> bool:
+        """Whether a Result of the invocation running or final is known."""
+        ...
+
+
+def planner(request: ReplayRequest, registry: Registry, match: Match | None) -> Planner:
+    """What one event of ``request`` becomes.
+
+    With ``function``: that function runs for every event the replay filter lets through,
+    whether or not it is subscribed to the source (a new version usually is not), and
+    subscription filters do not apply: the replay filter is the selection. Without it:
+    every function subscribed to the source now, each as its subscription (and its
+    filter) decides, among the events the replay filter lets through. A shadow replay's
+    invocations are marked ``shadow``: they trigger no callbacks or sinks."""
+    source, ident, function = request.source, request.id, request.function
+    shadow = request.compare_with is not None
+
+    def plan(event: Event, position: Position) -> list[Invocation]:
+        if match is not None and not match(event):
+            return []
+        if function is None:
+            return plan_invocations(event, registry, source, position, ident)
+        return [Invocation(id=invocation_id(source, event, function, ident), function=function,
+                           event=event, source=source, replay_id=ident,
+                           event_position=position, shadow=shadow)]
+
+    return plan
+
+
+class Runner:
+    """Runs one replay from ``progress`` (its last checkpoint, or its start) to its end,
+    until ``stopping()`` (a cancel) says to stop feeding."""
+
+    def __init__(self, request: ReplayRequest, progress: Progress, plan: Planner,
+                 source: Source, output: Output, checkpoints: Checkpoints, started: Started,
+                 stopping: Callable[[], bool], every: int = 5000,
+                 interval_s: float = 1.0) -> None:
+        self.request = request
+        self.progress = progress
+        self._plan = plan
+        self._source = source
+        self._output = output
+        self._checkpoints = checkpoints
+        self._started = started
+        self._stopping = stopping
+        self._every = every
+        self._interval_s = interval_s
+        self._saved_at = time.monotonic()
+
+    def _remaining(self) -> Ranges:
+        nexts = self.progress.next
+        return {p: (nexts.get(p, first), end) for p, (first, end) in self.request.ranges.items()
+                if nexts.get(p, first) < end}
+
+    async def run(self) -> Progress:
+        """Feed every remaining record; the final checkpoint says how it ended. Broker
+        errors propagate (the caller retries from ``self.progress``)."""
+        window = dict(self.progress.planned)  # what a runner before this one may have written
+        async for batch in self._source.read(self._remaining(), self._every):
+            if self._stopping():
+                return await self._end(Status.CANCELLED)
+            await self._feed(batch, window)
+        return await self._end(Status.CANCELLED if self._stopping() else Status.DONE)
+
+    async def _feed(self, batch: list[Record], window: Mapping[int, int]) -> None:
+        fresh: list[Invocation] = []
+        again: list[Invocation] = []
+        matched = invoked = 0
+        ends: dict[int, int] = {}
+        for partition, offset, _, value in batch:
+            ends[partition] = offset + 1
+            event = _decode(value, partition, offset)
+            if event is None:
+                continue
+            planned = self._plan(event, Position(partition, offset))
+            matched += bool(planned)
+            invoked += len(planned)
+            if offset < window.get(partition, 0):
+                again.extend(i for i in planned if not self._started.started(i.id))
+            else:
+                fresh.extend(planned)
+        await self._mark_ahead(ends)
+        await durably(f"replay {self.request.id}: {len(fresh) + len(again)} invocations",
+                      partial(self._write, fresh, again))
+        old = self.progress
+        self.progress = replace(old, next={**old.next, **ends}, read=old.read + len(batch),
+                                matched=old.matched + matched, invoked=old.invoked + invoked)
+        if time.monotonic() - self._saved_at >= self._interval_s:
+            await self._save(self.progress)
+
+    async def _write(self, fresh: list[Invocation], again: list[Invocation]) -> None:
+        # Results first: a pending Result landing after its invocation ran would hide the
+        # final one. (Acknowledged before any invocation is sent.)
+        await self._output.write_pending([pending(i) for i in fresh])
+        await self._output.enqueue_many(fresh + again)
+
+    async def _mark_ahead(self, ends: Mapping[int, int]) -> None:
+        """Checkpoint a new ``planned`` mark before writing past the current one."""
+        planned = self.progress.planned
+        if all(end <= planned.get(p, 0) for p, end in ends.items()):
+            return
+        stops = {p: end for p, (_, end) in self.request.ranges.items()}
+        ahead = {p: min(stops[p], max(end, planned.get(p, 0)) + self._every)
+                 for p, end in ends.items()}
+        self.progress = replace(self.progress, planned={**planned, **ahead})
+        await self._save(self.progress)
+
+    async def _save(self, progress: Progress) -> None:
+        await durably(f"checkpoint of replay {self.request.id}",
+                      partial(self._checkpoints.save, progress))
+        self._saved_at = time.monotonic()
+
+    async def _end(self, status: Status, error: str | None = None) -> Progress:
+        self.progress = replace(self.progress, status=status, error=error)
+        await self._save(self.progress)
+        log.info("replay %s %s: %d events read, %d matched, %d invocations", self.request.id,
+                 status, self.progress.read, self.progress.matched, self.progress.invoked)
+        return self.progress
+
+    async def fail(self, error: str) -> Progress:
+        """End the replay as failed (a permanent error: its records are unreadable…)."""
+        return await self._end(Status.FAILED, error)
+
+
+def _decode(value: bytes | None, partition: int, offset: int) -> Event | None:
+    try:
+        return Event.from_dict(strict_loads(value or b""))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        log.warning("replay: skipping undecodable event at partition %d offset %d: %r",
+                    partition, offset, exc)
+        return None
