@@ -16,6 +16,7 @@ from pipeline.cli.deadletters import deadletter
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, table
 from pipeline.cli.platform import running_supervisor, shut_down, start_detached
 from pipeline.cli.processes import Component, OnReady, RunFiles, StartError, components
+from pipeline.cli.replays import replay
 from pipeline.cli.secrets import secret
 from pipeline.cli.supervisor import AlreadyRunning, serve
 from pipeline.settings import Settings
@@ -31,6 +32,7 @@ functions_dev.register(resources.fn)
 app.add_typer(connector, name="connector")
 app.add_typer(secret, name="secret")
 app.add_typer(deadletter, name="deadletter")
+app.add_typer(replay, name="replay")
 
 
 def configure_logging(settings: Settings) -> None:

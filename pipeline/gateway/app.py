@@ -67,10 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
-            replay_log = Replays()
-            replays_view = CompactedView(kafka, topics.replays, replay_log.apply)
-            app.state.views = views = [registry_view, results_view, deliveries_view, states_view,
-                                       replays_view]
+            app.state.views = views = [registry_view, results_view, deliveries_view, states_view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
@@ -81,6 +78,11 @@ def create_app(settings: Settings) -> FastAPI:
                 settings, publisher, registry, registry_view, results, results_view, runtimes,
                 connector_states)
             stack.push_async_callback(control.close)
+            replay_log = Replays()
+            replays_view = CompactedView(kafka, topics.replays, replay_log.apply)
+            await replays_view.start()
+            stack.push_async_callback(replays_view.stop)
+            app.state.views.append(replays_view)
             app.state.replays = ReplayService(kafka, topics, publisher, registry, replay_log,
                                               replays_view, results)
             app.state.receiver = WebhookReceiver(

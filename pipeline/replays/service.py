@@ -78,7 +78,7 @@ class ReplayService:
         await self._write(request)
         log.info("replay %s of source %s asked: %d records", request.id, request.source,
                  request.total)
-        return await self.describe(request.id)
+        return self._outline(request)
 
     async def _resolve(self, ask: Ask) -> ReplayRequest:
         source = check_source(ask.source)

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from connectors.base import describe, retrying
 from pipeline import filters
-from pipeline.errors import BrokerUnavailable, PermanentError
+from pipeline.errors import PermanentError, RetryableError
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, Record
 from pipeline.kafka.ranges import read_ranges
@@ -140,13 +140,18 @@ class WorkerReplays:
             return
         log.info("replay %s of source %s: %d records to read", request.id, request.source,
                  request.total)
-        async for attempt in retrying(f"replay {request.id}", (BrokerUnavailable,),
+        async for attempt in retrying(f"replay {request.id}", (RetryableError,),
                                       lambda _: None, base_s=1.0, cap_s=30.0):
             with attempt:
                 try:
                     await runner.run()
                 except PermanentError as exc:
                     await runner.fail(describe(exc))
+                except RetryableError:
+                    raise
+                except Exception as exc:  # a bug of ours: say so, rather than retry it forever
+                    log.exception("replay %s crashed", request.id)
+                    await runner.fail(f"internal error: {describe(exc)}")
 
     def problems(self) -> list[str]:
         problem = self._view.problem()

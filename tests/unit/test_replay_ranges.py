@@ -39,7 +39,7 @@ def test_rfc3339_times_take_their_offset_into_account() -> None:
 
 
 def test_a_time_without_an_offset_is_refused() -> None:
-    with pytest.raises(InvalidRequest, match="from: .* no UTC offset"):
+    with pytest.raises(InvalidRequest, match=r"from: .* no UTC offset"):
         parse_bound("2026-11-01T00:00", "from")
 
 
