@@ -32,7 +32,7 @@ from pipeline.execution import pending, plan_invocations
 from pipeline.executor import durably
 from pipeline.ids import invocation_id
 from pipeline.kafka import Record
-from pipeline.records import Event, Invocation, Position, Result, strict_loads
+from pipeline.records import Event, Invocation, Position, Result, strict_loads, utc_now
 from pipeline.registry import Registry
 from pipeline.replays.ranges import Ranges
 from pipeline.replays.records import Progress, ReplayRequest, Status
@@ -155,7 +155,7 @@ class Runner:
         self.progress = replace(old, next={**old.next, **ends}, read=old.read + len(batch),
                                 matched=old.matched + matched, invoked=old.invoked + invoked)
         if time.monotonic() - self._saved_at >= self._interval_s:
-            await self._save(self.progress)
+            await self._save()
 
     async def _write(self, fresh: list[Invocation], again: list[Invocation]) -> None:
         # Results first: a pending Result landing after its invocation ran would hide the
@@ -172,16 +172,17 @@ class Runner:
         ahead = {p: min(stops[p], max(end, planned.get(p, 0)) + self._every)
                  for p, end in ends.items()}
         self.progress = replace(self.progress, planned={**planned, **ahead})
-        await self._save(self.progress)
+        await self._save()
 
-    async def _save(self, progress: Progress) -> None:
+    async def _save(self) -> None:
+        self.progress = replace(self.progress, updated_at=utc_now())
         await durably(f"checkpoint of replay {self.request.id}",
-                      partial(self._checkpoints.save, progress))
+                      partial(self._checkpoints.save, self.progress))
         self._saved_at = time.monotonic()
 
     async def _end(self, status: Status, error: str | None = None) -> Progress:
         self.progress = replace(self.progress, status=status, error=error)
-        await self._save(self.progress)
+        await self._save()
         log.info("replay %s %s: %d events read, %d matched, %d invocations", self.request.id,
                  status, self.progress.read, self.progress.matched, self.progress.invoked)
         return self.progress
