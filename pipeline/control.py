@@ -19,11 +19,11 @@ from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute
 from pipeline.ids import invocation_id, new_event_id, new_resource_id
+from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
-from pipeline.records import Event, Invocation, Result, dumps, utc_now
+from pipeline.records import Event, Invocation, Result, Status, utc_now
 from pipeline.redrive import DeadLetterLog
 from pipeline.registry import Record, Registry, encode, record_key, stamp
-from pipeline.results import ResultsIndex
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
@@ -46,7 +46,6 @@ class ControlPlane:
         registry: Registry,
         registry_view: CompactedView,
         results: ResultsIndex,
-        results_view: CompactedView,
         runner: Runner,
         connector_states: ConnectorStates,
     ) -> None:
@@ -56,7 +55,6 @@ class ControlPlane:
         self.results = results
         self._publisher = publisher
         self._registry_view = registry_view
-        self._results_view = results_view
         self._runner = runner
         self._writer = Writer(publisher, self.topics)
         self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer)
@@ -216,7 +214,7 @@ class ControlPlane:
         invocation = Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name,
                                 event=event, source=INVOKE_SOURCE)
         result = await execute(invocation, function, self._runner)
-        self.results.apply(result.invocation_id.encode(), dumps(result.to_dict()))  # read here
+        self.results.remember(result)  # readable here at once
         # The caller is answered without waiting for Kafka's ack (a sync call's latency is
         # the function's, as OpenFaaS users expect); close() waits for what is in flight.
         self._writer.note(result)
@@ -230,13 +228,13 @@ class ControlPlane:
         """The event's Results; with ``wait_s``, wait that long for at least one, all final."""
 
         def settled() -> bool:
-            found = self.results.for_event(event_id)
-            return bool(found) and all(r.status.final for r in found)
+            found = self.results.rows_for_event(event_id)
+            return bool(found) and all(Status(r.status).final for r in found)
 
         if wait_s > 0 and not settled():
-            await self._results_view.wait_until(settled, wait_s)
-        return self.results.for_event(event_id)
+            await self.results.wait_until(settled, wait_s)
+        return await self.results.results(self.results.rows_for_event(event_id))
 
-    def result(self, ident: str) -> Result:
-        return self.results.get(ident)
+    async def result(self, ident: str) -> Result:
+        return await self.results.get(ident)
 

@@ -69,6 +69,10 @@ class GatewaySettings(BaseModel):
         default=4096, ge=16,
         description="open connections at most (also bounded by the file descriptor limit); "
                     "past it the longest idle one is closed, or the new one refused")
+    index_path: Path | None = Field(
+        default=None, description="the results index's SQLite file (default: "
+                                  "<state_dir>/index/<topic prefix>.sqlite3); delete it to "
+                                  "have it rebuilt from Kafka")
 
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
@@ -142,6 +146,12 @@ class Settings(BaseSettings):
     def worker_ready_marker(self, pid: int) -> Path:
         """Touched by a worker once it consumes; ``faasflow up`` and the tests wait for it."""
         return self.state_dir / "run" / f"worker-{pid}.ready"
+
+    @property
+    def index_path(self) -> Path:
+        """The gateway's results index (see ``pipeline.index``)."""
+        return (self.gateway.index_path
+                or self.state_dir / "index" / f"{self.kafka.topic_prefix}.sqlite3")
 
     @property
     def token_file(self) -> Path:

@@ -200,6 +200,56 @@ class ResultOut(Answer):
     output_base64: str | None = None
 
 
+class InvocationOut(ResultOut):
+    """The whole Result, as the results topic holds it, with its callback deliveries."""
+
+    callbacks: list[dict[str, Any]] = Field(
+        default_factory=list, description="one delivery record per callback or sink target")
+
+
+class InvocationRow(Answer):
+    """An invocation as the index holds it: no output or logs (`GET /v1/invocations/{id}`
+    has them), but the output's size and SHA-256."""
+
+    invocation_id: str
+    event_id: str
+    source: str
+    function: str
+    status: Status
+    attempt: int
+    replay_id: str
+    shadow: bool
+    failure: Failure | None
+    error: str | None = Field(description="the first 500 characters")
+    timings: Timings
+    cold_start: bool
+    output_sha256: str
+    output_size: int
+    event_position: PositionOut | None
+
+
+class InvocationPage(Answer):
+    invocations: list[InvocationRow] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on "
+                                    "the last")
+
+
+class EventOut(Answer):
+    event: dict[str, Any] | None = Field(
+        description="the CloudEvent as its source's topic holds it; null when it is in no "
+        "topic (a synchronous call) or no longer there")
+    invocations: list[InvocationRow]
+
+
+class IndexStats(Answer):
+    path: str = Field(description="the SQLite file; delete it (gateway stopped) to rebuild")
+    invocations: int
+    read: dict[str, int] = Field(description="records read per topic since the gateway "
+                                 "started: only what was new, unless it rebuilt")
+    skipped: dict[str, int] = Field(description="unreadable records skipped, per topic")
+    rebuilt: str | None = Field(description="why the file was started over at start, if it was")
+
+
 class OriginOut(Answer):
     topic: str
     partition: int

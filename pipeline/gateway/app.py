@@ -23,8 +23,10 @@ from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
     connectors,
     deadletters,
+    events,
     functions,
     hooks,
+    index,
     invocations,
     invoke,
     replays,
@@ -34,12 +36,12 @@ from pipeline.gateway.routes import (
     system,
     webhooks,
 )
+from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
 from pipeline.replays.records import Replays
 from pipeline.replays.service import ReplayService
-from pipeline.results import ResultsIndex
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
@@ -60,23 +62,25 @@ def create_app(settings: Settings) -> FastAPI:
             publisher = Publisher(kafka)
             await publisher.start()
             stack.push_async_callback(publisher.stop)
-            registry, results = Registry(), ResultsIndex()
+            registry = Registry()
             deliveries = Deliveries(kafka.delivery_retention_ms / 1000)
             registry_view = CompactedView(kafka, topics.registry, registry.apply)
-            results_view = CompactedView(kafka, topics.results, results.apply)
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
-            app.state.views = views = [registry_view, results_view, deliveries_view, states_view]
+            views = [registry_view, deliveries_view, states_view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)
+            results = ResultsIndex(settings)
+            await results.start()
+            stack.push_async_callback(results.stop)
+            app.state.views = [*views, *results.views]
             runtimes = Runtimes(settings)
             await runtimes.start(registry)
             stack.push_async_callback(runtimes.close)
             app.state.control = control = ControlPlane(
-                settings, publisher, registry, registry_view, results, results_view, runtimes,
-                connector_states)
+                settings, publisher, registry, registry_view, results, runtimes, connector_states)
             stack.push_async_callback(control.close)
             replay_log = Replays()
             replays_view = CompactedView(kafka, topics.replays, replay_log.apply)
@@ -103,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = GatewayMetrics()
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system, replays):
+                   deadletters, hooks, sources, invoke, system, events, index, replays):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

@@ -110,8 +110,7 @@ class CompactedView:
     async def _step(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
         for tp, messages in batches.items():
-            for message in messages:
-                self._apply_one(message, tp)
+            await self._apply_batch(tp, messages)
         if time.monotonic() - self._probed_at > self.PROBE_S:
             # getmany retries a lost broker quietly; asking for the end offsets does not
             with broker_errors(f"reading {self.topic}"):
@@ -126,6 +125,10 @@ class CompactedView:
             for tp in self._partitions:
                 self._positions[tp.partition] = await self._consumer.position(tp)
             self._advanced.notify_all()
+
+    async def _apply_batch(self, tp: TopicPartition, messages: list[Any]) -> None:
+        for message in messages:
+            self._apply_one(message, tp)
 
     def _apply_one(self, message: Any, tp: TopicPartition) -> None:
         if message.key is None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pipeline import filters
 from pipeline.errors import InvalidRequest, NotFound
 from pipeline.ids import new_resource_id
+from pipeline.index import ReplaySummary
 from pipeline.kafka import CompactedView, Publisher
 from pipeline.kafka.ranges import topic_offsets
 from pipeline.records import Result, encode_payload
@@ -30,23 +31,13 @@ READ_YOUR_WRITES_TIMEOUT_S = 10.0
 EXAMPLES = 10
 
 
-class Summary(Protocol):
-    """The results index's account of one replay (``ResultsIndex.replay_summary``)."""
-
-    statuses: dict[str, int]
-    final: int
-    same: int
-    different: int
-    failed: int
-    missing: int
-    examples: list[tuple[str, str, str]]  # event id, replayed, original invocation id
-
-
 class Index(Protocol):
-    async def replay_summary(self, replay_id: str, compare_with: str | None,
-                             examples: int) -> Summary: ...
+    """What the results index tells of replays (``pipeline.index.ResultsIndex``)."""
 
-    async def get(self, invocation_id: str) -> Result: ...
+    async def replay_summary(self, replay_id: str, compare_with: str | None = None,
+                             examples: int = EXAMPLES) -> ReplaySummary: ...
+
+    async def get(self, ident: str) -> Result: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from fastapi import Query, Response
 from pipeline.gateway.answers import FunctionOut, ResultOut, errors, links
 from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import FunctionIn
+from pipeline.index import Query as IndexQuery
 from pipeline.specs import FunctionSpec, Mode
 
 router = management("/v1/functions", "functions")
@@ -55,10 +56,10 @@ async def function_invocations(
     name: str, control: Control, limit: int = Query(default=20, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
     """Newest first, with their logs; a deleted function's history stays readable."""
-    results = control.results.for_function(name, limit)
-    if not results:
+    rows = control.results.page(IndexQuery(function=name, limit=limit)).rows
+    if not rows:
         control.registry.function(name)  # 404 for a name that never ran
-    return [r.to_dict() for r in results]
+    return [r.to_dict() for r in await control.results.results(rows)]
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a function",

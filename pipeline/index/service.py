@@ -1,0 +1,195 @@
+"""``ResultsIndex``: the gateway's index of invocations, kept in a SQLite file that it
+materializes from the compacted results and callbacks topics, resuming from the offsets it
+stored; whole Results (outputs, logs) are read from the results topic when asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pipeline.errors import BrokerUnavailable, NotFound
+from pipeline.index import queries
+from pipeline.index.rows import Page, Query, ReplaySummary, Row
+from pipeline.index.store import IndexStore
+from pipeline.kafka.fetch import Fetcher
+from pipeline.kafka.stored import Entry, StoredView
+from pipeline.records import Position, Result
+from pipeline.settings import Settings
+from pipeline.topics import Topics
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CACHE_RESULTS = 256
+CACHE_BYTES = 16 * 1024 * 1024
+LOCAL_RESULTS = 1024
+
+
+class _OffLoop:
+    """The store's writes on a thread of their own: the ``Store`` the views write to."""
+
+    def __init__(self, store: IndexStore, thread: ThreadPoolExecutor) -> None:
+        self._store = store
+        self._thread = thread
+
+    def positions(self, topic: str) -> dict[int, int]:
+        return self._store.positions(topic)
+
+    async def apply(self, topic: str, partition: int, entries: Sequence[Entry]) -> int:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._store.apply, topic, partition, entries)
+
+    async def clear(self, topic: str) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.clear, topic)
+
+
+class ResultsIndex:
+    """Invocations by id, event, function, status, source, time and replay.
+
+    Queries read the file on the event loop: each is a few indexed statements bounded by
+    its limit (``replay_summary``, which scans a replay, runs on a thread). Whole Results
+    come from the results topic at the position the index holds, through a small cache; a
+    synchronous invocation's Result is served from memory until the index has it.
+    """
+
+    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+        self._settings = settings
+        self.topics = Topics(settings.kafka)
+        self.path = path or settings.index_path
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="index")
+        self._fetcher = Fetcher(settings.kafka)
+        self._cache: OrderedDict[Position, Result] = OrderedDict()
+        self._cached_bytes = 0
+        self._local: OrderedDict[str, Result] = OrderedDict()
+        self.views: list[StoredView] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._store = await loop.run_in_executor(
+            self._thread, IndexStore, self.path, self.topics.results, self.topics.callbacks)
+        self._db = self._store.reader()
+        await self._fetcher.start()
+        writer = _OffLoop(self._store, self._thread)
+        self.results_view = StoredView(self._settings.kafka, self.topics.results, writer)
+        callbacks_view = StoredView(self._settings.kafka, self.topics.callbacks, writer)
+        for view in (self.results_view, callbacks_view):
+            await view.start()
+            self.views.append(view)
+        log.info("results index %s: %d invocations, %d records read at start",
+                 self.path, queries.count(self._db), self.results_view.read)
+
+    async def stop(self) -> None:
+        for view in self.views:
+            await view.stop()
+        await self._fetcher.stop()
+        self._db.close()
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.close)
+        self._thread.shutdown()
+
+    def stats(self) -> dict[str, Any]:
+        """What the index holds and what it read since this process started it."""
+        return {"path": str(self.path), "invocations": queries.count(self._db),
+                "read": {v.topic: v.read for v in self.views},
+                "skipped": {v.topic: v.skipped for v in self.views},
+                "rebuilt": "; ".join(why for why in (self._store.rebuilt,
+                                                     *(v.rebuilt for v in self.views)) if why)
+                or None}
+
+    # rows
+
+    def row(self, ident: str) -> Row | None:
+        return queries.find(self._db, ident)
+
+    def rows_for_event(self, event_id: str) -> list[Row]:
+        return queries.for_event(self._db, event_id)
+
+    def page(self, query: Query) -> Page:
+        return queries.page(self._db, query)
+
+    def callbacks(self, ident: str) -> list[dict[str, Any]]:
+        return queries.callbacks(self._db, ident)
+
+    async def replay_summary(self, replay_id: str, compare_with: str | None = None,
+                             examples: int = 5) -> ReplaySummary:
+        def summarize() -> ReplaySummary:
+            db = self._store.reader()
+            try:
+                return queries.replay_summary(db, replay_id, compare_with, examples)
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(summarize)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` for ``predicate`` to hold after an applied batch."""
+        return await self.results_view.wait_until(predicate, timeout_s)
+
+    # whole Results
+
+    def remember(self, result: Result) -> None:
+        """A Result this process just made and is logging: served until indexed."""
+        self._local[result.invocation_id] = result
+        while len(self._local) > LOCAL_RESULTS:
+            self._local.popitem(last=False)
+
+    async def get(self, ident: str) -> Result:
+        """The invocation's latest Result; ``NotFound`` if the index does not know it."""
+        row = self.row(ident)
+        if row is None:
+            if ident in self._local:
+                return self._local[ident]
+            raise NotFound(f"invocation {ident!r} does not exist")
+        self._local.pop(ident, None)
+        return await self.result(row)
+
+    async def results(self, rows: Sequence[Row]) -> list[Result]:
+        return [await self.result(row) for row in rows]
+
+    async def result(self, row: Row) -> Result:
+        """``row``'s whole Result, from the results topic (or the cache)."""
+        for _ in range(3):
+            cached = self._cache.get(row.position)
+            if cached is not None:
+                self._cache.move_to_end(row.position)
+                return cached
+            record = await self._fetcher.fetch(self.topics.results, row.position.partition,
+                                               row.position.offset)
+            if record is not None and record[1] == row.position.offset and record[3]:
+                result = Result.from_dict(json.loads(record[3]))
+                self._keep(row.position, result)
+                return result
+            # compacted away since: a newer record of the key exists; the index will have it
+            await self.results_view.sync()
+            newer = self.row(row.invocation_id)
+            if newer is None:
+                raise NotFound(f"invocation {row.invocation_id!r} does not exist")
+            row = newer
+        raise BrokerUnavailable(f"invocation {row.invocation_id!r}: its Result could not be "
+                                f"read at {self.topics.results}[{row.position.partition}]")
+
+    def _keep(self, position: Position, result: Result) -> None:
+        self._cache[position] = result
+        self._cached_bytes += len(result.output) + len(result.logs)
+        while len(self._cache) > CACHE_RESULTS or self._cached_bytes > CACHE_BYTES:
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= len(old.output) + len(old.logs)
+
+    async def event(self, rows: Sequence[Row]) -> dict[str, Any] | None:
+        """The event of ``rows`` (one event's invocations) as its source's topic holds it
+        (CloudEvents JSON), or None when none of them says where it lies."""
+        for row in rows:
+            if row.event_position is None or not row.source:
+                continue
+            at = row.event_position
+            record = await self._fetcher.fetch(self.topics.events(row.source), at.partition,
+                                               at.offset)
+            if record is not None and record[1] == at.offset and record[3]:
+                found: dict[str, Any] = json.loads(record[3])
+                return found
+        return None
