@@ -56,14 +56,21 @@ async def read_ranges(kafka: KafkaSettings, topic: str, ranges: Mapping[int, tup
                 reader.seek(tp, first)
             pending = set(wanted)
             while pending:
-                batches = await reader.getmany(*pending, timeout_ms=1000, max_records=max_records)
-                batch = [(tp.partition, m.offset, m.key, m.value)
-                         for tp, messages in batches.items()
-                         for m in messages if m.offset < wanted[tp][1]]
+                batch: list[Record] = []
+                # what the fetcher holds, up to max_records (a fetch hands over a few dozen
+                # records at a time; a writer wants thousands per round trip)
+                while pending and len(batch) < max_records:
+                    batches = await reader.getmany(*pending, timeout_ms=0 if batch else 1000,
+                                                   max_records=max_records - len(batch))
+                    batch.extend((tp.partition, m.offset, m.key, m.value)
+                                 for tp, messages in batches.items()
+                                 for m in messages if m.offset < wanted[tp][1])
+                    for tp in list(pending):
+                        if await reader.position(tp) >= wanted[tp][1]:
+                            pending.discard(tp)
+                    if not batches:
+                        break
                 if batch:
                     yield batch
-                for tp in list(pending):
-                    if await reader.position(tp) >= wanted[tp][1]:
-                        pending.discard(tp)
         finally:
             await reader.stop()

@@ -21,10 +21,11 @@ Exactly once, from a runner that may die anywhere:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
@@ -96,14 +97,30 @@ def planner(request: ReplayRequest, registry: Registry, match: Match | None) -> 
     return plan
 
 
+@dataclass
+class Fed:
+    """One batch, planned: the invocations to write with their pending Results
+    (``fresh``) or without (``again``: in the window a runner before may have written)."""
+
+    read: int
+    matched: int = 0
+    invoked: int = 0
+    ends: dict[int, int] = field(default_factory=dict)  # partition → offset after the batch
+    fresh: list[Invocation] = field(default_factory=list)
+    again: list[Invocation] = field(default_factory=list)
+
+
 class Runner:
     """Runs one replay from ``progress`` (its last checkpoint, or its start) to its end,
     until ``stopping()`` (a cancel) says to stop feeding."""
 
     def __init__(self, request: ReplayRequest, progress: Progress, plan: Planner,
                  source: Source, output: Output, checkpoints: Checkpoints, started: Started,
-                 stopping: Callable[[], bool], every: int = 5000,
+                 stopping: Callable[[], bool], every: int = 5000, batch: int = 1000,
                  interval_s: float = 1.0) -> None:
+        """``every``: how far ahead (offsets per partition) each ``planned`` mark reaches;
+        ``batch``: records written per round trip; ``interval_s``: how often the counts are
+        checkpointed besides."""
         self.request = request
         self.progress = progress
         self._plan = plan
@@ -113,6 +130,7 @@ class Runner:
         self._started = started
         self._stopping = stopping
         self._every = every
+        self._batch = batch
         self._interval_s = interval_s
         self._saved_at = time.monotonic()
 
@@ -123,37 +141,53 @@ class Runner:
 
     async def run(self) -> Progress:
         """Feed every remaining record; the final checkpoint says how it ended. Broker
-        errors propagate (the caller retries from ``self.progress``)."""
+        errors propagate (the caller retries from ``self.progress``).
+
+        One batch is written while the next is read and planned: the broker's round trips
+        overlap the decoding and planning, and batches still land in order."""
         window = dict(self.progress.planned)  # what a runner before this one may have written
-        async for batch in self._source.read(self._remaining(), self._every):
-            if self._stopping():
-                return await self._end(Status.CANCELLED)
-            await self._feed(batch, window)
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for batch in self._source.read(self._remaining(), self._batch):
+                if self._stopping():
+                    break
+                fed = self._planned(batch, window)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._commit(fed))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
         return await self._end(Status.CANCELLED if self._stopping() else Status.DONE)
 
-    async def _feed(self, batch: list[Record], window: Mapping[int, int]) -> None:
-        fresh: list[Invocation] = []
-        again: list[Invocation] = []
-        matched = invoked = 0
-        ends: dict[int, int] = {}
+    def _planned(self, batch: list[Record], window: Mapping[int, int]) -> Fed:
+        fed = Fed(read=len(batch))
         for partition, offset, _, value in batch:
-            ends[partition] = offset + 1
+            fed.ends[partition] = offset + 1
             event = _decode(value, partition, offset)
             if event is None:
                 continue
             planned = self._plan(event, Position(partition, offset))
-            matched += bool(planned)
-            invoked += len(planned)
+            fed.matched += bool(planned)
+            fed.invoked += len(planned)
             if offset < window.get(partition, 0):
-                again.extend(i for i in planned if not self._started.started(i.id))
+                fed.again.extend(i for i in planned if not self._started.started(i.id))
             else:
-                fresh.extend(planned)
-        await self._mark_ahead(ends)
-        await durably(f"replay {self.request.id}: {len(fresh) + len(again)} invocations",
-                      partial(self._write, fresh, again))
+                fed.fresh.extend(planned)
+        return fed
+
+    async def _commit(self, fed: Fed) -> None:
+        """Write one planned batch, then count it done."""
+        await self._mark_ahead(fed.ends)
+        await durably(f"replay {self.request.id}: {len(fed.fresh) + len(fed.again)} "
+                      "invocations", partial(self._write, fed.fresh, fed.again))
         old = self.progress
-        self.progress = replace(old, next={**old.next, **ends}, read=old.read + len(batch),
-                                matched=old.matched + matched, invoked=old.invoked + invoked)
+        self.progress = replace(old, next={**old.next, **fed.ends}, read=old.read + fed.read,
+                                matched=old.matched + fed.matched,
+                                invoked=old.invoked + fed.invoked)
         if time.monotonic() - self._saved_at >= self._interval_s:
             await self._save()
 

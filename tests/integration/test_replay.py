@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.integration.platform import Platform
 from tests.integration.replaying import (
     ask,
@@ -23,6 +25,7 @@ UPPER = "def main(args):\n    return args.upper()\n"
 UPPER_V2 = ("def main(args):\n    return args.lower() if '7' in args else args.upper()\n")
 
 
+@pytest.mark.timeout(360)  # two replays, each read back from the results topic
 def test_a_replay_gives_each_event_one_result_with_its_id_and_twice_is_two_replays(
     platform: Platform, unique: str
 ) -> None:

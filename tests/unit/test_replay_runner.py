@@ -90,7 +90,7 @@ def runner(req: ReplayRequest, log: list[Record], output: MemoryOutput,
            stopping: bool = False, match: object = None) -> Runner:
     plan = planner(req, functions or registry("zip", "audit"), match)  # type: ignore[arg-type]
     return Runner(req, progress or Progress.start(req), plan, MemorySource(log), output,
-                  checkpoints, finals or RecentFinals(600), lambda: stopping, every=4,
+                  checkpoints, finals or RecentFinals(600), lambda: stopping, every=4, batch=4,
                   interval_s=0.0)
 
 
