@@ -3,12 +3,14 @@ cancelling, and a shadow replay's comparison."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.platform import Platform
+from tests.integration.platform import REPO, Platform
 from tests.integration.replaying import (
     ask,
     listed,
@@ -140,11 +142,18 @@ def test_a_shadow_replay_compares_each_output_with_the_original(
     assert {r[0]["function"] for r in originals.values()} == {current}
     source_with_function(platform, f"{unique}-other", candidate, code=UPPER_V2)
 
-    replay = ask(platform, source=source, **{"from": "earliest", "to": "latest"},
-                 function=candidate, compare_with=current)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "replay", "--source", source, "--from", "earliest",
+         "--function", candidate, "--compare-with", current],
+        env={**platform.env, "COLUMNS": "200"}, cwd=REPO,
+        capture_output=True, text=True, timeout=240)
 
-    assert until_ended(platform, replay["id"])["status"] == "done"
-    until_final(platform, replay["id"], len(events))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "30 events read, 30 matched, 30 invocations (succeeded 30)" in done.stdout
+    assert f"compared with {current}: same 27, different 3, failed 0, missing 0" in done.stdout
+    assert "first differences" in done.stdout
+    (replay,) = [r for r in platform.api.get("/v1/replays").json() if r["source"] == source]
+    assert replay["status"] == "done"
     shown = platform.api.get(f"/v1/replays/{replay['id']}").json()
     comparison = shown["comparison"]
     assert (comparison["same"], comparison["different"], comparison["failed"],
