@@ -105,7 +105,7 @@ async def list_replays(replays: Replays) -> list[dict[str, Any]]:
 
 
 @router.get("/{replay_id}", summary="A replay's status, progress and comparison",
-            response_model=ReplayOut, responses=errors(404, 503))
+            response_model=ReplayOut, responses=errors(404, 422, 503))
 async def get_replay(replay_id: str, replays: Replays) -> dict[str, Any]:
     """With ``compare_with``: how many outputs were the same, different, failed or had no
     original, and the first differences with both outputs."""
@@ -113,7 +113,7 @@ async def get_replay(replay_id: str, replays: Replays) -> dict[str, Any]:
 
 
 @router.delete("/{replay_id}", summary="Cancel a replay", response_model=ReplayOut,
-               responses=errors(404, 503))
+               responses=errors(404, 422, 503))
 async def cancel_replay(replay_id: str, replays: Replays) -> dict[str, Any]:
     """Stops feeding events; invocations already queued still run."""
     return await replays.cancel(replay_id)
