@@ -120,30 +120,15 @@ class WorkerReplays:
 
     async def _run(self, request: ReplayRequest) -> None:
         """Run the replay; after a broker error, resume from its last checkpoint."""
-        progress = self.replays.progress.get(request.id) or Progress.start(request)
-        progress = replace(progress, worker=self._worker)
-        if progress.planned != progress.next:
-            # Resuming after a runner that died: what it queued, and what of it started,
-            # must be known before deciding what to queue again.
-            log.info("replay %s: resuming from its checkpoint %s", request.id, progress.next)
-            await self._finals_view.sync()
-        try:
-            match = filters.parse(request.filter).matches if request.filter else None
-        except PermanentError as exc:
-            match, progress = None, replace(progress, error=exc.message)
-        runner = Runner(request, progress, planner(request, self._registry, match),
-                        KafkaSource(self._kafka, self._topics.events(request.source)),
-                        self._writer, self._checkpoints, self._finals,
-                        self._stopping(request.id))
-        if progress.error is not None:
-            await runner.fail(progress.error)
-            return
         log.info("replay %s of source %s: %d records to read", request.id, request.source,
                  request.total)
         async for attempt in retrying(f"replay {request.id}", (RetryableError,),
                                       lambda _: None, base_s=1.0, cap_s=30.0):
             with attempt:
+                runner = await self._resume(request)
                 try:
+                    if runner.progress.error is not None:
+                        raise PermanentError(runner.progress.error)
                     await runner.run()
                 except PermanentError as exc:
                     await runner.fail(describe(exc))
@@ -152,6 +137,24 @@ class WorkerReplays:
                 except Exception as exc:  # a bug of ours: say so, rather than retry it forever
                     log.exception("replay %s crashed", request.id)
                     await runner.fail(f"internal error: {describe(exc)}")
+
+    async def _resume(self, request: ReplayRequest) -> Runner:
+        """A runner from the replay's last checkpoint, whoever wrote it."""
+        await self._view.sync()
+        progress = self.replays.progress.get(request.id) or Progress.start(request)
+        progress = replace(progress, worker=self._worker)
+        if progress.planned != progress.next:
+            # A runner stopped inside its window: what it queued, and what of that started,
+            # must be known before deciding what to queue again.
+            log.info("replay %s: resuming from its checkpoint %s", request.id, progress.next)
+            await self._finals_view.sync()
+        try:
+            match = filters.parse(request.filter).matches if request.filter else None
+        except PermanentError as exc:  # checked when asked for: the language changed since
+            match, progress = None, replace(progress, error=exc.message)
+        return Runner(request, progress, planner(request, self._registry, match),
+                      KafkaSource(self._kafka, self._topics.events(request.source)),
+                      self._writer, self._checkpoints, self._finals, self._stopping(request.id))
 
     def problems(self) -> list[str]:
         problem = self._view.problem()
