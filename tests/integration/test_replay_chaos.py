@@ -49,7 +49,9 @@ def test_worker_and_gateway_killed_during_a_replay_it_completes_each_event_once(
     platform.start_worker()
 
     ended = until_ended(platform, replay["id"], timeout_s=300)
+    began = time.monotonic()
     found = until_final(platform, replay["id"], events, timeout_s=900 if FULL else 300)
+    print(f"\nREPLAY CHAOS final after {time.monotonic() - began:.0f}s")
 
     resumed = "resuming from its checkpoint" in platform.log("worker")[len(at_kill):]
     print(f"\nREPLAY CHAOS events={events} resumed_mid_feed={resumed} "
@@ -57,4 +59,6 @@ def test_worker_and_gateway_killed_during_a_replay_it_completes_each_event_once(
     assert ended["status"] == "done"
     assert ended["progress"]["events_read"] == events  # the window is counted once
     assert once_each(found) == dict.fromkeys(ids, 1)
-    assert {records[-1]["status"] for records in found.values()} == {"succeeded"}
+    unfinished = {ident: [r["status"] for r in records] for ident, records in found.items()
+                  if records[-1]["status"] != "succeeded"}
+    assert not unfinished, (len(unfinished), list(unfinished.items())[:3])
