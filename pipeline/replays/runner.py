@@ -182,20 +182,19 @@ class Runner:
     async def _commit(self, fed: Fed) -> None:
         """Write one planned batch, then count it done."""
         await self._mark_ahead(fed.ends)
+        # Pending Results first, each write retried on its own: once an invocation is sent,
+        # its pending Result sent again (a retry of both after a lost acknowledgement) could
+        # land after its final one. Invocations sent twice run once.
+        await durably(f"replay {self.request.id}: {len(fed.fresh)} pending Results",
+                      partial(self._output.write_pending, [pending(i) for i in fed.fresh]))
         await durably(f"replay {self.request.id}: {len(fed.fresh) + len(fed.again)} "
-                      "invocations", partial(self._write, fed.fresh, fed.again))
+                      "invocations", partial(self._output.enqueue_many, fed.fresh + fed.again))
         old = self.progress
         self.progress = replace(old, next={**old.next, **fed.ends}, read=old.read + fed.read,
                                 matched=old.matched + fed.matched,
                                 invoked=old.invoked + fed.invoked)
         if time.monotonic() - self._saved_at >= self._interval_s:
             await self._save()
-
-    async def _write(self, fresh: list[Invocation], again: list[Invocation]) -> None:
-        # Results first: a pending Result landing after its invocation ran would hide the
-        # final one. (Acknowledged before any invocation is sent.)
-        await self._output.write_pending([pending(i) for i in fresh])
-        await self._output.enqueue_many(fresh + again)
 
     async def _mark_ahead(self, ends: Mapping[int, int]) -> None:
         """Checkpoint a new ``planned`` mark before writing past the current one."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from pipeline.errors import BrokerUnavailable
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
 from pipeline.kafka import Record
@@ -41,16 +42,21 @@ class MemorySource:
 
 
 class MemoryOutput:
-    """Written pending Results and invocations; dies (raises) at write ``die_at``."""
+    """Written pending Results and invocations, in the order written (``log``); dies
+    (raises) at invocations write ``die_at``; ``unacknowledged`` writes of invocations
+    land but their acknowledgement is lost."""
 
-    def __init__(self, die_at: int | None = None) -> None:
+    def __init__(self, die_at: int | None = None, unacknowledged: int = 0) -> None:
         self.pending: list[Result] = []
         self.queued: list[Invocation] = []
+        self.log: list[tuple[str, str]] = []
         self.writes = 0
         self.die_at = die_at
+        self.unacknowledged = unacknowledged
 
     async def write_pending(self, results: Sequence[Result]) -> None:
         self.pending.extend(results)
+        self.log.extend(("pending", r.invocation_id) for r in results)
 
     async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
         self.writes += 1
@@ -58,6 +64,10 @@ class MemoryOutput:
             self.queued.extend(invocations[: len(invocations) // 2])  # half landed
             raise RuntimeError("killed")
         self.queued.extend(invocations)
+        self.log.extend(("queued", i.id) for i in invocations)
+        if self.unacknowledged:
+            self.unacknowledged -= 1
+            raise BrokerUnavailable("publishing to invocations: Kafka did not answer")
 
 
 class MemoryCheckpoints:
@@ -185,3 +195,17 @@ async def test_a_runner_taking_over_queues_each_event_once_and_hides_no_result()
                    if i.event_position is not None
                    and (i.event_position.partition, i.event_position.offset) in window)
 
+
+
+async def test_a_lost_acknowledgement_sends_no_pending_result_after_its_invocation() -> None:
+    log = records(12)
+    out = MemoryOutput(unacknowledged=2)
+
+    done = await runner(request(log), log, out, MemoryCheckpoints()).run()
+
+    assert done.status is ReplayStatus.DONE
+    queued: set[str] = set()
+    for kind, ident in out.log:
+        assert not (kind == "pending" and ident in queued), ident  # could hide its final
+        if kind == "queued":
+            queued.add(ident)
