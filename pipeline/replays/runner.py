@@ -16,7 +16,9 @@ Exactly once, from a runner that may die anywhere:
   final exists) and, for the rest of that window, queues the invocation again *without*
   its pending Result: a pending Result written now could land after the final Result of
   the copy queued before the crash, and hide it. The executor runs the two copies once.
-- Past ``planned`` nothing was written: pending Results and invocations both go out.
+- Past ``planned`` nothing was written: pending Results and invocations both go out, the
+  pending Results acknowledged first, and each retried on its own (never a pending Result
+  sent after its invocation).
 """
 
 from __future__ import annotations
@@ -140,8 +142,9 @@ class Runner:
                 if nexts.get(p, first) < end}
 
     async def run(self) -> Progress:
-        """Feed every remaining record; the final checkpoint says how it ended. Broker
-        errors propagate (the caller retries from ``self.progress``).
+        """Feed every remaining record; the final checkpoint says how it ended. Writes wait
+        out a broker that is down; errors reading propagate (the caller resumes from the
+        last checkpoint, as a runner taking over would).
 
         One batch is written while the next is read and planned: the broker's round trips
         overlap the decoding and planning, and batches still land in order."""
