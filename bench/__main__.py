@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import index, pipeline, plot, runtime
+from bench import index, pipeline, plot, replay, runtime
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -26,6 +26,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "latency": pipeline.latency,
     "throughput": pipeline.throughput,
     "index": index.index,
+    "replay": replay.replay,
 }
 OUT = Path(__file__).parent / "out"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from pipeline.deadletters import DeadLetter
@@ -30,7 +30,7 @@ class Writer:
         self._publisher = publisher
         self._topics = topics
         self._finals = finals
-        self._notes: set[asyncio.Task[None]] = set()
+        self._notes: dict[str, asyncio.Task[None]] = {}  # the latest note of each invocation
         self.failed_at: float | None = None  # when a write last failed (monotonic)
 
     async def _watched(self, write: Awaitable[T]) -> T:
@@ -41,6 +41,16 @@ class Writer:
             raise
 
     async def write(self, result: Result) -> None:
+        """Write and wait for the acknowledgement, after the states of the invocation noted
+        before it: a ``running`` note still on its way must not land after a final Result
+        and hide it in the compacted log (the producer orders records as they are sent, and
+        a note's send can wait for room in a busy partition's batch)."""
+        noted = self._notes.get(result.invocation_id)
+        if noted is not None:
+            await asyncio.wait([noted])
+        await self._publish(result)
+
+    async def _publish(self, result: Result) -> None:
         await self._watched(self._publisher.publish(
             self._topics.results, result.invocation_id, dumps(result.to_dict()),
             status_headers(result)))
@@ -49,13 +59,21 @@ class Writer:
             self._finals.add(result.invocation_id, result.status.final, result.redrive)
 
     def note(self, result: Result) -> None:
-        task = asyncio.create_task(self._note(result))
-        self._notes.add(task)
-        task.add_done_callback(self._notes.discard)
+        """Write without waiting (a non-final state), after the notes before it."""
+        ident = result.invocation_id
+        task = asyncio.create_task(self._note(result, self._notes.get(ident)))
+        self._notes[ident] = task
+        task.add_done_callback(lambda done: self._forget_note(ident, done))
 
-    async def _note(self, result: Result) -> None:
+    def _forget_note(self, ident: str, task: asyncio.Task[None]) -> None:
+        if self._notes.get(ident) is task:
+            del self._notes[ident]
+
+    async def _note(self, result: Result, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
         try:
-            await self.write(result)
+            await self._publish(result)
         except FaasflowError as exc:  # a later write supersedes it anyway
             log.warning("%s state of invocation %s not written: %s", result.status,
                         result.invocation_id, exc.message)
@@ -69,6 +87,21 @@ class Writer:
                                                     invocation.function,
                                                     dumps(invocation.to_dict())))
 
+    async def write_pending(self, results: Sequence[Result]) -> None:
+        """Pending Results in bulk (a replay's), each acknowledged before this returns."""
+        if results:
+            await self._watched(self._publisher.publish_many(
+                self._topics.results,
+                [(r.invocation_id, dumps(r.to_dict())) for r in results],
+                status_headers(results[0])))
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        """Invocations in bulk, each acknowledged before this returns."""
+        if invocations:
+            await self._watched(self._publisher.publish_many(
+                self._topics.invocations,
+                [(i.function, dumps(i.to_dict())) for i in invocations]))
+
     async def close(self) -> None:
         """Wait for the notes still being written."""
-        await asyncio.gather(*self._notes, return_exceptions=True)
+        await asyncio.gather(*self._notes.values(), return_exceptions=True)

@@ -18,6 +18,7 @@ from pipeline.cli.deadletters import deadletter
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, table
 from pipeline.cli.platform import running_supervisor, shut_down, start_detached
 from pipeline.cli.processes import Component, OnReady, RunFiles, StartError, components
+from pipeline.cli.replays import replay
 from pipeline.cli.secrets import secret
 from pipeline.cli.supervisor import AlreadyRunning, serve
 from pipeline.settings import Settings
@@ -36,6 +37,7 @@ app.add_typer(secret, name="secret")
 app.add_typer(deadletter, name="deadletter")
 app.add_typer(sink, name="sink")
 app.add_typer(callback, name="callback")
+app.add_typer(replay, name="replay")
 
 
 def configure_logging(settings: Settings) -> None:

@@ -32,6 +32,7 @@ from pipeline.gateway.routes import (
     index,
     invocations,
     invoke,
+    replays,
     secrets,
     sinks,
     sources,
@@ -43,6 +44,8 @@ from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
+from pipeline.replays.records import Replays
+from pipeline.replays.service import ReplayService
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.topics import Topics
@@ -84,6 +87,13 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.control = control = ControlPlane(
                 settings, publisher, registry, registry_view, results, runtimes, connector_states)
             stack.push_async_callback(control.close)
+            replay_log = Replays()
+            replays_view = CompactedView(kafka, topics.replays, replay_log.apply)
+            await replays_view.start()
+            stack.push_async_callback(replays_view.stop)
+            app.state.views.append(replays_view)
+            app.state.replays = ReplayService(kafka, topics, publisher, registry, replay_log,
+                                              replays_view, results)
             app.state.receiver = WebhookReceiver(
                 topics, publisher, registry, deliveries, settings.budget,
                 registry_position=lambda: registry_view.position(0))
@@ -103,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
                    deadletters, hooks, sources, invoke, system, asynchronous, sinks, callbacks,
-                   events, index):
+                   events, index, replays):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first

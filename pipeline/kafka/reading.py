@@ -15,10 +15,11 @@ from pipeline.settings import KafkaSettings
 
 def consumer(kafka: KafkaSettings, **options: object) -> AIOKafkaConsumer:
     """A consumer outside any group that reads from the beginning and takes the largest
-    record the size budget allows."""
-    return AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers(), group_id=None,
-                            enable_auto_commit=False, auto_offset_reset="earliest",
-                            max_partition_fetch_bytes=kafka.message_bytes + 65536, **options)
+    record the size budget allows (``options`` may raise the fetch sizes)."""
+    return AIOKafkaConsumer(**{"bootstrap_servers": kafka.bootstrap_servers(), "group_id": None,
+                               "enable_auto_commit": False, "auto_offset_reset": "earliest",
+                               "max_partition_fetch_bytes": kafka.message_bytes + 65536,
+                               **options})
 
 
 Record = tuple[int, int, bytes | None, bytes | None]  # partition, offset, key, value

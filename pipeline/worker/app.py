@@ -32,6 +32,7 @@ from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
 from pipeline.records import Event, Invocation, Result, strict_loads
 from pipeline.registry import Registry, position_required
+from pipeline.replays.worker import WorkerReplays
 from pipeline.runtime.runtimes import Runtimes
 from pipeline.settings import Settings
 from pipeline.starter import Starter
@@ -97,6 +98,7 @@ class Worker:
         self.callbacks: WorkerCallbacks | None = None
         self.executor: Executor | None = None
         self.connectors: WorkerConnectors | None = None
+        self.replays: WorkerReplays | None = None
         self.views: list[CompactedView] = []
         self.reporter = HealthReporter(self)
         self._ready = asyncio.Event()
@@ -153,6 +155,10 @@ class Worker:
         self.callbacks = WorkerCallbacks(self.settings, self.topics, self.registry,
                                          self.publisher)
         self.views.extend(await self.callbacks.start())
+        self.replays = WorkerReplays(kafka, self.topics, self.registry, self.writer,
+                                     self.publisher, self.finals, finals_view)
+        await self.replays.start()
+        self.replays.assign({p for t, p in self._assigned if t == self.topics.invocations})
         await self.sources.follow(self.registry.sources())
         self._ready.set()
         self._mark_ready()
@@ -177,6 +183,8 @@ class Worker:
         gets its partition), then remove this worker's warm containers."""
         if self.connectors is not None:
             await self.connectors.stop()
+        if self.replays is not None:
+            await self.replays.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
         if self.callbacks is not None:
             await self.callbacks.stop()
@@ -199,6 +207,8 @@ class Worker:
             await self._cancel([task for tp in lost for task in self._tasks.pop(tp, ())])
         if self.connectors is not None:
             self.connectors.assign({p for t, p in now if t == self.topics.invocations})
+        if self.replays is not None:
+            self.replays.assign({p for t, p in now if t == self.topics.invocations})
         self._mark_ready()
 
     async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:

@@ -96,6 +96,8 @@ class HealthReporter:
         problems = [p for p in (view.problem() for view in worker.views) if p]
         if worker.connectors is not None:
             problems += worker.connectors.problems()
+        if worker.replays is not None:
+            problems += worker.replays.problems()
         if self._probe_problem:
             problems.append(self._probe_problem)
         failed_at = worker.writer.failed_at
