@@ -2,7 +2,7 @@
 
     start(event) ─► the functions subscribed to its source (``plan_invocations``)
                  ─► skip those that already started (a redelivered event)
-                 ─► pending Results + invocations, written and acknowledged
+                 ─► pending Results, then invocations, written and acknowledged
                  └► an invocation too large to queue: the event is dead-lettered and each
                     of its invocations gets a failed Result saying so
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pipeline import deadletters
 from pipeline.deadletters import Origin, Reason
@@ -27,6 +28,8 @@ from pipeline.records import Event, Failure, Invocation, Position
 from pipeline.registry import Registry
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Queue(Protocol):
@@ -51,18 +54,23 @@ class Starter:
                        if not self._finals.started(i.id)]
         if not invocations:
             return 0
+        # Pending Results first, and each write retried on its own: once an invocation is
+        # queued it may run and end at once, and its pending Result written again by a retry
+        # of both could land after the final one. An invocation queued twice runs once.
         try:
+            await durably(f"pending Results of event {event.id}",
+                          partial(self._gather, self._results.write, map(pending, invocations)))
             await durably(f"invocations of event {event.id}",
-                          partial(self._queue_all, invocations))
+                          partial(self._gather, self._queue.enqueue, invocations))
         except PayloadTooLarge as exc:
             await self._refuse(event, origin, invocations, exc.message)
             return 0
         log.debug("event %s from %s: %d invocations", event.id, origin.key, len(invocations))
         return len(invocations)
 
-    async def _queue_all(self, invocations: list[Invocation]) -> None:
-        await asyncio.gather(*(self._results.write(pending(i)) for i in invocations),
-                             *(self._queue.enqueue(i) for i in invocations))
+    @staticmethod
+    async def _gather(write: Callable[[T], Awaitable[None]], records: Iterable[T]) -> None:
+        await asyncio.gather(*(write(record) for record in records))
 
     async def _refuse(self, event: Event, origin: Origin, invocations: list[Invocation],
                       why: str) -> None:

@@ -4,7 +4,7 @@ from pipeline.deadletters import Origin, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
-from pipeline.records import Status
+from pipeline.records import Invocation, Result, Status
 from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.starter import Starter
 
@@ -63,3 +63,38 @@ async def test_an_event_too_large_to_queue_is_dead_lettered_and_its_invocations_
     [final] = log.finals()
     assert final.status is Status.FAILED
     assert "too large to queue" in (final.error or "")
+
+
+class LostAcknowledgement(MemoryLog):
+    """The first invocation written lands, but its acknowledgement is lost."""
+
+    def __init__(self, finals: RecentFinals) -> None:
+        super().__init__(finals)
+        self.order: list[str] = []
+        self.lost = False
+
+    async def write(self, result: Result) -> None:
+        await super().write(result)
+        self.order.append(f"result:{result.status}")
+
+    async def enqueue(self, invocation: Invocation) -> None:
+        await super().enqueue(invocation)
+        self.order.append("queued")
+        if not self.lost:
+            self.lost = True
+            raise BrokerUnavailable("the acknowledgement was lost")
+
+
+async def test_no_pending_result_is_written_after_its_invocation_was_queued() -> None:
+    """Once queued, an invocation may run and end at once: a pending Result written again by
+    a retry of both writes could land after its final one, and stay there."""
+    registry = Registry()
+    record = subscription("s1", "zip")
+    registry.apply(record_key(record).encode(), encode(record))
+    finals = RecentFinals(600)
+    log = LostAcknowledgement(finals)
+
+    assert await Starter(registry, log, log, finals).start(event(b"x"), "orders", ORIGIN) == 1
+
+    first_queued = log.order.index("queued")
+    assert "result:pending" not in log.order[first_queued:], log.order
