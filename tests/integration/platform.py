@@ -39,6 +39,17 @@ def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
             time.sleep(0.5)
 
 
+def wait_for(check: Any, timeout_s: float = 60, every_s: float = 0.3) -> Any:
+    """``check()``'s first truthy value, or its last one after ``timeout_s``: the caller
+    asserts on it, with a message of its own."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(every_s)
+
+
 class Platform:
     def __init__(self, bootstrap: str, prefix: str, port: int, state_dir: Path,
                  **env: str) -> None:

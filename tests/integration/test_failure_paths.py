@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.platform import Platform
+from tests.integration.platform import Platform, wait_for
 
 MIB = 1024 * 1024
 
@@ -34,14 +34,6 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]
 
     asyncio.run(send())
 
-
-def wait_for(check: Any, timeout_s: float = 60, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(every_s)
 
 
 def output(result: dict[str, Any]) -> bytes:

@@ -29,7 +29,7 @@ from pipeline.kafka import read_from
 from pipeline.records import Position, Result, Status, dumps
 from pipeline.settings import KafkaSettings
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.platform import REPO, TOKEN, Platform
+from tests.integration.platform import REPO, TOKEN, Platform, wait_for
 
 Records = list[tuple[bytes | None, bytes | None]]
 
@@ -61,14 +61,6 @@ def result(ident: str, function: str, n: int = 0, *, status: Status = Status.SUC
 def encoded(*results: Result) -> Records:
     return [(r.invocation_id.encode(), dumps(r.to_dict())) for r in results]
 
-
-def wait_for(check: Any, timeout_s: float = 60, every_s: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(every_s)
 
 
 class Edge(Platform):
