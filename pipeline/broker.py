@@ -116,8 +116,9 @@ def prepare(
     if not (data_dir / "logs" / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         format_cmd = java_command(
-            jars, log4j, 256, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config),
-            "--ignore-formatted",
+            # one argument: a random id starts with "-" once in 64, an option to argparse
+            jars, log4j, 256, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
+            "-c", str(config), "--ignore-formatted",
         )
         subprocess.run(format_cmd, check=True, stdout=subprocess.DEVNULL)
     return java_command(jars, log4j, heap_mb, MAIN_CLASS, str(config))
