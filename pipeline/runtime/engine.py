@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from docker.errors import APIError, DockerException, NotFound
 from pipeline.errors import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
+
+EXIT_KILLED = 137  # 128 + SIGKILL
+OOM_EVENT_WAIT_S = 0.3
 
 
 class Missing(Exception):
@@ -167,6 +171,11 @@ class Engine:
                 with suppress(requests.RequestException):
                     api.wait(ident, timeout=max(wait_s, 0.001))
                 state = api.inspect_container(ident)["State"]
+                if _killed_not_yet_oom(state):
+                    # dockerd marks an OOM kill from a containerd event of its own, which can
+                    # come just after the exit: look again before calling it a stop
+                    time.sleep(OOM_EVENT_WAIT_S)
+                    state = api.inspect_container(ident)["State"]
         except Missing:
             return None
         except Refused as exc:
@@ -221,3 +230,8 @@ class Engine:
 
 def _filters(labels: Mapping[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in labels.items()]
+
+
+def _killed_not_yet_oom(state: Mapping[str, Any]) -> bool:
+    return (not state.get("Running") and state.get("ExitCode") == EXIT_KILLED
+            and not state.get("OOMKilled"))

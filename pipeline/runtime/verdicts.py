@@ -15,10 +15,10 @@ import signal
 from dataclasses import dataclass
 
 from pipeline.records import Failure, Status
-from pipeline.runtime.engine import Ended
+from pipeline.runtime.engine import EXIT_KILLED, Ended
 from pipeline.specs import FunctionSpec
 
-EXIT_KILLED, EXIT_TERMINATED = 137, 143  # 128 + SIGKILL, 128 + SIGTERM
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 @dataclass(frozen=True, slots=True)
