@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
 INVOKE_SOURCE = "invoke"
-READ_YOUR_WRITES_TIMEOUT_S = 10.0
 
 
 def invocation_of(name: str, body: bytes, content_type: str | None) -> Invocation:
@@ -77,10 +76,7 @@ class ControlPlane:
         written = await self._publisher.publish(
             self.topics.registry, key, None if record is None else encode(record)
         )
-        if not await self._registry_view.wait_until(
-            lambda: self._registry_view.position(written.partition) > written.offset,
-            READ_YOUR_WRITES_TIMEOUT_S,
-        ):
+        if not await self._registry_view.applied(written):
             log.warning("registry write %s@%d not yet applied locally", key, written.offset)
 
     async def put_function(self, draft: FunctionSpec) -> FunctionSpec:

@@ -12,11 +12,10 @@ from pipeline.callbacks.sender import HttpSender
 from pipeline.callbacks.signing import platform_secret
 from pipeline.errors import NotFound
 from pipeline.kafka import CompactedView, Publisher, TailView
+from pipeline.kafka.views import READ_YOUR_WRITES_S
 from pipeline.registry import Registry
 from pipeline.settings import Settings
 from pipeline.topics import Topics
-
-READ_YOUR_WRITES_TIMEOUT_S = 10.0
 
 
 class KafkaJournal:
@@ -105,5 +104,5 @@ class GatewayTargets:
         resumed = Breaker.resumed(self.get(ident).origin)
         await self._journal.target(resumed)
         await self.view.wait_until(lambda: self.breaker.state(resumed.origin) == resumed,
-                                   READ_YOUR_WRITES_TIMEOUT_S)
+                                   READ_YOUR_WRITES_S)
         return resumed

@@ -14,13 +14,14 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.kafka.errors import broker_errors
-from pipeline.kafka.publisher import Headers
+from pipeline.kafka.publisher import Headers, Written
 from pipeline.kafka.reading import consumer, topic_partitions
 from pipeline.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[bytes, bytes | None], None]
+READ_YOUR_WRITES_S = 10.0
 
 
 class CompactedView:
@@ -156,6 +157,12 @@ class CompactedView:
     def position(self, partition: int) -> int:
         """The offset of the next record to apply from ``partition``."""
         return self._positions.get(partition, 0)
+
+    async def applied(self, written: Written, timeout_s: float = READ_YOUR_WRITES_S) -> bool:
+        """Wait (at most ``timeout_s``) until this view has applied ``written``, a record
+        this process wrote: a client that reads right after it writes sees its write."""
+        return await self.wait_until(lambda: self.position(written.partition) > written.offset,
+                                     timeout_s)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait at most ``timeout_s`` for ``predicate`` to hold after an applied batch."""

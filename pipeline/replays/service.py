@@ -27,7 +27,6 @@ from pipeline.topics import Topics, check_source
 
 log = logging.getLogger(__name__)
 
-READ_YOUR_WRITES_TIMEOUT_S = 10.0
 EXAMPLES = 10
 
 
@@ -96,10 +95,7 @@ class ReplayService:
     async def _write(self, request: ReplayRequest) -> None:
         written = await self._publisher.publish(self._topics.replays, request_key(request.id),
                                                 encode(request))
-        if not await self._view.wait_until(
-            lambda: self._view.position(written.partition) > written.offset,
-            READ_YOUR_WRITES_TIMEOUT_S,
-        ):
+        if not await self._view.applied(written):
             log.warning("replay %s not yet applied locally", request.id)
 
     def _request(self, replay_id: str) -> ReplayRequest:
