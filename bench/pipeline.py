@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import Measurement, median, ms, percentile
 from bench.runtime import TRIVIAL, deploy
+from bench.stack import BASELINE_PORT as NOOP_PORT
 from bench.stack import Stack
 from pipeline.ids import new_event_id
 from pipeline.kafka import ensure_topics
@@ -28,7 +29,6 @@ from pipeline.topics import TopicSpec
 INGEST_CONNECTIONS = 32
 INGEST_SECONDS = 10
 INGEST_ROUNDS = 3
-NOOP_PORT = 18081
 RATE = 200
 LATENCY_SECONDS = 10
 THROUGHPUT_EVENTS = 10_000

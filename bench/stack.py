@@ -16,11 +16,16 @@ from pipeline.cli.platform import shut_down, start_detached
 from pipeline.cli.processes import RunFiles, components
 from pipeline.settings import Settings
 
+# Ports from FAASFLOW_BENCH_PORT_BASE (default 18080): the gateway at +0, a baseline
+# server at +1, the broker at +1012 and its controller at +1013; two benchmarks can run
+# side by side with bases 10 apart.
+PORT_BASE = int(os.environ.get("FAASFLOW_BENCH_PORT_BASE", "18080"))
+BASELINE_PORT = PORT_BASE + 1
 BENCH_ENV = {
-    "FAASFLOW_KAFKA_EMBEDDED_PORT": "19092",
-    "FAASFLOW_KAFKA_EMBEDDED_CONTROLLER_PORT": "19093",
+    "FAASFLOW_KAFKA_EMBEDDED_PORT": str(PORT_BASE + 1012),
+    "FAASFLOW_KAFKA_EMBEDDED_CONTROLLER_PORT": str(PORT_BASE + 1013),
     "FAASFLOW_KAFKA_EMBEDDED_HEAP_MB": "768",
-    "FAASFLOW_GATEWAY_PORT": "18080",
+    "FAASFLOW_GATEWAY_PORT": str(PORT_BASE),
     "FAASFLOW_LOG_LEVEL": "WARNING",
 }
 
