@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ INGEST_SECONDS = 10
 INGEST_ROUNDS = 3
 RATE = 200
 LATENCY_SECONDS = 10
-THROUGHPUT_EVENTS = 10_000
+THROUGHPUT_EVENTS = int(os.environ.get("FAASFLOW_BENCH_EVENTS", "10000"))
 LUA = Path(__file__).with_name("post.lua")
 
 

@@ -108,15 +108,28 @@ class InflightBudget:
         self.records = 0
         self.bytes = 0
         self._changed = asyncio.Condition()
+        self._was_full = False
 
     @property
     def full(self) -> bool:
         return self.records >= self.max_records or self.bytes >= self.max_bytes
 
+    def was_full(self) -> bool:
+        """Whether an agent waited for room since the last call (or it is full now): the
+        records behind it then waited in Faust's buffers, received by the worker but not
+        yet by the agent, which is being busy, not having skipped them."""
+        was, self._was_full = self._was_full or self.full, False
+        return was
+
+    def _room(self, size: int) -> bool:
+        return self.records == 0 or (
+            self.records < self.max_records and self.bytes + size <= self.max_bytes)
+
     async def take(self, size: int) -> None:
         async with self._changed:
-            await self._changed.wait_for(lambda: self.records == 0 or (
-                self.records < self.max_records and self.bytes + size <= self.max_bytes))
+            if not self._room(size):
+                self._was_full = True
+                await self._changed.wait_for(lambda: self._room(size))
             self.records += 1
             self.bytes += size
 

@@ -67,7 +67,9 @@ def faust_app(settings: Settings, topics: Topics) -> faust.App:
         consumer_max_fetch_size=kafka.message_bytes + 65536,
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=min(3.0, kafka.session_timeout_s / 3),
-        broker_commit_every=100,
+        # commits every second, off the fetch loop (Faust commits inline, holding up the
+        # delivery of every partition, once per ``broker_commit_every`` records)
+        broker_commit_every=1_000_000,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,

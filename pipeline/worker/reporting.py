@@ -81,7 +81,8 @@ class HealthReporter:
         assigned = worker.assigned
         ends, committed = await probe.offsets(assigned)
         reached = {p: max(self._received.get(p, 0), committed.get(p, 0)) for p in assigned}
-        self._verdict = self._watchdog.observe(ends, reached, worker.inflight.full)
+        busy = [budget.was_full() for budget in (worker.inflight, worker.callback_budget)]
+        self._verdict = self._watchdog.observe(ends, reached, any(busy))
         if self._verdict.stalled:
             log.error("consumers stalled: %d records waiting, no progress for %.0fs",
                       self._verdict.lag, self._verdict.idle_s)

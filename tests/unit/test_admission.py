@@ -56,6 +56,22 @@ async def test_the_in_flight_budget_waits_when_full_and_takes_a_giant_alone() ->
     assert budget.bytes == 1000
 
 
+async def test_the_budget_remembers_it_was_full_until_asked() -> None:
+    """The watchdog asks every few seconds; a budget that filled up in between kept
+    records waiting in Faust's buffers, and they must not be taken for skipped ones."""
+    budget = InflightBudget(max_records=1, max_bytes=100)
+    assert not budget.was_full()
+    await budget.take(10)
+    second = asyncio.create_task(budget.take(10))
+    await asyncio.sleep(0.01)
+    await budget.give_back(10)
+    await asyncio.wait_for(second, 1)
+    await budget.give_back(10)
+    assert not budget.full
+    assert budget.was_full()  # full in between
+    assert not budget.was_full()  # once
+
+
 async def test_changed_limits_take_effect_for_new_calls() -> None:
     admission = Admission(max_running=8)
     async with (admission.slot(function_spec("f", max_concurrency=1)),
