@@ -7,9 +7,11 @@ line and a table row, and plots the samples it carries.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -63,3 +65,31 @@ def median(values: Sequence[float]) -> float:
 
 def ms(seconds: float) -> float:
     return seconds * 1000.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: where the time goes, whatever
+    else the machine runs meanwhile."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process used between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> CpuMeter:
+        self._start = {name: cpu_s(pid) for name, pid in self._pids.items()}
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self.used = {name: cpu_s(pid) - self._start[name] for name, pid in self._pids.items()}
+        return self.used
+
+    def per_item_ms(self, items: int) -> dict[str, float]:
+        return {f"{name}_cpu_ms_per_event": round(1000 * used / max(items, 1), 3)
+                for name, used in self.used.items()}

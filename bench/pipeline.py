@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.harness import Measurement, median, ms, percentile
+from bench.harness import CpuMeter, Measurement, median, ms, percentile
 from bench.runtime import TRIVIAL, deploy
 from bench.stack import BASELINE_PORT as NOOP_PORT
 from bench.stack import Stack
@@ -184,10 +184,13 @@ async def throughput(stack: Stack) -> list[Measurement]:
     topic = f"{kafka.topic_prefix}.events.{source}"
     events = [Event(id=new_event_id(), source=source, type="bench", data=b'{"n":1}',
                     datacontenttype="application/json") for _ in range(THROUGHPUT_EVENTS)]
+    cpu = CpuMeter({name: stack.pid(name) for name in ("worker", "kafka")})
     async with ResultWatch(stack) as watch:
+        cpu.start()
         start = time.perf_counter()
         await _produce(kafka.bootstrap_servers(), topic, events)
         await watch.wait_for({e.id for e in events}, timeout_s=300)
+        cpu.stop()
         done = [watch.arrived[e.id] for e in events if e.id in watch.arrived]
         ours = len(done) / (max(done, default=start + 1) - start)
     sink = TopicSpec(f"{kafka.topic_prefix}.bench-relay", kafka.partitions)
@@ -197,7 +200,7 @@ async def throughput(stack: Stack) -> list[Measurement]:
         "events_to_results", ours, "events/s", "raw aiokafka consume → produce relay", relay,
         goal=">= 2000 events/s and >= 0.5x", met=ours >= 2000 and ours >= 0.5 * relay,
         params={"events": len(events), "completed": len(done),
-                "function": "warm python, returns its input"},
+                "function": "warm python, returns its input", **cpu.per_item_ms(len(done))},
     )]
 
 

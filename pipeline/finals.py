@@ -19,6 +19,10 @@ from pipeline.records import Result, Status
 
 STATUS_HEADER = "faasflow-status"
 REDRIVE_HEADER = "faasflow-redrive"
+# On final Results only: what a reader of the results topic needs to tell, without decoding
+# the record, whether it has anywhere to deliver it (``pipeline.callbacks``).
+FUNCTION_HEADER = "faasflow-function"
+CALLBACK_HEADER = "faasflow-callback"  # b"1": it has a callback URL (and is no shadow run)
 FINAL = {s.value.encode() for s in Status if s.final}
 STARTED = FINAL | {Status.RUNNING.value.encode()}
 
@@ -27,6 +31,10 @@ def status_headers(result: Result) -> list[tuple[str, bytes]]:
     headers = [(STATUS_HEADER, result.status.value.encode())]
     if result.redrive:
         headers.append((REDRIVE_HEADER, str(result.redrive).encode()))
+    if result.status.final:
+        callback = bool(result.callback_url) and not result.shadow
+        headers += [(FUNCTION_HEADER, result.function.encode()),
+                    (CALLBACK_HEADER, b"1" if callback else b"0")]
     return headers
 
 

@@ -145,6 +145,9 @@ class Registry:
         except KeyError:
             raise NotFound(f"sink {ident!r} does not exist") from None
 
+    def has_sinks(self, function: str) -> bool:
+        return any(s.function == function for s in self.sinks.values())
+
     def subscribers(self, source: str) -> list[Subscription]:
         """The subscriptions of a source, in a stable order."""
         return sorted(

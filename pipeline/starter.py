@@ -12,11 +12,10 @@ event contains can make the starter fail.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Sequence
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from pipeline import deadletters
 from pipeline.deadletters import Origin, Reason
@@ -24,19 +23,20 @@ from pipeline.errors import PayloadTooLarge
 from pipeline.execution import failed, pending, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
-from pipeline.records import Event, Failure, Invocation, Position
+from pipeline.grouped import GroupWrite
+from pipeline.records import Event, Failure, Invocation, Position, Result
 from pipeline.registry import Registry
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 
 class Queue(Protocol):
-    async def enqueue(self, invocation: Invocation) -> None:
-        """Write to the invocations topic and wait for the acknowledgement;
-        ``BrokerUnavailable`` or ``PayloadTooLarge`` when it could not."""
-        ...
+    """Each call writes and waits for the acknowledgement of every record;
+    ``BrokerUnavailable`` or ``PayloadTooLarge`` when it could not."""
+
+    async def write_pending(self, results: Sequence[Result]) -> None: ...
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None: ...
 
 
 class Starter:
@@ -44,8 +44,10 @@ class Starter:
                  finals: RecentFinals) -> None:
         self._registry = registry
         self._results = results
-        self._queue = queue
         self._finals = finals
+        # the events the starter handles at once share their writes (``pipeline.grouped``)
+        self._pending = GroupWrite(queue.write_pending)
+        self._invocations = GroupWrite(queue.enqueue_many)
 
     async def start(self, event: Event, source: str, origin: Origin) -> int:
         """Queue ``event``'s invocations; returns how many were queued."""
@@ -59,18 +61,14 @@ class Starter:
         # of both could land after the final one. An invocation queued twice runs once.
         try:
             await durably(f"pending Results of event {event.id}",
-                          partial(self._gather, self._results.write, map(pending, invocations)))
+                          partial(self._pending.write, [pending(i) for i in invocations]))
             await durably(f"invocations of event {event.id}",
-                          partial(self._gather, self._queue.enqueue, invocations))
+                          partial(self._invocations.write, invocations))
         except PayloadTooLarge as exc:
             await self._refuse(event, origin, invocations, exc.message)
             return 0
         log.debug("event %s from %s: %d invocations", event.id, origin.key, len(invocations))
         return len(invocations)
-
-    @staticmethod
-    async def _gather(write: Callable[[T], Awaitable[None]], records: Iterable[T]) -> None:
-        await asyncio.gather(*(write(record) for record in records))
 
     async def _refuse(self, event: Event, origin: Origin, invocations: list[Invocation],
                       why: str) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
@@ -49,6 +49,7 @@ from pipeline.callbacks.records import (
 from pipeline.callbacks.sender import Sender
 from pipeline.callbacks.signing import message_id, signed_headers
 from pipeline.executor import durably
+from pipeline.finals import CALLBACK_HEADER, FINAL, FUNCTION_HEADER, STATUS_HEADER
 from pipeline.records import Result, dumps, utc_now
 from pipeline.settings import CallbackSettings
 from pipeline.specs import Sink
@@ -78,6 +79,20 @@ def retry_stop(config: CallbackSettings, made: int = 0) -> stop_base:
 def retry_wait(config: CallbackSettings) -> wait_base:
     """Exponential from ``backoff_s``, full jitter, at most ``max_backoff_s``."""
     return wait_random_exponential(multiplier=config.backoff_s, max=config.max_backoff_s)
+
+
+def may_have_targets(headers: Mapping[str, bytes], has_sinks: Callable[[str], bool]) -> bool:
+    """Whether a record of the results topic may have targets, from its headers alone:
+    most Results have none (not final, or no callback URL and no sink), and are skipped
+    without being decoded. A record without these headers is decoded to find out."""
+    status = headers.get(STATUS_HEADER)
+    if status is not None and status not in FINAL:
+        return False
+    callback = headers.get(CALLBACK_HEADER)
+    function = headers.get(FUNCTION_HEADER)
+    if callback is None or function is None:
+        return True
+    return callback == b"1" or has_sinks(function.decode(errors="replace"))
 
 
 def targets(result: Result, sinks: Iterable[Sink]) -> list[Target]:

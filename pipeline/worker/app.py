@@ -18,13 +18,14 @@ import asyncio
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
 import faust
 
 from pipeline.admission import Admission, InflightBudget
+from pipeline.callbacks.dispatcher import may_have_targets
 from pipeline.callbacks.service import WorkerCallbacks
 from pipeline.deadletters import Origin, Reason, of_record
 from pipeline.executor import Executor, durably
@@ -256,20 +257,28 @@ class Worker:
         async def deliver(result: Result, origin: Origin) -> None:
             await callbacks.dispatcher.handle(result)
 
-        await self._pipeline(stream, Result.from_dict, deliver, self.callback_budget)
+        def wanted(headers: Mapping[str, bytes]) -> bool:
+            return may_have_targets(headers, self.registry.has_sinks)
+
+        await self._pipeline(stream, Result.from_dict, deliver, self.callback_budget, wanted)
 
     async def _pipeline(self, stream: faust.StreamT[Any], parse: Callable[[Any], T],
                         handle: Callable[[T, Origin], Awaitable[None]],
-                        budget: InflightBudget | None = None) -> None:
+                        budget: InflightBudget | None = None,
+                        wanted: Callable[[Mapping[str, bytes]], bool] | None = None) -> None:
         """Take each record as it comes and handle it in a task of its own, as far as the
         in-flight budget allows; acknowledge it to Faust once handled (Faust commits an
-        offset only when every record before it is acknowledged)."""
+        offset only when every record before it is acknowledged). A record ``wanted``
+        says has nothing to do, from its headers, is acknowledged at once."""
         stream.enable_acks = False
         budget = budget or self.inflight
         async for event in stream.events():
             message = event.message
             origin = Origin(message.topic, message.partition, message.offset)
             self.reporter.received(origin)
+            if wanted is not None and not wanted(dict(message.headers or ())):
+                await stream.ack(event)
+                continue
             size = len(message.value or b"")
             await budget.take(size)
             task = asyncio.create_task(self._one(stream, event, origin, size, parse, handle,

@@ -3,6 +3,7 @@ implementations of the ports)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -100,10 +101,15 @@ class MemoryLog:
     async def dead_letter(self, letter: DeadLetter) -> None:
         self.letters.append(letter)
 
-    async def enqueue(self, invocation: Invocation) -> None:
+    async def write_pending(self, results: Sequence[Result]) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.queued.append(invocation)
+        self.results.extend(results)
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.queued.extend(invocations)
 
     def finals(self) -> list[Result]:
         return [r for r in self.results if r.status.final]

@@ -12,9 +12,16 @@ import pytest
 import standardwebhooks
 
 from pipeline.callbacks.breaker import Breaker, Circuit, TargetState
-from pipeline.callbacks.dispatcher import Dispatcher, retry_stop, retry_wait, targets
+from pipeline.callbacks.dispatcher import (
+    Dispatcher,
+    may_have_targets,
+    retry_stop,
+    retry_wait,
+    targets,
+)
 from pipeline.callbacks.records import Attempt, Delivery, Kind, Ledger, State, Target
 from pipeline.callbacks.signing import SCHEME
+from pipeline.finals import status_headers
 from pipeline.records import Result, Status
 from pipeline.settings import CallbackSettings
 from pipeline.specs import Sink
@@ -142,6 +149,27 @@ def test_sinks_of_the_function_that_existed_when_it_finished_are_targets() -> No
     found = targets(result(callback_url=""), [before, after, elsewhere])
 
     assert [(t.id, t.kind) for t in found] == [("sink_a", Kind.SINK)]
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("callback_url", ["", HOOK])
+@pytest.mark.parametrize("sink_of", ["", "other", "f"])
+@pytest.mark.parametrize("shadow", [False, True])
+def test_the_headers_alone_never_skip_a_result_that_has_targets(
+        status: Status, callback_url: str, sink_of: str, shadow: bool) -> None:
+    """The worker skips records by their headers without decoding them: it must never skip
+    one that ``targets`` would deliver."""
+    r = result(status, function="f", callback_url=callback_url, shadow=shadow)
+    sinks = [Sink(id="s", function=sink_of, url=OTHER, created_at="")] if sink_of else []
+    headers = dict(status_headers(r))
+    wanted = may_have_targets(headers, lambda f: any(s.function == f for s in sinks))
+    assert wanted or not targets(r, sinks)
+    if not status.final or (not callback_url and sink_of != "f"):
+        assert not wanted  # and most are skipped
+
+
+def test_a_result_without_the_target_headers_is_decoded_to_find_out() -> None:
+    assert may_have_targets({"faasflow-status": b"succeeded"}, lambda f: False)
 
 
 async def test_a_failing_target_is_retried_with_backoff_and_every_attempt_recorded() -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from pipeline.deadletters import Origin, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.finals import RecentFinals
@@ -77,8 +80,12 @@ class LostAcknowledgement(MemoryLog):
         await super().write(result)
         self.order.append(f"result:{result.status}")
 
-    async def enqueue(self, invocation: Invocation) -> None:
-        await super().enqueue(invocation)
+    async def write_pending(self, results: Sequence[Result]) -> None:
+        await super().write_pending(results)
+        self.order += [f"result:{r.status}" for r in results]
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        await super().enqueue_many(invocations)
         self.order.append("queued")
         if not self.lost:
             self.lost = True
@@ -98,3 +105,30 @@ async def test_no_pending_result_is_written_after_its_invocation_was_queued() ->
 
     first_queued = log.order.index("queued")
     assert "result:pending" not in log.order[first_queued:], log.order
+
+
+class CountingLog(MemoryLog):
+    def __init__(self, finals: RecentFinals) -> None:
+        super().__init__(finals)
+        self.writes: list[int] = []
+
+    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+        await asyncio.sleep(0.01)  # the acknowledgement takes a while
+        await super().enqueue_many(invocations)
+        self.writes.append(len(invocations))
+
+
+async def test_events_started_at_once_share_their_writes_and_each_is_queued() -> None:
+    registry = Registry()
+    record = subscription("s1", "zip")
+    registry.apply(record_key(record).encode(), encode(record))
+    finals = RecentFinals(600)
+    log = CountingLog(finals)
+    s = Starter(registry, log, log, finals)
+
+    started = await asyncio.gather(*(s.start(event(b"x", ident=f"ev-{n}"), "orders", ORIGIN)
+                                     for n in range(50)))
+
+    assert started == [1] * 50
+    assert sorted(i.event.id for i in log.queued) == sorted(f"ev-{n}" for n in range(50))
+    assert len(log.writes) < 5, log.writes  # a handful of writes, not fifty
