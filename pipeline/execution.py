@@ -98,7 +98,7 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
                    payload=invocation.event.data, env=env,
                    content_type=invocation.event.datacontenttype)
     )
-    log.info(
+    log.debug(  # the Result says it all, in the log that keeps it
         "invocation %s of %s for event %s: %s in %.3fs",
         invocation.id, function.name, invocation.event.id, outcome.status, outcome.duration_s,
     )

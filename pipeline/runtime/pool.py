@@ -27,10 +27,16 @@ class Instance(Protocol):
 I = TypeVar("I", bound=Instance)  # noqa: E741 (the conventional name for "instance")
 
 
+# An instance that answered a call, or a health check, this recently is not checked again:
+# under load every instance is in use all the time, and its calls are its health checks.
+HEALTHY_FOR_S = 2.0
+
+
 @dataclass
 class _Idle(Generic[I]):
     instance: I
     since: float = field(default_factory=time.monotonic)
+    checked: float = field(default_factory=time.monotonic)  # known healthy then
 
 
 class PoolRetired(Exception):
@@ -166,7 +172,10 @@ class FunctionPool(Generic[I]):
             candidates = list(self._idle)
         for entry in candidates:
             expired = now - entry.since > self.idle_timeout_s and self.size > self.min_warm
+            if not expired and now - entry.checked < HEALTHY_FOR_S:
+                continue
             if not expired and await entry.instance.healthy():
+                entry.checked = now
                 continue
             async with self._changed:
                 if entry not in self._idle:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from pipeline.runtime import pool as pool_module
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
 
 
@@ -103,12 +104,14 @@ async def test_maintain_reaps_idle_past_the_timeout_but_keeps_min_warm() -> None
     assert sum(b.destroyed for b in boxes) == 2
 
 
-async def test_maintain_replaces_an_idle_instance_that_died() -> None:
+async def test_maintain_replaces_an_idle_instance_that_died(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     pool = make_pool(max_size=2, min_warm=1)
     await pool.prewarm()
     (box, _) = await pool.acquire()
     await pool.release(box, healthy=True)
     box.alive = False
+    monkeypatch.setattr(pool_module, "HEALTHY_FOR_S", 0.0)  # its last call is long ago
 
     await pool.maintain()
 
@@ -193,3 +196,16 @@ async def test_a_failed_start_gives_its_place_back() -> None:
     with pytest.raises(RuntimeError):
         await pool.acquire()
     assert (pool.size, capacity.used) == (0, 0)
+
+
+async def test_an_instance_that_just_answered_a_call_is_not_health_checked() -> None:
+    """Under load every instance is busy: its calls prove it healthy, and a health check
+    per instance and second would cost the calls' own time."""
+    pool = make_pool(max_size=1)
+    (box, _) = await pool.acquire()
+    await pool.release(box, healthy=True)
+    box.alive = False  # would be found out by a health check
+
+    await pool.maintain()
+
+    assert not box.destroyed
