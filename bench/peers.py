@@ -193,8 +193,8 @@ async def _app(kafka: KafkaSettings, shape: str, source: str, count: int) -> flo
     command: Sequence[str] = [sys.executable, "-m", "bench.peer_apps", shape, source, sink,
                               str(count)]
     if PROFILE_DIR:
-        command = [str(Path(sys.executable).with_name("py-spy")), "record", "-f", "raw",
-                   "-o", f"{PROFILE_DIR}/{shape}.txt", "--", *command]
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads",
+                   "-f", "raw", "-o", f"{PROFILE_DIR}/{shape}.txt", "--", *command]
     log = OUT / f"{shape}.log"
     with log.open("wb") as stderr:
         app = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
