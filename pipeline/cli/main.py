@@ -188,14 +188,21 @@ def gateway() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker in the foreground (workers share the work through a consumer group)."""
+    import uvloop
     from faust.worker import Worker as FaustWorker
 
     from pipeline.worker.app import Worker
 
     settings = Settings()
+    uvloop.install()  # Faust's consumer thread makes its loop after this: uvloop too
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     the_worker = Worker(settings)
     loop.run_until_complete(the_worker.prepare())
-    FaustWorker(the_worker.app, loop=loop, loglevel=settings.log_level.lower(),
-                redirect_stdouts=False).execute_from_commandline()
+    faust_worker = FaustWorker(the_worker.app, loop=loop, loglevel=settings.log_level.lower(),
+                               redirect_stdouts=False)
+    # No terminal spinner: at level WARNING and above Faust runs one, and for it sets the
+    # root logger to DEBUG, so every debug call of Faust and aiokafka built a record (8%
+    # of a Faust agent's time, bench/peers.py); it also wrote escape codes into the log.
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
