@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import index, peers, pipeline, plot, replay, runtime
+from bench import cli, index, peers, pipeline, plot, replay, runtime
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -28,6 +28,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "index": index.index,
     "replay": replay.replay,
     "peers": peers.peers,
+    "cli_startup": cli.cli_startup,
 }
 OUT = Path(__file__).parent / "out"
 

@@ -16,12 +16,9 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.budget import SizeBudget
+from pipeline.locations import TOKEN_FILE, local_url, stored, xdg
 
 DEFAULT_BUDGET = SizeBudget(payload=1024 * 1024, output=1024 * 1024, logs=64 * 1024)
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    return Path(os.environ.get(var) or Path.home() / fallback) / "faasflow"
 
 
 class KafkaSettings(BaseModel):
@@ -76,8 +73,7 @@ class GatewaySettings(BaseModel):
                                   "have it rebuilt from Kafka")
 
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
 
 class WorkerSettings(BaseModel):
@@ -143,8 +139,8 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state"))
-    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
+    state_dir: Path = Field(default_factory=lambda: xdg("XDG_STATE_HOME", ".local/state"))
+    cache_dir: Path = Field(default_factory=lambda: xdg("XDG_CACHE_HOME", ".cache"))
     log_level: str = "INFO"
     max_payload_bytes: int = Field(
         default=DEFAULT_BUDGET.payload, ge=1024, le=64 * 1024 * 1024,
@@ -179,7 +175,7 @@ class Settings(BaseSettings):
 
     @property
     def token_file(self) -> Path:
-        return self.state_dir / "token"
+        return self.state_dir / TOKEN_FILE
 
     @property
     def signing_secret_file(self) -> Path:
@@ -205,9 +201,9 @@ class Settings(BaseSettings):
     def _kept(self, path: Path, generate: Callable[[], str], create: bool) -> str | None:
         """A secret kept in ``path``; with ``create``, a missing one is generated. The file
         is created atomically with mode 0600, so it is never seen empty or readable."""
-        stored = _stored(path)
-        if stored or not create:
-            return stored
+        kept = stored(path)
+        if kept or not create:
+            return kept
         self.state_dir.mkdir(parents=True, exist_ok=True)
         staged = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -216,15 +212,8 @@ class Settings(BaseSettings):
         try:
             os.link(staged, path)  # fails if another process won the race
         except FileExistsError:
-            if not _stored(path):  # an empty file left by an old crash
+            if not stored(path):  # an empty file left by an old crash
                 os.replace(staged, path)
         finally:
             staged.unlink(missing_ok=True)
-        return _stored(path)
-
-
-def _stored(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except FileNotFoundError:
-        return None
+        return stored(path)

@@ -3,15 +3,9 @@
 
 from __future__ import annotations
 
-import typer
-
+from pipeline.cli.groups import callback, sink
 from pipeline.cli.output import JsonFlag, console, emit_json, table
 from pipeline.cli.resources import client, gateway_errors
-
-sink = typer.Typer(help="Deliver every final Result of a function to a URL.",
-                   no_args_is_help=True)
-callback = typer.Typer(help="Callback and sink targets: their circuit breakers.",
-                       no_args_is_help=True)
 
 
 @sink.command("add")

@@ -8,11 +8,10 @@ from urllib.parse import urlsplit
 
 import typer
 
+from pipeline.cli.groups import connector
 from pipeline.cli.output import JsonFlag, show
 from pipeline.cli.resources import add_list_and_rm, client, gateway_errors
 
-connector = typer.Typer(help="Add, list and remove connectors (event sources).",
-                        no_args_is_help=True)
 add = typer.Typer(help="Add a connector.", no_args_is_help=True)
 connector.add_typer(add, name="add")
 add_list_and_rm(connector, "connectors", ("name", "kind", "source", "state", "error"))

@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.cli.groups import deadletter
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, show, table
 from pipeline.cli.resources import client, gateway_errors
 from pipeline.cli.times import moment
-
-deadletter = typer.Typer(help="List dead letters and redrive them.", no_args_is_help=True)
 
 COLUMNS = ("key", "reason", "function", "failure", "error", "dead_at", "redriven_at")
 Function = Annotated[str | None, typer.Option(help="Only this function's.")]

@@ -7,14 +7,17 @@ import re
 import shutil
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipeline.cli.function_image import Builder, BuildError, Built
+from pipeline.cli.groups import fn
 from pipeline.cli.manifest import MANIFEST, NAME, Manifest, ManifestError, parse_manifest
 from pipeline.cli.output import JsonFlag, console, emit_json, fail
 from pipeline.cli.resources import client, gateway_errors
+
+if TYPE_CHECKING:
+    from pipeline.cli.function_image import Built
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "functions" / "templates"
 
@@ -23,12 +26,6 @@ class Lang(StrEnum):
     PYTHON = "python"
     NODE = "node"
     DOCKERFILE = "dockerfile"
-
-
-def register(fn: typer.Typer) -> None:
-    fn.command("new")(fn_new)
-    fn.command("build")(fn_build)
-    fn.command("logs")(gateway_errors(fn_logs))
 
 
 def fn_new(
@@ -72,6 +69,8 @@ def fn_build(
 
 def build(path: Path, quiet: bool = False) -> Built:
     """Build with progress lines on the console; errors end the command."""
+    from pipeline.cli.function_image import Builder, BuildError  # the Docker SDK
+
     if not path.is_dir():
         raise fail(f"{path} is not a folder")
 
@@ -148,3 +147,8 @@ def print_logged(result: dict[str, Any]) -> None:
 def _started(result: dict[str, Any]) -> str:
     timings = result.get("timings") or {}
     return str(timings.get("started_at") or timings.get("queued_at") or "")
+
+
+fn.command("new")(fn_new)
+fn.command("build")(fn_build)
+fn.command("logs")(gateway_errors(fn_logs))

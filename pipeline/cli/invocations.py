@@ -12,13 +12,10 @@ import typer
 
 from pipeline.cli.client import Gateway
 from pipeline.cli.functions_dev import fn_logs, print_logged
+from pipeline.cli.groups import invocation
 from pipeline.cli.output import JsonFlag, emit_json, show, table
 from pipeline.cli.resources import RESULT_COLUMNS, client, gateway_errors, print_results
 from pipeline.cli.times import moment
-from pipeline.index.rows import timestamp
-
-invocation = typer.Typer(help="Find invocations and look at their results.",
-                         no_args_is_help=True)
 
 ROW_COLUMNS = ("invocation_id", "function", "status", "queued_at", "duration_s", "source",
                "error")
@@ -129,6 +126,8 @@ def logs(
 ) -> None:
     """Print what a function's recent invocations logged; with --follow, then each new
     result as it lands."""
+    from pipeline.index.rows import timestamp  # the index's package: Kafka, SQLite
+
     started = timestamp(datetime.now(UTC))
     fn_logs(name, limit, as_json)
     if follow_:
@@ -136,8 +135,3 @@ def logs(
             follow(client(), name, started, interval, emit_json if as_json else print_logged)
         except KeyboardInterrupt:
             return
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(invocation, name="invocation")
-    app.command("logs")(logs)

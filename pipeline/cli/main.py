@@ -2,45 +2,73 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import importlib
 import subprocess
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
-from pipeline.callbacks.signing import platform_secret
-from pipeline.cli import functions_dev, invocations, platform, resources
-from pipeline.cli.callbacks import callback, sink
-from pipeline.cli.client import Gateway, GatewayError
-from pipeline.cli.connectors import connector
-from pipeline.cli.deadletters import deadletter
+from pipeline.cli.groups import GROUPS
+from pipeline.cli.invocations import logs
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, table
-from pipeline.cli.platform import running_supervisor, shut_down, start_detached
-from pipeline.cli.processes import Component, OnReady, RunFiles, StartError, components
-from pipeline.cli.replays import replay
-from pipeline.cli.secrets import secret
-from pipeline.cli.supervisor import AlreadyRunning, serve
-from pipeline.settings import Settings
+from pipeline.cli.resources import subscribe
+
+if TYPE_CHECKING:
+    from typer import _click as click  # the click typer vendors
+
+    from pipeline.cli.processes import Component, OnReady
+    from pipeline.settings import Settings
+
+# What a command needs beyond this is imported in it: `faasflow --help` and `faasflow fn
+# list` answer in a fraction of the time the settings model, the Docker SDK, web3 and the
+# platform's processes take to import (`python -m bench cli_startup`).
+
+
+class LazyGroups(TyperGroup):
+    """The root command: a group (``groups.GROUPS``) is built, and the modules that add its
+    commands imported, when it is called; the root's own help lists it by its help line
+    alone."""
+
+    listing = False  # while the root's help is written
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *GROUPS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        group, modules = GROUPS[cmd_name]
+        if not self.listing:
+            for module in modules:
+                importlib.import_module(module)
+        command = typer.main.get_group(group)
+        command.name = cmd_name  # what add_typer(group, name=…) would have named it
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(
     name="faasflow",
     help="Serverless functions on your own Docker machines, driven by Kafka event streams.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroups,
 )
-resources.register(app)
-functions_dev.register(resources.fn)
-invocations.register(app)
-app.add_typer(connector, name="connector")
-app.add_typer(secret, name="secret")
-app.add_typer(deadletter, name="deadletter")
-app.add_typer(sink, name="sink")
-app.add_typer(callback, name="callback")
-app.add_typer(replay, name="replay")
+app.command("subscribe")(subscribe)
+app.command("logs")(logs)
 
 
 def configure_logging(settings: Settings) -> None:
+    import logging
+
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -55,6 +83,12 @@ def up(
     """Start the embedded Kafka broker (unless FAASFLOW_KAFKA_BOOTSTRAP is set), a worker
     and the gateway, and keep them running: a supervisor restarts any that exits or stops
     answering."""
+    from pipeline.callbacks.signing import platform_secret
+    from pipeline.cli.platform import running_supervisor, start_detached
+    from pipeline.cli.processes import RunFiles, StartError, components
+    from pipeline.cli.supervisor import AlreadyRunning, serve
+    from pipeline.settings import Settings
+
     settings = Settings()
     settings.auth_token(create=True)
     platform_secret(settings)
@@ -92,6 +126,10 @@ def _announcer(settings: Settings, children: list[Component], detach: bool) -> O
 def supervise() -> None:
     """Run the supervisor in the foreground ('faasflow up --detach' starts one in the
     background)."""
+    from pipeline.cli.processes import StartError, components
+    from pipeline.cli.supervisor import AlreadyRunning, serve
+    from pipeline.settings import Settings
+
     settings = Settings()
     configure_logging(settings)
     try:
@@ -103,6 +141,10 @@ def supervise() -> None:
 @app.command()
 def down() -> None:
     """Stop what 'faasflow up' started (and anything a killed supervisor left running)."""
+    from pipeline.cli.platform import shut_down
+    from pipeline.cli.processes import RunFiles, StartError
+    from pipeline.settings import Settings
+
     settings = Settings()
     try:
         said = shut_down(RunFiles(settings.state_dir))
@@ -116,6 +158,11 @@ def down() -> None:
 def status(as_json: JsonFlag = False) -> None:
     """Show what runs (pid, state, uptime, restarts, last exit), where the gateway answers,
     the management token, and the secret callbacks are signed with."""
+    from pipeline.cli import platform
+    from pipeline.cli.client import Gateway, GatewayError
+    from pipeline.cli.processes import RunFiles
+    from pipeline.settings import Settings
+
     settings = Settings()
     report = platform.report(RunFiles(settings.state_dir))
     report |= {
@@ -125,7 +172,8 @@ def status(as_json: JsonFlag = False) -> None:
         "callback_signing_secret": settings.signing_secret(),
     }
     try:
-        report["health"] = Gateway(settings, timeout_s=3).json("GET", "/healthz")
+        report["health"] = Gateway(settings.gateway.url(), settings.auth_token(),
+                                   timeout_s=3).json("GET", "/healthz")
     except GatewayError as exc:
         report["health"] = {"status": "down", "error": str(exc)}
     if as_json:
@@ -179,6 +227,7 @@ def _duration(seconds: float | None) -> str:
 def gateway() -> None:
     """Run a gateway in the foreground (more of them can share one Kafka cluster)."""
     from pipeline.gateway.server import serve
+    from pipeline.settings import Settings
 
     settings = Settings()
     configure_logging(settings)
@@ -188,9 +237,12 @@ def gateway() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker in the foreground (workers share the work through a consumer group)."""
+    import asyncio
+
     import uvloop
     from faust.worker import Worker as FaustWorker
 
+    from pipeline.settings import Settings
     from pipeline.worker.app import Worker
 
     settings = Settings()

@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.settings import Settings
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_POM = REPO / "compose" / "kafka" / "pom.xml"

@@ -12,9 +12,9 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.cli.client import Gateway
+from pipeline.cli.groups import replay
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, table
 from pipeline.cli.resources import client, gateway_errors
 from pipeline.cli.times import moment
@@ -24,9 +24,6 @@ COLUMNS = ("id", "source", "function", "compare_with", "status", "events", "invo
            "created_at")
 BOUND_HELP = ("earliest, latest, a time (2026-11-01T00:00Z, or 2h for two hours ago), or "
               "offsets per partition (0:120,1:80)")
-
-replay = typer.Typer(help="Replay events from a source's log into functions; watch, list "
-                     "and cancel replays.", invoke_without_command=True)
 
 
 def bound(text: str) -> Any:
@@ -86,6 +83,14 @@ def start(
 
 def watch(gateway: Gateway, replay: dict[str, Any]) -> dict[str, Any]:
     """Progress bars until the replay ended and its Results are final."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     path = f"/v1/replays/{replay['id']}"
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())

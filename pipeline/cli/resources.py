@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -13,20 +11,15 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from connectors.webhooks import Scheme, verifier
 from pipeline.cli.client import Gateway, GatewayError
+from pipeline.cli.connection import connection
+from pipeline.cli.groups import fn, subscription
 from pipeline.cli.output import JsonFlag, console, emit_json, fail, show, table
-from pipeline.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-fn = typer.Typer(help="Deploy, list, invoke and remove functions.", no_args_is_help=True)
-webhook = typer.Typer(help="Register webhooks and send test deliveries.", no_args_is_help=True)
-subscription = typer.Typer(help="List and remove subscriptions.", no_args_is_help=True)
-
 FUNCTION_COLUMNS = ("name", "image", "mode", "timeout_s", "memory_mb", "public", "updated_at")
-WEBHOOK_COLUMNS = ("id", "name", "source", "scheme", "url")
 SUBSCRIPTION_COLUMNS = ("id", "function", "source", "filter")
 RESULT_COLUMNS = ("invocation_id", "function", "status", "error", "output")
 
@@ -48,16 +41,6 @@ def add_list_and_rm(group: typer.Typer, collection: str, columns: tuple[str, ...
     group.command("rm")(gateway_errors(rm))
 
 
-def register(app: typer.Typer) -> None:
-    add_list_and_rm(fn, "functions", FUNCTION_COLUMNS)
-    add_list_and_rm(webhook, "webhooks", WEBHOOK_COLUMNS)
-    add_list_and_rm(subscription, "subscriptions", SUBSCRIPTION_COLUMNS)
-    app.add_typer(fn, name="fn")
-    app.add_typer(webhook, name="webhook")
-    app.add_typer(subscription, name="subscription")
-    app.command("subscribe")(subscribe)
-
-
 def gateway_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn gateway errors into a red line and exit code 1, never a traceback."""
 
@@ -72,7 +55,14 @@ def gateway_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def client() -> Gateway:
-    return Gateway(Settings())
+    """The gateway, found without the settings model when the environment allows."""
+    found = connection()
+    if found is not None:
+        return Gateway(found.url, found.token)
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    return Gateway(settings.gateway.url(), settings.auth_token())
 
 
 def read_data(data: str | None) -> bytes:
@@ -87,7 +77,6 @@ def read_data(data: str | None) -> bytes:
 
 
 Data = Annotated[str | None, typer.Option("--data", "-d", help="TEXT, @FILE or - for stdin.")]
-ContentType = Annotated[str, typer.Option("--content-type", "-H", help="Content-Type to send.")]
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -203,105 +192,6 @@ def fn_invoke(name: str, data: Data = None, content_type: InvokeContentType = No
                        f" (HTTP {response.status_code}, call {response.headers.get('x-call-id')})")
 
 
-Secret = Annotated[str | None, typer.Option(
-    "--secret", help="The signing secret: TEXT, @FILE or - for stdin.", show_default=False)]
-
-
-def read_secret(secret: str | None) -> str | None:
-    return None if secret is None else read_data(secret).decode().strip()
-
-
-def _print_secret(hook: dict[str, Any]) -> None:
-    if hook.get("secret"):
-        console.print(f"[bold]secret[/]: {hook['secret']}", highlight=False, markup=False)
-        console.print("Shown this once: give it to the sender now. "
-                      "'faasflow webhook rotate' makes a new one.")
-
-
-@webhook.command("create")
-@gateway_errors
-def webhook_create(
-    name: str,
-    source: Annotated[str, typer.Option("--source", help="The event source it publishes to.")],
-    scheme: Annotated[Scheme, typer.Option(help="How deliveries are verified.")] = Scheme.NONE,
-    secret: Secret = None,
-    delivery_header: Annotated[str | None, typer.Option(
-        help="A header naming deliveries, for deduplication when the scheme names none.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Register a webhook; deliveries to its URL become events of SOURCE. A signed scheme
-    gets a generated secret unless --secret gives one; it is printed once."""
-    body: dict[str, Any] = {"name": name, "source": source, "scheme": scheme.value,
-                            "secret": read_secret(secret), "delivery_header": delivery_header}
-    hook = client().json("POST", "/v1/webhooks", json=body)
-    show(hook, WEBHOOK_COLUMNS, as_json)
-    if not as_json:
-        _print_secret(hook)
-
-
-@webhook.command("rotate")
-@gateway_errors
-def webhook_rotate(
-    ident: str,
-    secret: Secret = None,
-    grace: Annotated[float | None, typer.Option(
-        help="Seconds the replaced secret still verifies (default: the gateway's setting; "
-        "0 revokes it at once).", show_default=False)] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Give a webhook a new secret (printed once); the old one keeps verifying for a while."""
-    body = {"secret": read_secret(secret), "grace_s": grace}
-    hook = client().json("POST", f"/v1/webhooks/{ident}/rotate", json=body)
-    show(hook, (*WEBHOOK_COLUMNS, "previous_secrets_valid_until"), as_json)
-    if not as_json:
-        _print_secret(hook)
-
-
-def delivery_headers(hook: dict[str, Any], body: bytes, secret: str | None,
-                     delivery_id: str | None) -> dict[str, str]:
-    """The headers a sender of ``hook``'s scheme adds: its signature (with ``secret``) and
-    the delivery id (``delivery_id``, or a fresh one)."""
-    headers: dict[str, str] = {}
-    if delivery_id is not None and hook.get("delivery_header"):
-        headers[hook["delivery_header"]] = delivery_id
-    if secret is not None:
-        scheme = verifier(hook["scheme"])
-        if not scheme.signed:
-            raise fail(f"webhook {hook['id']} is unsigned (scheme none): drop --secret")
-        headers.update(scheme.sign(body, secret, time.time(),
-                                   delivery_id or f"msg_{uuid.uuid4().hex}"))
-    return headers
-
-
-@webhook.command("send")
-@gateway_errors
-def webhook_send(
-    ident: str,
-    data: Data = None,
-    content_type: ContentType = "text/plain",
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the results.")] = 0.0,
-    secret: Secret = None,
-    delivery_id: Annotated[str | None, typer.Option(
-        help="Name the delivery; the same name again is a retry, published once.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Deliver a payload to a webhook, as a sender would; with --secret, signed by the
-    webhook's scheme; with --wait, print the results."""
-    gateway = client()
-    body = read_data(data)
-    headers = {"Content-Type": content_type}
-    if secret is not None or delivery_id is not None:
-        hook = gateway.json("GET", f"/v1/webhooks/{ident}")
-        headers |= delivery_headers(hook, body, read_secret(secret), delivery_id)
-    accepted = gateway.json("POST", f"/hooks/{ident}", content=body, headers=headers)
-    event_id = accepted["event_id"]
-    if wait <= 0:
-        emit_json(accepted) if as_json else console.print(f"event {event_id} accepted")
-        return
-    print_results(gateway.json("GET", "/v1/invocations",
-                                params={"event_id": event_id, "wait": wait}), as_json)
-
-
 @gateway_errors
 def subscribe(
     function: str, source: str,
@@ -321,6 +211,10 @@ def subscribe(
             raise typer.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
     sub = client().json("POST", "/v1/subscriptions", json=body)
     show(sub, SUBSCRIPTION_COLUMNS, as_json)
+
+
+add_list_and_rm(fn, "functions", FUNCTION_COLUMNS)
+add_list_and_rm(subscription, "subscriptions", SUBSCRIPTION_COLUMNS)
 
 
 def print_results(results: list[dict[str, Any]], as_json: bool) -> None:

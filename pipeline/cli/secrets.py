@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.groups import secret
 from pipeline.cli.output import console, fail
 from pipeline.cli.resources import add_list_and_rm, client, gateway_errors
 
-secret = typer.Typer(help="Create, list and remove secrets.", no_args_is_help=True)
 add_list_and_rm(secret, "secrets", ("name", "created_at", "updated_at"))
 
 
