@@ -25,8 +25,8 @@ import sys
 import time
 from typing import Any
 
-from bench.peers import OUT, REPORT, call_warm, number_of, result_of
-from bench.runtime import warm_spec
+from bench.peers import OUT, REPORT, number_of, result_of
+from bench.runtime import call_warm, warm_spec
 from bench.stack import Stack
 from pipeline.ids import new_event_id
 from pipeline.records import dumps

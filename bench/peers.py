@@ -27,14 +27,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import Measurement
 from bench.pipeline import _produce
-from bench.runtime import CONCURRENCY, direct_call, warm_spec
+from bench.runtime import CONCURRENCY, call_warm, direct_rate, warm_spec
 from bench.stack import Stack
 from pipeline.ids import new_event_id
 from pipeline.kafka import ensure_topics
 from pipeline.records import Event, dumps
 from pipeline.runtime.engine import Engine
-from pipeline.runtime.pool import FunctionPool
-from pipeline.runtime.warm import WarmContainer, WarmRunner
+from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import KafkaSettings
 from pipeline.topics import TopicSpec
 
@@ -151,6 +150,7 @@ async def _aiokafka_agent(kafka: KafkaSettings, source: str, count: int,
 async def _aiokafka_floor(stack: Stack, source: str) -> tuple[float, float]:
     """Direct calls to the warm pool, and the aiokafka agent calling it for each event,
     both with up to ``CONCURRENCY`` calls in flight: events (calls) per second."""
+    direct = await direct_rate(stack, FLOOR_EVENTS, CONCURRENCY)
     engine = Engine()
     runner = WarmRunner(stack.settings, lambda function: {}, engine)
     try:
@@ -162,9 +162,6 @@ async def _aiokafka_floor(stack: Stack, source: str) -> tuple[float, float]:
                 await call_warm(pool, n)
 
         await asyncio.gather(*(call(n) for n in range(WARM_UP_CALLS)))  # every container up
-        start = time.perf_counter()
-        await asyncio.gather(*(call(n) for n in range(FLOOR_EVENTS)))
-        direct = FLOOR_EVENTS / (time.perf_counter() - start)
 
         async def call_each(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             await asyncio.gather(*(call(number_of(event)) for event in events))
@@ -175,15 +172,6 @@ async def _aiokafka_floor(stack: Stack, source: str) -> tuple[float, float]:
         await runner.close()
         engine.close()
     return direct, floor
-
-
-async def call_warm(pool: FunctionPool[WarmContainer], n: int) -> None:
-    """One call to a warm container of the pool, as ``bench.runtime.warm`` makes it."""
-    container, _ = await pool.acquire()
-    try:
-        await direct_call(container, n)
-    finally:
-        await pool.release(container, healthy=True)
 
 
 async def _app(kafka: KafkaSettings, shape: str, source: str, count: int) -> float:

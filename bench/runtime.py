@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import httpx
 from bench.harness import Measurement, median, ms, percentile
 from bench.stack import Stack
 from pipeline.runtime.engine import Engine
+from pipeline.runtime.pool import FunctionPool
 from pipeline.runtime.warm import RUNTIME_IMAGES, WarmContainer, WarmRunner
 from pipeline.specs import FunctionSpec, Language, Mode
 
@@ -72,6 +74,37 @@ async def direct_call(container: WarmContainer, n: int) -> None:
     response.raise_for_status()
 
 
+async def call_warm(pool: FunctionPool[WarmContainer], n: int) -> None:
+    """One call straight to a warm container of the pool: what the platform adds to."""
+    container, _ = await pool.acquire()
+    try:
+        await direct_call(container, n)
+    finally:
+        await pool.release(container, healthy=True)
+
+
+async def direct_rate(stack: Stack, calls: int, concurrency: int) -> float:
+    """Calls per second straight to warm containers of the trivial function, at most
+    ``concurrency`` at once (after a warm-up that starts every container)."""
+    engine = Engine()
+    runner = WarmRunner(stack.settings, lambda function: {}, engine)
+    try:
+        pool = runner.pool(warm_spec(stack, concurrency))
+        in_flight = asyncio.Semaphore(concurrency)
+
+        async def call(n: int) -> None:
+            async with in_flight:
+                await call_warm(pool, n)
+
+        await asyncio.gather(*(call(n) for n in range(4 * concurrency)))
+        start = time.perf_counter()
+        await asyncio.gather(*(call(n) for n in range(calls)))
+        return calls / (time.perf_counter() - start)
+    finally:
+        await runner.close()
+        engine.close()
+
+
 async def warm(stack: Stack) -> list[Measurement]:
     async with stack.api() as api:
         await deploy(api, "bench-warm", runtime="python", code=TRIVIAL,
@@ -82,16 +115,8 @@ async def warm(stack: Stack) -> list[Measurement]:
     runner = WarmRunner(stack.settings, lambda function: {}, engine)
     try:
         pool = runner.pool(warm_spec(stack, CONCURRENCY))
-
-        async def via_pool(n: int) -> None:
-            container, _ = await pool.acquire()
-            try:
-                await direct_call(container, n)
-            finally:
-                await pool.release(container, healthy=True)
-
-        direct = await _sequential(via_pool)
-        direct_rps = await _throughput(via_pool)
+        direct = await _sequential(partial(call_warm, pool))
+        direct_rps = await _throughput(partial(call_warm, pool))
     finally:
         await runner.close()
         engine.close()

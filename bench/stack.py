@@ -39,6 +39,7 @@ class Stack:
         self.files = RunFiles(self.state_dir)
         self.url = self.settings.gateway.url()
         self.token = ""
+        self.measured: dict[str, float] = {}  # what a later measure builds on
 
     def start(self) -> Stack:
         """A fresh platform: every run starts from empty topics, so runs compare."""
