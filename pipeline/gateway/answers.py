@@ -131,6 +131,8 @@ class SubscriptionOut(Answer):
     created_at: str
     filter: dict[str, Any] | None = Field(
         description="the events it runs the function for; null: every event")
+    batch_size: int = Field(default=1, description="events per invocation, at most")
+    batch_window_ms: int = Field(default=0, description="how long a batch gathers events")
 
 
 class ConnectorOut(Answer):
@@ -173,6 +175,14 @@ class PositionOut(Answer):
     offset: int
 
 
+class ItemOut(Answer):
+    event_id: str
+    invocation_id: str = Field(description="the event's own invocation id (its row)")
+    status: Status
+    error: str | None = None
+    event_position: PositionOut | None = None
+
+
 class ResultOut(Answer):
     """An invocation's latest state; its output is ``output`` (text or JSON as text) or
     ``output_base64`` (anything else)."""
@@ -198,6 +208,10 @@ class ResultOut(Answer):
         default=None, description="where its event lies in the source's topic")
     callback_url: str | None = None
     shadow: bool | None = Field(default=None, description="a shadow replay's run")
+    items: list[ItemOut] | None = Field(
+        default=None, description="a batch's events, each with its outcome once final")
+    batch_id: str | None = Field(
+        default=None, description="in one event's view of a batch: the batch's invocation")
     output: str | None = None
     output_base64: str | None = None
 

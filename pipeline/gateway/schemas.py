@@ -109,6 +109,12 @@ class SubscriptionIn(BaseModel):
         examples=[{"type": [{"prefix": "order."}],
                    "data": {"amount": [{"numeric": [">", 0, "<=", 100]}]}}],
     )
+    batch_size: int | None = Field(
+        default=None, description="events per invocation, at most (1 to 10,000; default 1: "
+        "one invocation per event): the function then receives a JSON list of events")
+    batch_window_ms: int | None = Field(
+        default=None, description="how long a batch gathers events after its first one "
+        "before it runs anyway (0 to 300,000; default 0: what arrives together)")
 
 
 class ConnectorIn(BaseModel):

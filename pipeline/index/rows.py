@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.batches import outcomes
 from pipeline.errors import InvalidRequest
 from pipeline.records import Position, Result, strict_loads
 
@@ -58,6 +59,11 @@ class Row:
             output_sha256=hashlib.sha256(result.output).hexdigest(),
             output_size=len(result.output), event_position=result.event_position,
             position=position)
+
+    @classmethod
+    def each_of(cls, result: Result, position: Position) -> list[Row]:
+        """The Result's row and, for a batch's, a row per event (``batches.outcomes``)."""
+        return [cls.of(r, position) for r in (result, *outcomes.each(result))]
 
     def to_dict(self) -> dict[str, Any]:
         """The listing form: no output, no logs (``GET /v1/invocations/{id}`` has them)."""

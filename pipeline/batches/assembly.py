@@ -1,0 +1,61 @@
+"""A batch, from the events gathered to the one Invocation that runs them (pure logic).
+
+The function's input is the JSON list of the events as their topic holds them (CloudEvents
+JSON, as one event is given to an unbatched function), in offset order. The Invocation's
+``items`` name each event, under the id it would have had unbatched, and where it lies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.deadletters import Origin
+from pipeline.ids import batch_invocation_id, invocation_id
+from pipeline.records import Event, Invocation, Item, Position
+from pipeline.registry import Registry
+from pipeline.specs import Subscription
+
+BATCH_TYPE = "faasflow.batch"
+ITEM_BYTES = 512  # what an event adds besides its record: its item, in the invocation
+                  # and in the Result, and the list's punctuation
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event waiting in a batch: where it was read and its record (CloudEvents JSON)."""
+
+    event: Event
+    origin: Origin
+    record: bytes
+
+    @property
+    def size(self) -> int:
+        """What it takes of a batch's room: a batch holds as many bytes as one event
+        record may take (``SizeBudget.event_record``), so that its invocation fits wherever
+        an unbatched one does; an event alone always fits, being within its own budget."""
+        return len(self.record) + ITEM_BYTES
+
+
+def invocation(function: str, source: str, pending: list[Pending],
+               replay_id: str = "") -> Invocation:
+    """The batch invocation of ``pending`` (in any order: the batch is in offset order)."""
+    ordered = sorted(pending, key=lambda p: (p.origin.partition, p.origin.offset))
+    events = [p.event for p in ordered]
+    ident = batch_invocation_id(source, events, function, replay_id)
+    first = events[0]
+    batch = Event(id=ident, source=source, type=BATCH_TYPE, time=first.time,
+                  datacontenttype="application/json",
+                  data=b"[" + b",".join(p.record for p in ordered) + b"]")
+    items = tuple(
+        Item(event_id=p.event.id, invocation_id=invocation_id(source, p.event, function,
+                                                              replay_id),
+             event_position=Position(p.origin.partition, p.origin.offset))
+        for p in ordered)
+    return Invocation(id=ident, function=function, event=batch, source=source,
+                      replay_id=replay_id, items=items)
+
+
+def subscribed(event: Event, registry: Registry, source: str) -> list[Subscription]:
+    """The batched subscriptions to ``source`` whose filter matches ``event``."""
+    return [s for s in registry.subscribers(source)
+            if s.batching.batched and (s.filter is None or s.filter.matches(event))]

@@ -1,0 +1,50 @@
+"""Each event's outcome in its batch's Result, and one event's view of that Result.
+
+A batch's Result is one record (one write per state, not one per event); its ``items``
+hold each event's own outcome once the batch is final. The index makes a row of every
+item, under the id the event would have had unbatched, so an event's outcome is found by
+its id as an unbatched one's is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pipeline.records import Item, Result, Status
+
+
+def settle(result: Result) -> Result:
+    """A batch's final Result with each event's outcome: the batch's own."""
+    if not result.items or not result.status.final:
+        return result
+    return replace(result, items=tuple(replace(i, status=result.status, error=None)
+                                       for i in result.items))
+
+
+def of_item(result: Result, item: Item) -> Result:
+    """What the batch's Result says of one of its events: until the batch is final, its
+    state; then the event's own outcome (a failed event without an error of its own
+    failed with the batch: the batch's error)."""
+    status = item.status if result.status.final else result.status
+    error = item.error
+    if error is None and status is not Status.SUCCEEDED:
+        error = result.error
+    return replace(result, invocation_id=item.invocation_id, event_id=item.event_id,
+                   status=status, error=error, event_position=item.event_position,
+                   items=(item,), batch_id=result.invocation_id)
+
+
+def each(result: Result) -> list[Result]:
+    """Every event's view of a batch's Result (none for an unbatched one)."""
+    return [of_item(result, item) for item in result.items]
+
+
+def seen_as(result: Result, invocation_id: str) -> Result:
+    """``result`` as invocation ``invocation_id`` sees it: itself, or, for one of a batch's
+    events, that event's view."""
+    if result.invocation_id == invocation_id:
+        return result
+    for item in result.items:
+        if item.invocation_id == invocation_id:
+            return of_item(result, item)
+    return result
