@@ -298,3 +298,14 @@ async def test_a_batch_too_large_to_queue_dead_letters_each_event_and_fails_the_
     (final,) = log.finals()
     assert [i.status for i in final.items] == [Status.FAILED, Status.FAILED]
     assert "too large" in (final.error or "")
+
+
+def test_an_event_that_came_twice_is_in_its_batch_once_at_its_first_place() -> None:
+    one, two = pending_event(1), pending_event(2)
+    again = Pending(one.event, Origin(TOPIC, 0, 3), one.record)
+
+    made = invocation("zip", "orders", [again, two, one])
+
+    assert [i.event_id for i in made.items] == ["ev-1", "ev-2"]
+    assert made.items[0].event_position == Position(0, 1)
+    assert len(json.loads(made.event.data)) == 2

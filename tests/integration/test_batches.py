@@ -1,0 +1,157 @@
+"""Batched subscriptions on the real broker and Docker Engine: one invocation per batch,
+each event's outcome found by its id, nothing lost when a worker dies mid-batch, batches
+cut to the size budget, bad settings refused with a pointer."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from typer.testing import CliRunner
+
+from pipeline.cli.main import app
+from tests.integration.platform import TOKEN, Platform, wait_for
+
+IDS = "def main(events, context):\n    return [e['id'] for e in events]\n"
+SLOW_IDS = ("import time\n\ndef main(events, context):\n    time.sleep(3)\n"
+            "    return [e['id'] for e in events]\n")
+
+
+def subscribe(platform: Platform, function: str, source: str, status: int = 201,
+              **batching: Any) -> dict[str, Any]:
+    response = platform.api.post("/v1/subscriptions", json={
+        "function": function, "source": source, **batching})
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+def deploy_code(platform: Platform, name: str, code: str) -> None:
+    platform.deploy(name, None, runtime="python", code=code, mode="warm", timeout_s=30)
+
+
+def batch_of(result: dict[str, Any]) -> list[str]:
+    """The event ids the function was given with this event (its output)."""
+    output = result["output"]
+    return list(json.loads(output) if isinstance(output, str) else output)
+
+
+def settled(platform: Platform, events: list[str]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for ident in events:
+        (result,) = platform.results(ident)
+        found[ident] = result
+    return found
+
+
+def test_a_batched_subscription_runs_batches_and_each_event_is_found_by_its_id(
+    platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, IDS)
+    sub = subscribe(platform, unique, unique, batch_size=3, batch_window_ms=1000)
+    hook = platform.webhook("batched", unique)
+
+    events = [platform.deliver(hook, f"event {n}".encode()) for n in range(7)]
+    results = settled(platform, events)
+
+    assert (sub["batch_size"], sub["batch_window_ms"]) == (3, 1000)
+    for ident, result in results.items():
+        assert result["status"] == "succeeded", result
+        assert result["event_id"] == ident
+        assert ident in batch_of(result)
+        assert len(batch_of(result)) <= 3
+        assert result["batch_id"] != result["invocation_id"]
+        assert [i["event_id"] for i in result["items"]] == [ident]
+    batches = {r["batch_id"]: batch_of(r) for r in results.values()}
+    assert sorted(e for ids in batches.values() for e in ids) == sorted(events)
+    assert len(batches) < len(events)
+    whole = platform.api.get(f"/v1/invocations/{next(iter(batches))}").json()
+    assert [i["status"] for i in whole["items"]] == ["succeeded"] * len(whole["items"])
+    described = platform.api.get(f"/v1/events/{events[0]}").json()
+    assert described["event"]["id"] == events[0]
+    assert [r["status"] for r in described["invocations"]] == ["succeeded"]
+    page = platform.api.get("/v1/invocations", params={"function": unique,
+                                                       "limit": 100}).json()
+    listed = {r["event_id"] for r in page["invocations"]}
+    assert set(events) <= listed
+    assert set(batches) <= listed  # the batches themselves are listed too
+
+
+def test_batching_out_of_bounds_is_refused_with_a_pointer_and_the_cli_sets_it(
+    platform: Platform, unique: str,
+) -> None:
+    platform.deploy(unique, "faasflow/echo:latest")
+    too_big = subscribe(platform, unique, unique, status=422, batch_size=10_001)
+    no_window = subscribe(platform, unique, unique, status=422, batch_window_ms=-5)
+    not_whole = subscribe(platform, unique, unique, status=422, batch_size="many")
+    env = {"FAASFLOW_GATEWAY_PORT": platform.url.rsplit(":", 1)[1],
+           "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN, "COLUMNS": "200"}
+    cli = CliRunner()
+
+    made = cli.invoke(app, ["subscribe", unique, unique, "--batch-size", "50",
+                            "--batch-window-ms", "200", "--json"], env=env)
+    listed = cli.invoke(app, ["subscription", "list", "--json"], env=env)
+
+    assert too_big["error"]["message"] == "batch_size: between 1 and 10000"
+    assert no_window["error"]["message"] == "batch_window_ms: between 0 and 300000"
+    assert not_whole["error"]["fields"][0]["field"] == "batch_size"
+    assert made.exit_code == 0, made.output
+    assert (json.loads(made.stdout)["batch_size"],
+            json.loads(made.stdout)["batch_window_ms"]) == (50, 200)
+    (mine,) = [s for s in json.loads(listed.stdout) if s["source"] == unique]
+    assert (mine["batch_size"], mine["batch_window_ms"]) == (50, 200)
+
+
+def test_a_worker_killed_while_a_batch_gathers_gathers_it_again(
+    platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, IDS)
+    subscribe(platform, unique, unique, batch_size=100, batch_window_ms=4000)
+    hook = platform.webhook("gathering", unique)
+    events = [platform.deliver(hook, f"event {n}".encode()) for n in range(5)]
+    time.sleep(1.5)  # the events are read and wait in their open batches
+    assert not any(platform.results(e, wait_s=0) for e in events)  # nothing queued yet
+
+    platform.kill_worker()
+    platform.start_worker()
+    results = settled(platform, events)
+
+    assert all(r["status"] == "succeeded" for r in results.values()), results
+    assert all(e in batch_of(results[e]) for e in events)
+
+
+def test_a_worker_killed_while_a_batch_runs_runs_it_again_and_loses_nothing(
+    platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, SLOW_IDS)
+    subscribe(platform, unique, unique, batch_size=100, batch_window_ms=500)
+    hook = platform.webhook("running", unique)
+    events = [platform.deliver(hook, f"event {n}".encode()) for n in range(4)]
+
+    def running() -> bool:
+        return any(r["status"] == "running" for e in events
+                   for r in platform.results(e, wait_s=0))
+
+    assert wait_for(running, timeout_s=30, every_s=0.05), "no batch started"
+    platform.kill_worker()
+    platform.start_worker()
+    results = settled(platform, events)
+
+    assert all(r["status"] == "succeeded" for r in results.values()), results
+    assert all(e in batch_of(results[e]) for e in events)
+
+
+def test_batches_are_cut_to_the_size_budget_and_every_event_runs(
+    platform: Platform, unique: str,
+) -> None:
+    """The platform's budget: 64 KiB bodies, so an event record of about 150 KB, which is
+    what a batch may hold: 40 KB events go three to a batch, whatever batch_size says."""
+    deploy_code(platform, unique, IDS)
+    subscribe(platform, unique, unique, batch_size=10, batch_window_ms=1000)
+    hook = platform.webhook("large", unique)
+    events = [platform.deliver(hook, bytes([65 + n]) * 40_000) for n in range(8)]
+
+    results = settled(platform, events)
+
+    assert all(r["status"] == "succeeded" for r in results.values()), results
+    assert max(len(batch_of(r)) for r in results.values()) <= 3
