@@ -38,6 +38,7 @@ from tenacity import (
 
 from pipeline import deadletters
 from pipeline.admission import Admission
+from pipeline.batches.retries import BatchTries, per_event
 from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
@@ -168,10 +169,12 @@ class Executor:
 
     async def _attempts(self, invocation: Invocation, function: FunctionSpec) -> Result:
         """Run until success or the policy gives up; the last attempt's Result, with the
-        earlier attempts in ``attempts``."""
+        earlier attempts in ``attempts``. A batch's retries run its failed events only
+        (``batches.retries``)."""
         policy = function.retry
         history: list[Attempt] = []
         first = invocation.attempt
+        tries = BatchTries(invocation)
 
         def retry(result: Result) -> bool:
             return result.failure is not None and policy.retries(result.failure, result.attempt)
@@ -184,7 +187,8 @@ class Executor:
             log.warning("invocation %s of %s: attempt %d %s (%s); retrying in %.1fs",
                         invocation.id, function.name, result.attempt, result.failure,
                         result.error, delay)
-            self._results.note(replace(result, status=Status.PENDING, attempts=tuple(history),
+            self._results.note(replace(tries.after(result), status=Status.PENDING,
+                                       attempts=tuple(history),
                                        retry_at=utc_now(after_s=delay)))
 
         retrying = AsyncRetrying(
@@ -193,8 +197,11 @@ class Executor:
             retry=retry_if_result(retry), before_sleep=waiting,
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )
-        result: Result = await retrying(self._attempt, invocation, function, history)
-        return replace(result, attempts=tuple(history))
+        async def attempt() -> Result:
+            return await self._attempt(tries.current, function, history)
+
+        result: Result = await retrying(attempt)
+        return replace(tries.final(result), attempts=tuple(history))
 
     async def _attempt(self, invocation: Invocation, function: FunctionSpec,
                        history: list[Attempt]) -> Result:
@@ -225,8 +232,9 @@ class Executor:
                                                     result.failure, result.error,
                                                     result.started_at, result.finished_at)),
             )
-            await durably(f"dead letter of invocation {invocation.id}",
-                          partial(self._results.dead_letter, letter))
+            for each in per_event(letter, result) if invocation.items else [letter]:
+                await durably(f"dead letter of invocation {each.key}",
+                              partial(self._results.dead_letter, each))
             log.error("invocation %s of %s dead-lettered (%s): %s", invocation.id,
                       result.function, dead, result.error)
 

@@ -41,10 +41,10 @@ def invocation(function: str, source: str, pending: list[Pending],
     """The batch invocation of ``pending`` (in any order: the batch is in offset order).
     An event that came twice (the same ``source`` and ``id``, as CloudEvents defines
     identity) is in it once, at its first place."""
-    first: dict[tuple[str, str], Pending] = {}
+    once: dict[tuple[str, str], Pending] = {}
     for p in sorted(pending, key=lambda p: (p.origin.partition, p.origin.offset)):
-        first.setdefault((p.event.source, p.event.id), p)
-    ordered = list(first.values())
+        once.setdefault((p.event.source, p.event.id), p)
+    ordered = list(once.values())
     events = [p.event for p in ordered]
     ident = batch_invocation_id(source, events, function, replay_id)
     first = events[0]

@@ -10,22 +10,40 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline.records import Item, Result, Status
+from pipeline.batches import partial
+from pipeline.records import Failure, Item, Result, Status
+
+REPORTED = f"the function reported it failed ({partial.KEY})"
 
 
 def settle(result: Result) -> Result:
-    """A batch's final Result with each event's outcome: the batch's own."""
+    """A batch's final Result with each event's outcome: the batch's own, unless the
+    function succeeded and reported some events failed (``partial``): then those failed,
+    and the batch failed (``error``: how many). A malformed report fails the batch."""
     if not result.items or not result.status.final:
         return result
+    if result.status is Status.SUCCEEDED:
+        failed = partial.reported(result.output, (i.event_id for i in result.items))
+        if isinstance(failed, partial.Malformed):
+            result = replace(result, status=Status.FAILED, failure=Failure.ERROR,
+                             error=failed.error)
+        elif failed:
+            return replace(
+                result, status=Status.FAILED, failure=Failure.ERROR,
+                error=f"{len(failed)} of {len(result.items)} events failed ({partial.KEY})",
+                items=tuple(replace(i, status=Status.FAILED, error=REPORTED)
+                            if i.event_id in failed else replace(i, status=Status.SUCCEEDED)
+                            for i in result.items))
     return replace(result, items=tuple(replace(i, status=result.status, error=None)
                                        for i in result.items))
 
 
 def of_item(result: Result, item: Item) -> Result:
-    """What the batch's Result says of one of its events: until the batch is final, its
-    state; then the event's own outcome (a failed event without an error of its own
-    failed with the batch: the batch's error)."""
-    status = item.status if result.status.final else result.status
+    """What the batch's Result says of one of its events: its own outcome once it has one
+    (the batch is final, or the event succeeded in an earlier attempt), else the batch's
+    state. A failed event without an error of its own failed with the batch: the batch's
+    error."""
+    status = item.status if item.status.final else result.status
     error = item.error
     if error is None and status is not Status.SUCCEEDED:
         error = result.error

@@ -155,3 +155,66 @@ def test_batches_are_cut_to_the_size_budget_and_every_event_runs(
 
     assert all(r["status"] == "succeeded" for r in results.values()), results
     assert max(len(batch_of(r)) for r in results.values()) <= 3
+
+
+PARTIAL = ("def main(events, context):\n"
+           "    return {'batchItemFailures': [{'itemIdentifier': e['id']} for e in events\n"
+           "                                  if e.get('data') == 'bad']}\n")
+MALFORMED = ("def main(events, context):\n"
+             "    return {'batchItemFailures': [{'itemIdentifier': 'nope'}]}\n")
+FIXED = "def main(events, context):\n    return {'batchItemFailures': []}\n"
+
+
+def test_only_the_events_a_batch_reports_failed_are_retried_and_dead_lettered(
+    platform: Platform, unique: str,
+) -> None:
+    platform.deploy(unique, None, runtime="python", code=PARTIAL, mode="warm",
+                    retry={"max_attempts": 2, "backoff_s": 0.1, "retry_on": ["error"]})
+    subscribe(platform, unique, unique, batch_size=10, batch_window_ms=1000)
+    hook = platform.webhook("partial", unique)
+    bodies = [b"good", b"bad", b"good", b"bad", b"good"]
+    events = [platform.deliver(hook, body) for body in bodies]
+
+    results = settled(platform, events)
+
+    for body, ident in zip(bodies, events, strict=True):
+        result = results[ident]
+        if body == b"bad":
+            assert result["status"] == "failed", result
+            assert result["error"] == "the function reported it failed (batchItemFailures)"
+            assert result["attempt"] == 2
+        else:
+            assert result["status"] == "succeeded", result
+    letters = platform.api.get("/v1/deadletters", params={"function": unique}).json()
+    bad = {results[e]["items"][0]["invocation_id"] for e, b in zip(events, bodies, strict=True)
+           if b == b"bad"}
+    assert {letter["key"] for letter in letters} == bad
+    assert {letter["reason"] for letter in letters} == {"exhausted"}
+
+    deploy_code(platform, unique, FIXED)
+    done = platform.api.post("/v1/deadletters/redrive", json={"function": unique}).json()
+    assert sorted(done["redriven"]) == sorted(bad)
+
+    def redone() -> bool:
+        return all(platform.results(e, wait_s=0)[0]["status"] == "succeeded" for e in events)
+
+    assert wait_for(redone), [platform.results(e, wait_s=0) for e in events]
+
+
+def test_a_malformed_partial_answer_fails_the_whole_batch_and_says_so(
+    platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, MALFORMED)
+    subscribe(platform, unique, unique, batch_size=10, batch_window_ms=500)
+    hook = platform.webhook("malformed", unique)
+    events = [platform.deliver(hook, f"event {n}".encode()) for n in range(3)]
+
+    results = settled(platform, events)
+
+    for result in results.values():
+        assert result["status"] == "failed", result
+        assert result["error"] == (
+            "the function's batchItemFailures answer is malformed (batchItemFailures[0]."
+            "itemIdentifier: 'nope' is not an event of this batch): the whole batch failed")
+    letters = platform.api.get("/v1/deadletters", params={"function": unique}).json()
+    assert len(letters) == len(events)
