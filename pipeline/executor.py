@@ -38,7 +38,8 @@ from tenacity import (
 
 from pipeline import deadletters
 from pipeline.admission import Admission
-from pipeline.batches.retries import BatchTries, per_event
+from pipeline.batches import splitting
+from pipeline.batches.retries import EXPIRED, BatchTries, per_event
 from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
@@ -175,9 +176,12 @@ class Executor:
         history: list[Attempt] = []
         first = invocation.attempt
         tries = BatchTries(invocation)
+        if tries.spent:
+            return tries.final(failed(invocation, f"every event {EXPIRED}", Failure.ERROR))
 
         def retry(result: Result) -> bool:
-            return result.failure is not None and policy.retries(result.failure, result.attempt)
+            return (result.failure is not None and policy.retries(result.failure, result.attempt)
+                    and tries.more(result))
 
         def waiting(state: RetryCallState) -> None:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
@@ -209,7 +213,8 @@ class Executor:
         async with self.admission.slot(function):
             self._results.note(replace(running(attempt, function), attempts=tuple(history)))
             try:
-                return await execute(attempt, function, self._runner)
+                return await splitting.run(
+                    partial(execute, function=function, runner=self._runner), attempt)
             except (Superseded, asyncio.CancelledError):
                 raise
             except RuntimeUnavailable as exc:

@@ -181,6 +181,8 @@ class Invocation:
     callback_url: str = ""  # where its final Result is POSTed (async invocations)
     shadow: bool = False  # a shadow replay's run: no callbacks, no sinks
     items: tuple[Item, ...] = ()  # a batch's events (``event`` then holds their list)
+    split_on_error: bool = False  # a batch failing whole is halved (``pipeline.batches``)
+    ordered: bool = False  # it waits for earlier invocations of its items' subjects
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -195,6 +197,9 @@ class Invocation:
         }
         record.update(_origin_fields(self.event_position, self.callback_url, self.shadow,
                                      self.items))
+        for flag in ("split_on_error", "ordered"):
+            if getattr(self, flag):
+                record[flag] = True
         return record
 
     @classmethod
@@ -212,6 +217,8 @@ class Invocation:
             callback_url=str(record.get("callback_url", "")),
             shadow=bool(record.get("shadow", False)),
             items=_items(record),
+            split_on_error=bool(record.get("split_on_error", False)),
+            ordered=bool(record.get("ordered", False)),
         )
 
 
@@ -253,6 +260,8 @@ class Item:
     event_position: Position | None = None
     status: Status = Status.PENDING
     error: str | None = None
+    expires_at: str | None = None  # not run after this (its subscription's max_record_age_s)
+    subject: str | None = None  # its event's, for per-subject order
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"event_id": self.event_id,
@@ -260,8 +269,9 @@ class Item:
                                   "status": self.status.value}
         if self.event_position is not None:
             record["event_position"] = self.event_position.to_dict()
-        if self.error is not None:
-            record["error"] = self.error
+        for name in ("error", "expires_at", "subject"):
+            if getattr(self, name) is not None:
+                record[name] = getattr(self, name)
         return record
 
     @classmethod
@@ -269,7 +279,8 @@ class Item:
         return cls(event_id=str(record["event_id"]),
                    invocation_id=str(record["invocation_id"]),
                    event_position=Position.from_dict(record.get("event_position")),
-                   status=Status(record.get("status", "pending")), error=record.get("error"))
+                   status=Status(record.get("status", "pending")), error=record.get("error"),
+                   expires_at=record.get("expires_at"), subject=record.get("subject"))
 
 
 def _items(record: Mapping[str, Any]) -> tuple[Item, ...]:

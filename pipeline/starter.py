@@ -112,7 +112,8 @@ class Starter:
                            batch: list[Pending]) -> None:
         """Queue a batch's invocation (not again when it started already: the same batch,
         gathered again after a crash); one too large to queue dead-letters each event."""
-        invocation = assembly.invocation(subscription.function, source, batch)
+        invocation = assembly.invocation(subscription.function, source, batch,
+                                         subscription.batching)
         if self._finals.started(invocation.id):
             return
         try:

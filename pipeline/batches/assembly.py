@@ -8,10 +8,12 @@ JSON, as one event is given to an unbatched function), in offset order. The Invo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from pipeline.batches.policy import Batching
 from pipeline.deadletters import Origin
 from pipeline.ids import batch_invocation_id, invocation_id
-from pipeline.records import Event, Invocation, Item, Position
+from pipeline.records import Event, Invocation, Item, Position, utc_now
 from pipeline.registry import Registry
 from pipeline.specs import Subscription
 
@@ -37,7 +39,7 @@ class Pending:
 
 
 def invocation(function: str, source: str, pending: list[Pending],
-               replay_id: str = "") -> Invocation:
+               batching: Batching = Batching(), replay_id: str = "") -> Invocation:
     """The batch invocation of ``pending`` (in any order: the batch is in offset order).
     An event that came twice (the same ``source`` and ``id``, as CloudEvents defines
     identity) is in it once, at its first place."""
@@ -54,10 +56,26 @@ def invocation(function: str, source: str, pending: list[Pending],
     items = tuple(
         Item(event_id=p.event.id, invocation_id=invocation_id(source, p.event, function,
                                                               replay_id),
-             event_position=Position(p.origin.partition, p.origin.offset))
+             event_position=Position(p.origin.partition, p.origin.offset),
+             expires_at=expiry(p.event, batching.max_record_age_s),
+             subject=p.event.subject if batching.ordered else None)
         for p in ordered)
     return Invocation(id=ident, function=function, event=batch, source=source,
-                      replay_id=replay_id, items=items)
+                      replay_id=replay_id, items=items, split_on_error=batching.split_on_error,
+                      ordered=batching.ordered)
+
+
+def expiry(event: Event, max_age_s: int | None) -> str | None:
+    """When ``event`` is too old to run: its time plus ``max_age_s``, in the form of
+    ``records.utc_now`` (an event whose time is not RFC 3339 is as old as now)."""
+    if max_age_s is None:
+        return None
+    try:
+        at = datetime.fromisoformat(event.time)
+    except ValueError:
+        return utc_now(after_s=max_age_s)
+    at = (at if at.tzinfo else at.replace(tzinfo=UTC)) + timedelta(seconds=max_age_s)
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def subscribed(event: Event, registry: Registry, source: str) -> list[Subscription]:

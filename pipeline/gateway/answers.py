@@ -133,6 +133,9 @@ class SubscriptionOut(Answer):
         description="the events it runs the function for; null: every event")
     batch_size: int = Field(default=1, description="events per invocation, at most")
     batch_window_ms: int = Field(default=0, description="how long a batch gathers events")
+    max_record_age_s: int | None = Field(default=None, description="older events expire")
+    split_on_error: bool = Field(default=False, description="failed batches are halved")
+    ordered: bool = Field(default=False, description="one event per subject at a time")
 
 
 class ConnectorOut(Answer):
@@ -274,7 +277,8 @@ class OriginOut(Answer):
 
 class DeadLetterOut(Answer):
     key: str = Field(description="the invocation id, or topic/partition/offset of a record")
-    reason: str = Field(description="exhausted, unknown_function, undecodable, too_large or "
+    reason: str = Field(description="exhausted, expired, unknown_function, undecodable, "
+                        "too_large or "
                         "internal")
     error: str
     dead_at: str

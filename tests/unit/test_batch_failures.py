@@ -10,6 +10,8 @@ import pytest
 
 from pipeline.batches import outcomes, partial
 from pipeline.batches.assembly import Pending, invocation
+from pipeline.batches.policy import Batching
+from pipeline.batches.retries import EXPIRED
 from pipeline.deadletters import Origin, Reason
 from pipeline.execution import pending
 from pipeline.executor import Handled
@@ -157,3 +159,101 @@ async def test_a_batch_that_fails_whole_dead_letters_each_event() -> None:
     assert sorted(letter.key for letter in s.log.letters) == sorted(
         i.invocation_id for i in batch().items)
     assert {letter.error for letter in s.log.letters} == {"exited with code 3"}
+
+
+# expired events (max_record_age_s)
+
+
+def aged(ids: list[str], expired: set[str]) -> Invocation:
+    made = batch(ids)
+    return replace(made, items=tuple(
+        replace(i, expires_at="2000-01-01T00:00:00.000000Z" if i.event_id in expired
+                else "2999-01-01T00:00:00.000000Z") for i in made.items))
+
+
+def test_the_expiry_of_an_event_is_its_time_plus_the_max_age() -> None:
+    pending = [Pending(event(b"x", ident="ev-1"), Origin("t.events.orders", 0, 0), b"{}")]
+
+    made = invocation("echo", "orders", pending, Batching(max_record_age_s=60))
+
+    assert made.items[0].expires_at == "2025-01-01T00:01:00.000000Z"  # the event's time
+
+
+async def test_an_expired_event_is_not_run_and_is_dead_lettered_as_expired() -> None:
+    calls: list[list[str]] = []
+
+    def run(request: RunRequest) -> RunOutcome:
+        calls.append(given(request))
+        return answering()
+
+    s = Setup(ScriptedRunner(echo=[run]), function_spec("echo"))
+
+    assert await s.executor.handle(aged(IDS, {"ev-2"})) is Handled.FAILED
+
+    assert calls == [["ev-1", "ev-3"]]
+    (final,) = s.log.finals()
+    assert [i.status for i in final.items] == [Status.SUCCEEDED, Status.FAILED,
+                                               Status.SUCCEEDED]
+    assert final.items[1].error == EXPIRED
+    (letter,) = s.log.letters
+    assert (letter.key, letter.reason) == (final.items[1].invocation_id, Reason.EXPIRED)
+
+
+async def test_a_batch_whose_events_all_expired_does_not_run() -> None:
+    s = Setup(ScriptedRunner(echo=[lambda r: answering()]), function_spec("echo"))
+
+    assert await s.executor.handle(aged(IDS, set(IDS))) is Handled.FAILED
+
+    assert s.runner.calls == []
+    assert {letter.reason for letter in s.log.letters} == {Reason.EXPIRED}
+    assert len(s.log.letters) == 3
+
+
+# splitting a batch that fails whole (split_on_error)
+
+
+def failing_on(bad: str, calls: list[list[str]]) -> Step:
+    def run(request: RunRequest) -> RunOutcome:
+        calls.append(given(request))
+        if bad in given(request):
+            return outcome(Status.FAILED, Failure.ERROR, error=f"choked on {bad}")
+        return answering()
+    return run
+
+
+async def test_a_batch_that_fails_whole_is_split_until_the_bad_event_is_alone() -> None:
+    ids = [f"ev-{n}" for n in range(1, 6)]
+    calls: list[list[str]] = []
+    s = Setup(ScriptedRunner(echo=[failing_on("ev-4", calls)]), function_spec("echo"))
+
+    assert await s.executor.handle(replace(batch(ids), split_on_error=True)) is Handled.FAILED
+
+    assert calls == [ids, ["ev-1", "ev-2"], ["ev-3", "ev-4", "ev-5"], ["ev-3"],
+                     ["ev-4", "ev-5"], ["ev-4"], ["ev-5"]]
+    (final,) = s.log.finals()
+    assert [i.status for i in final.items] == [Status.SUCCEEDED] * 3 + [
+        Status.FAILED, Status.SUCCEEDED]
+    assert final.items[3].error == "choked on ev-4"
+    assert final.error is not None
+    assert final.error.startswith("1 of 5 events failed (the batch was split")
+    (letter,) = s.log.letters
+    assert letter.key == final.items[3].invocation_id
+    assert letter.error == "choked on ev-4"
+
+
+async def test_without_split_on_error_a_failed_batch_is_not_split() -> None:
+    calls: list[list[str]] = []
+    s = Setup(ScriptedRunner(echo=[failing_on("ev-2", calls)]), function_spec("echo"))
+
+    assert await s.executor.handle(batch()) is Handled.FAILED
+
+    assert calls == [IDS]
+    assert len(s.log.letters) == 3
+
+
+async def test_a_partly_reported_batch_is_not_split() -> None:
+    s = Setup(ScriptedRunner(echo=[lambda r: answering("ev-2")]), function_spec("echo"))
+
+    assert await s.executor.handle(replace(batch(), split_on_error=True)) is Handled.FAILED
+
+    assert len(s.runner.calls) == 1

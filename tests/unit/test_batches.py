@@ -50,6 +50,10 @@ def pending_event(n: int, partition: int = 0, data: bytes = b"{}") -> Pending:
     ({"batch_size": 2.5}, "batch_size: a whole number"),
     ({"batch_window_ms": -1}, "batch_window_ms: between 0 and 300000"),
     ({"batch_window_ms": 300_001}, "batch_window_ms: between 0 and 300000"),
+    ({"max_record_age_s": 0}, "max_record_age_s: between 1 and 604800, or null (no limit)"),
+    ({"max_record_age_s": "1h"}, "max_record_age_s: a whole number"),
+    ({"split_on_error": "yes"}, "split_on_error: true or false"),
+    ({"ordered": 1}, "ordered: true or false"),
 ])
 def test_batching_out_of_bounds_is_refused_naming_the_field(record: dict[str, object],
                                                             pointer: str) -> None:
@@ -59,13 +63,23 @@ def test_batching_out_of_bounds_is_refused_naming_the_field(record: dict[str, ob
 
 
 def test_a_subscription_keeps_its_batching_and_an_old_record_means_no_batching() -> None:
-    sub = batched(size=100, window_ms=50)
+    sub = replace(batched(size=100, window_ms=50), batching=Batching(
+        100, 50, max_record_age_s=3600, split_on_error=True, ordered=True))
     record = sub.to_dict()
 
-    assert (record["batch_size"], record["batch_window_ms"]) == (100, 50)
+    assert (record["batch_size"], record["batch_window_ms"], record["max_record_age_s"],
+            record["split_on_error"], record["ordered"]) == (100, 50, 3600, True, True)
     assert Subscription.from_dict(record) == sub
-    old = {k: v for k, v in record.items() if not k.startswith("batch_")}
+    old = {k: v for k, v in record.items() if k in ("id", "function", "source", "created_at")}
     assert not Subscription.from_dict(old).batching.batched
+
+
+@pytest.mark.parametrize("batching", [Batching(2), Batching(window_ms=5),
+                                      Batching(max_record_age_s=60),
+                                      Batching(split_on_error=True), Batching(ordered=True)])
+def test_any_batching_setting_makes_a_subscription_batched(batching: Batching) -> None:
+    assert batching.batched
+    assert not Batching().batched
 
 
 # gathering
