@@ -11,7 +11,10 @@ from typing import Any
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
+from pipeline.records import Event, dumps
+from tests.integration.conftest import KafkaContainer
 from tests.integration.platform import TOKEN, Platform, wait_for
+from tests.integration.test_failure_paths import produce
 
 IDS = "def main(events, context):\n    return [e['id'] for e in events]\n"
 SLOW_IDS = ("import time\n\ndef main(events, context):\n    time.sleep(3)\n"
@@ -218,3 +221,57 @@ def test_a_malformed_partial_answer_fails_the_whole_batch_and_says_so(
             "itemIdentifier: 'nope' is not an event of this batch): the whole batch failed")
     letters = platform.api.get("/v1/deadletters", params={"function": unique}).json()
     assert len(letters) == len(events)
+
+
+CHOKING = ("def main(events, context):\n"
+           "    if any(e.get('data') == 'bad' for e in events):\n"
+           "        raise ValueError('choked on a bad event')\n"
+           "    return [e['id'] for e in events]\n")
+
+
+def test_a_batch_split_on_error_isolates_the_bad_event_and_runs_the_rest(
+    platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, CHOKING)
+    subscribe(platform, unique, unique, batch_size=10, batch_window_ms=1000,
+              split_on_error=True)
+    hook = platform.webhook("split", unique)
+    bodies = [b"good", b"good", b"bad", b"good", b"good", b"good"]
+    events = [platform.deliver(hook, body) for body in bodies]
+
+    results = settled(platform, events)
+
+    for body, ident in zip(bodies, events, strict=True):
+        result = results[ident]
+        if body == b"bad":
+            assert result["status"] == "failed", result
+            assert "choked on a bad event" in result["error"]
+        else:
+            assert result["status"] == "succeeded", result
+    letters = platform.api.get("/v1/deadletters", params={"function": unique}).json()
+    assert [letter["key"] for letter in letters] == [results[events[2]]["items"][0][
+        "invocation_id"]]
+
+
+def test_events_older_than_the_max_record_age_are_dead_lettered_as_expired(
+    kafka: KafkaContainer, platform: Platform, unique: str,
+) -> None:
+    deploy_code(platform, unique, IDS)
+    subscribe(platform, unique, unique, batch_size=10, batch_window_ms=500,
+              max_record_age_s=60)
+    stale = Event(id=f"{unique}-stale", source="test", type="t", data=b"old",
+                  datacontenttype="text/plain", time="2020-01-01T00:00:00Z")
+    fresh = Event(id=f"{unique}-fresh", source="test", type="t", data=b"new",
+                  datacontenttype="text/plain")
+    produce(kafka.bootstrap, f"{platform.prefix}.events.{unique}",
+            [(e.id.encode(), dumps(e.to_dict())) for e in (stale, fresh)])
+
+    results = settled(platform, [stale.id, fresh.id])
+
+    assert results[fresh.id]["status"] == "succeeded"
+    assert batch_of(results[fresh.id]) == [fresh.id]  # the stale one was not run
+    assert results[stale.id]["status"] == "failed"
+    assert results[stale.id]["error"].startswith("expired: ")
+    (letter,) = platform.api.get("/v1/deadletters", params={"function": unique}).json()
+    assert (letter["key"], letter["reason"]) == (results[stale.id]["items"][0][
+        "invocation_id"], "expired")
