@@ -38,7 +38,8 @@ from tenacity import (
 
 from pipeline import deadletters
 from pipeline.admission import Admission
-from pipeline.batches import splitting
+from pipeline.batches import ordering, splitting
+from pipeline.batches.ordering import KeyedTurns, Turn
 from pipeline.batches.retries import EXPIRED, BatchTries, per_event
 from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
@@ -113,6 +114,7 @@ class Executor:
         self.admission = admission
         self._inflight: dict[str, asyncio.Future[Handled]] = {}
         self._waiting: dict[str, int] = {}  # callers of each run in flight
+        self._turns = KeyedTurns()
 
     @property
     def inflight(self) -> int:
@@ -125,7 +127,9 @@ class Executor:
         partition) is abandoned: unacknowledged, it is redone by whoever gets it next."""
         run = self._inflight.get(invocation.id)
         if run is None:
-            run = asyncio.ensure_future(self._handle(invocation))
+            turn = self._turns.reserve(ordering.keys(invocation))
+            run = asyncio.ensure_future(self._handle_in_turn(invocation, turn))
+            run.add_done_callback(lambda _: turn.release())
             self._inflight[invocation.id] = run
             self._waiting[invocation.id] = 0
             run.add_done_callback(lambda _: self._forget(invocation.id))
@@ -142,6 +146,11 @@ class Executor:
     def _forget(self, invocation_id: str) -> None:
         self._inflight.pop(invocation_id, None)
         self._waiting.pop(invocation_id, None)
+
+    async def _handle_in_turn(self, invocation: Invocation, turn: Turn) -> Handled:
+        """After the invocations before it that share a key (``batches.ordering``)."""
+        await turn.ready()
+        return await self._handle(invocation)
 
     async def _handle(self, invocation: Invocation) -> Handled:
         if self._finals.is_final(invocation.id, invocation.redrive):

@@ -39,6 +39,7 @@ class Batcher:
         self._room = room
         self._open: dict[Key, _Open] = {}
         self._flushing: set[asyncio.Task[None]] = set()
+        self._last: dict[Key, asyncio.Task[None]] = {}  # an ordered key's latest flush
 
     @property
     def waiting(self) -> int:
@@ -74,12 +75,24 @@ class Batcher:
             del self._open[key]
         if batch.timer is not None:
             batch.timer.cancel()
-        task = asyncio.create_task(self._run(batch))
+        before = self._last.get(key) if batch.subscription.batching.ordered else None
+        task = asyncio.create_task(self._run(batch, before))
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
+        if batch.subscription.batching.ordered:
+            self._last[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
 
-    async def _run(self, batch: _Open) -> None:
+    def _forget(self, key: Key, task: asyncio.Task[None]) -> None:
+        if self._last.get(key) is task:
+            del self._last[key]
+
+    async def _run(self, batch: _Open, before: asyncio.Task[None] | None) -> None:
+        """Flush ``batch`` (after ``before``: an ordered subscription's batches of one
+        partition are queued one after the other, in offset order)."""
         try:
+            if before is not None:
+                await asyncio.wait([before])
             if batch.pending:
                 await self._flush(batch.subscription, batch.source, batch.pending)
         except asyncio.CancelledError:

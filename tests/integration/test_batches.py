@@ -4,6 +4,7 @@ cut to the size budget, bad settings refused with a pointer."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -275,3 +276,26 @@ def test_events_older_than_the_max_record_age_are_dead_lettered_as_expired(
     (letter,) = platform.api.get("/v1/deadletters", params={"function": unique}).json()
     assert (letter["key"], letter["reason"]) == (results[stale.id]["items"][0][
         "invocation_id"], "expired")
+
+
+SLOW_ECHO = ("import time\n\ndef main(events, context):\n    time.sleep(0.4)\n"
+             "    return [e['id'] for e in events]\n")
+
+
+def test_an_ordered_subscription_runs_the_events_of_a_subject_one_at_a_time_in_order(
+    kafka: KafkaContainer, platform: Platform, unique: str,
+) -> None:
+    platform.deploy(unique, None, runtime="python", code=SLOW_ECHO, mode="warm",
+                    max_concurrency=4, min_warm=4)
+    subscribe(platform, unique, unique, ordered=True)
+    events = [Event(id=f"{unique}-{n}", source="test", type="t", subject="one-key",
+                    data=str(n).encode(), datacontenttype="text/plain") for n in range(5)]
+    produce(kafka.bootstrap, f"{platform.prefix}.events.{unique}",
+            [(b"one-partition", dumps(e.to_dict())) for e in events])
+
+    results = settled(platform, [e.id for e in events])
+
+    runs = [results[e.id]["timings"] for e in events]
+    assert all(results[e.id]["status"] == "succeeded" for e in events), results
+    for earlier, later in itertools.pairwise(runs):
+        assert later["started_at"] >= earlier["finished_at"], runs
