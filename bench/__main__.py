@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import index, pipeline, plot, replay, runtime
+from bench import batched, index, pipeline, plot, replay, runtime
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -25,6 +25,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "ingest": pipeline.ingest,
     "latency": pipeline.latency,
     "throughput": pipeline.throughput,
+    "batched": batched.batched,
     "index": index.index,
     "replay": replay.replay,
 }
