@@ -43,13 +43,18 @@ def of_item(result: Result, item: Item) -> Result:
     (the batch is final, or the event succeeded in an earlier attempt), else the batch's
     state. A failed event without an error of its own failed with the batch: the batch's
     error."""
-    status = item.status if item.status.final else result.status
-    error = item.error
-    if error is None and status is not Status.SUCCEEDED:
-        error = result.error
+    status, error = verdict(result, item)
     return replace(result, invocation_id=item.invocation_id, event_id=item.event_id,
                    status=status, error=error, event_position=item.event_position,
                    items=(item,), batch_id=result.invocation_id)
+
+
+def verdict(result: Result, item: Item) -> tuple[Status, str | None]:
+    """The status and error of ``item`` in its batch's ``result`` (see ``of_item``)."""
+    status = item.status if item.status.final else result.status
+    if item.error is None and status is not Status.SUCCEEDED:
+        return status, result.error
+    return status, item.error
 
 
 def each(result: Result) -> list[Result]:
