@@ -11,13 +11,10 @@ gets the partition gathers them again.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from pipeline.batches.assembly import Pending
 from pipeline.specs import Subscription
-
-log = logging.getLogger(__name__)
 
 Flush = Callable[[Subscription, str, list[Pending]], Awaitable[None]]
 Key = tuple[str, str, int]  # subscription id, topic, partition
@@ -40,11 +37,6 @@ class Batcher:
         self._open: dict[Key, _Open] = {}
         self._flushing: set[asyncio.Task[None]] = set()
         self._last: dict[Key, asyncio.Task[None]] = {}  # an ordered key's latest flush
-
-    @property
-    def waiting(self) -> int:
-        """Events in open batches."""
-        return sum(len(batch.pending) for batch in self._open.values())
 
     async def add(self, subscription: Subscription, source: str, pending: Pending) -> None:
         """Put ``pending`` in its batch and return once that batch is flushed (or raise what
