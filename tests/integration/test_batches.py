@@ -41,10 +41,19 @@ def batch_of(result: dict[str, Any]) -> list[str]:
 
 
 def settled(platform: Platform, events: list[str]) -> dict[str, dict[str, Any]]:
+    """Each event's final result (each event has one: one function is subscribed)."""
+    def final(ident: str) -> list[dict[str, Any]] | None:
+        results = platform.results(ident)  # waits up to 45 s for them to be final
+        done = results and all(r["status"] in ("succeeded", "failed", "timeout")
+                               for r in results)
+        return results if done else None
+
     found = {}
     for ident in events:
-        (result,) = platform.results(ident)
-        found[ident] = result
+        results = wait_for(lambda e=ident: final(e), timeout_s=120, every_s=0)
+        assert results is not None, f"event {ident}: no final result"
+        assert len(results) == 1, (ident, results)
+        found[ident] = results[0]
     return found
 
 
@@ -286,7 +295,7 @@ def test_an_ordered_subscription_runs_the_events_of_a_subject_one_at_a_time_in_o
     kafka: KafkaContainer, platform: Platform, unique: str,
 ) -> None:
     platform.deploy(unique, None, runtime="python", code=SLOW_ECHO, mode="warm",
-                    max_concurrency=4, min_warm=4)
+                    max_concurrency=4)
     subscribe(platform, unique, unique, ordered=True)
     events = [Event(id=f"{unique}-{n}", source="test", type="t", subject="one-key",
                     data=str(n).encode(), datacontenttype="text/plain") for n in range(5)]
