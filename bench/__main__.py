@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cli, index, peers, pipeline, plot, replay, runtime
+from bench import batched, cli, index, peers, pipeline, plot, replay, runtime
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -26,6 +26,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "ingest": pipeline.ingest,
     "throughput": pipeline.throughput,  # before latency and soak: they run at half its rate
     "latency": pipeline.latency,
+    "batched": batched.batched,
     "index": index.index,
     "replay": replay.replay,
     "peers": peers.peers,

@@ -103,7 +103,8 @@ async def _wait_http(url: str) -> None:
 
 
 class ResultWatch:
-    """Follows the results topic and notes when each event's final result arrives."""
+    """Follows the results topic and notes when each event's final result arrives (each
+    event of a batch's, too)."""
 
     def __init__(self, stack: Stack) -> None:
         self.arrived: dict[str, float] = {}
@@ -124,7 +125,10 @@ class ResultWatch:
         async for message in self._consumer:
             result = json.loads(message.value)
             if result["status"] in ("succeeded", "failed", "timeout"):
-                self.arrived.setdefault(result["event_id"], time.perf_counter())
+                now = time.perf_counter()
+                self.arrived.setdefault(result["event_id"], now)
+                for item in result.get("items", ()):
+                    self.arrived.setdefault(item["event_id"], now)
                 async with self._arrival:
                     self._arrival.notify_all()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors import catalog
 from connectors.webhooks import rotation
+from pipeline.batches.policy import Batching
 from pipeline.callbacks.guard import check_url
 from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
@@ -157,20 +158,23 @@ class ControlPlane:
     async def delete_webhook(self, ident: str) -> None:
         await self._write(record_key(self.registry.webhook(ident)), None)
 
-    async def subscribe(self, function: str, source: str,
-                        event_filter: Filter | None = None) -> tuple[Subscription, bool]:
-        """The subscription of ``function`` to ``source`` with ``event_filter``, and whether
-        it is new: subscribing twice with the same filter is harmless and returns the first
-        subscription; another filter makes another subscription (an event runs the function
-        once if it matches either)."""
+    async def subscribe(self, function: str, source: str, event_filter: Filter | None = None,
+                        batching: Batching | None = None) -> tuple[Subscription, bool]:
+        """The subscription of ``function`` to ``source`` with ``event_filter`` and
+        ``batching``, and whether it is new: subscribing twice with the same filter and
+        batching is harmless and returns the first subscription; another filter makes
+        another subscription (an event runs the function once if it matches either)."""
+        batching = batching or Batching()
         if function not in self.registry.functions:
             raise NotFound(f"function {function!r} does not exist")
         for existing in self.registry.subscribers(check_source(source)):
-            if existing.function == function and existing.filter == event_filter:
+            if (existing.function, existing.filter, existing.batching) == (function,
+                                                                          event_filter,
+                                                                          batching):
                 return existing, False
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(check_source(source))])
         subscription = Subscription(id=new_resource_id("sub"), function=function, source=source,
-                                    filter=event_filter)
+                                    filter=event_filter, batching=batching)
         await self._write(record_key(subscription), subscription)
         return subscription, True
 

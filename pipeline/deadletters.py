@@ -26,6 +26,7 @@ LOG_TAIL_CHARS = 8 * 1024
 
 class Reason(StrEnum):
     EXHAUSTED = "exhausted"  # the last attempt failed; ``failure`` says how
+    EXPIRED = "expired"  # older than its subscription's max_record_age_s: not run
     UNKNOWN_FUNCTION = "unknown_function"
     UNDECODABLE = "undecodable"
     TOO_LARGE = "too_large"

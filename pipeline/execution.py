@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from pipeline.batches.outcomes import settle
 from pipeline.ids import invocation_id
 from pipeline.records import Event, Failure, Invocation, Position, Result, Status, utc_now
 from pipeline.registry import Registry
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def plan_invocations(
     event: Event, registry: Registry, source: str, position: Position | None = None,
-    replay_id: str = "",
+    replay_id: str = "", *, batched: bool = True,
 ) -> list[Invocation]:
     """One Invocation per function subscribed to ``source``: the source whose topic the
     event arrived on (an ingested CloudEvent keeps its producer's ``source`` attribute),
@@ -28,10 +29,13 @@ def plan_invocations(
 
     Two subscriptions of one function to one source (with different filters) still make
     one invocation when either matches: the id is derived from (source, event, function,
-    replay), so they would collide anyway.
+    replay), so they would collide anyway. ``batched=False`` leaves out the batched
+    subscriptions (the starter batches them: ``pipeline.batches``); replays run their
+    events one by one.
     """
     functions = dict.fromkeys(s.function for s in registry.subscribers(source)
-                              if s.filter is None or s.filter.matches(event))
+                              if (batched or not s.batching.batched)
+                              and (s.filter is None or s.filter.matches(event)))
     return [
         Invocation(
             id=invocation_id(source, event, function, replay_id),
@@ -72,6 +76,7 @@ def pending(invocation: Invocation) -> Result:
         event_position=invocation.event_position,
         callback_url=invocation.callback_url,
         shadow=invocation.shadow,
+        items=invocation.items,
     )
 
 
@@ -84,8 +89,8 @@ def failed(invocation: Invocation, reason: str, failure: Failure) -> Result:
     """A Result for an invocation that did not run (its function is gone, the engine did not
     answer…)."""
     now = utc_now()
-    return replace(pending(invocation), status=Status.FAILED, error=reason, started_at=now,
-                   finished_at=now, duration_s=0.0, failure=failure)
+    return settle(replace(pending(invocation), status=Status.FAILED, error=reason,
+                          started_at=now, finished_at=now, duration_s=0.0, failure=failure))
 
 
 async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner) -> Result:
@@ -102,7 +107,7 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
         "invocation %s of %s for event %s: %s in %.3fs",
         invocation.id, function.name, invocation.event.id, outcome.status, outcome.duration_s,
     )
-    return replace(
+    return settle(replace(
         pending(invocation),
         status=outcome.status,
         image_digest=function.image_digest,
@@ -116,4 +121,4 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
         finished_at=outcome.finished_at,
         duration_s=outcome.duration_s,
         failure=outcome.failure,
-    )
+    ))

@@ -38,6 +38,9 @@ from tenacity import (
 
 from pipeline import deadletters
 from pipeline.admission import Admission
+from pipeline.batches import ordering, splitting
+from pipeline.batches.ordering import KeyedTurns, Turn
+from pipeline.batches.retries import EXPIRED, BatchTries, per_event
 from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
@@ -117,6 +120,7 @@ class Executor:
         self.admission = admission
         self._inflight: dict[str, asyncio.Future[Handled]] = {}
         self._waiting: dict[str, int] = {}  # callers of each run in flight
+        self._turns = KeyedTurns()
 
     @property
     def inflight(self) -> int:
@@ -129,7 +133,9 @@ class Executor:
         partition) is abandoned: unacknowledged, it is redone by whoever gets it next."""
         run = self._inflight.get(invocation.id)
         if run is None:
-            run = asyncio.ensure_future(self._handle(invocation))
+            turn = self._turns.reserve(ordering.keys(invocation))
+            run = asyncio.ensure_future(self._handle_in_turn(invocation, turn))
+            run.add_done_callback(lambda _: turn.release())
             self._inflight[invocation.id] = run
             self._waiting[invocation.id] = 0
             run.add_done_callback(lambda _: self._forget(invocation.id))
@@ -146,6 +152,11 @@ class Executor:
     def _forget(self, invocation_id: str) -> None:
         self._inflight.pop(invocation_id, None)
         self._waiting.pop(invocation_id, None)
+
+    async def _handle_in_turn(self, invocation: Invocation, turn: Turn) -> Handled:
+        """After the invocations before it that share a key (``batches.ordering``)."""
+        await turn.ready()
+        return await self._handle(invocation)
 
     async def _handle(self, invocation: Invocation) -> Handled:
         if self._finals.is_final(invocation.id, invocation.redrive):
@@ -174,13 +185,18 @@ class Executor:
 
     async def _attempts(self, invocation: Invocation, function: FunctionSpec) -> Result:
         """Run until success or the policy gives up; the last attempt's Result, with the
-        earlier attempts in ``attempts``."""
+        earlier attempts in ``attempts``. A batch's retries run its failed events only
+        (``batches.retries``)."""
         policy = function.retry
         history: list[Attempt] = []
         first = invocation.attempt
+        tries = BatchTries(invocation)
+        if tries.spent:
+            return tries.final(failed(invocation, f"every event {EXPIRED}", Failure.ERROR))
 
         def retry(result: Result) -> bool:
-            return result.failure is not None and policy.retries(result.failure, result.attempt)
+            return (result.failure is not None and policy.retries(result.failure, result.attempt)
+                    and tries.more(result))
 
         def waiting(state: RetryCallState) -> None:
             result: Result = state.outcome.result()  # type: ignore[union-attr]
@@ -190,7 +206,8 @@ class Executor:
             log.warning("invocation %s of %s: attempt %d %s (%s); retrying in %.1fs",
                         invocation.id, function.name, result.attempt, result.failure,
                         result.error, delay)
-            self._results.note(replace(result, status=Status.PENDING, attempts=tuple(history),
+            self._results.note(replace(tries.after(result), status=Status.PENDING,
+                                       attempts=tuple(history),
                                        retry_at=utc_now(after_s=delay)))
 
         retrying = AsyncRetrying(
@@ -199,8 +216,11 @@ class Executor:
             retry=retry_if_result(retry), before_sleep=waiting,
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )
-        result: Result = await retrying(self._attempt, invocation, function, history)
-        return replace(result, attempts=tuple(history))
+        async def attempt() -> Result:
+            return await self._attempt(tries.current, function, history)
+
+        result: Result = await retrying(attempt)
+        return replace(tries.final(result), attempts=tuple(history))
 
     async def _attempt(self, invocation: Invocation, function: FunctionSpec,
                        history: list[Attempt]) -> Result:
@@ -213,7 +233,8 @@ class Executor:
                 RUNNING_AFTER_S, self._results.note,
                 replace(running(attempt, function), attempts=tuple(history)))
             try:
-                return await execute(attempt, function, self._runner)
+                return await splitting.run(
+                    partial(execute, function=function, runner=self._runner), attempt)
             except (Superseded, asyncio.CancelledError):
                 raise
             except RuntimeUnavailable as exc:
@@ -238,8 +259,9 @@ class Executor:
                                                     result.failure, result.error,
                                                     result.started_at, result.finished_at)),
             )
-            await durably(f"dead letter of invocation {invocation.id}",
-                          partial(self._results.dead_letter, letter))
+            for each in per_event(letter, result) if invocation.items else [letter]:
+                await durably(f"dead letter of invocation {each.key}",
+                              partial(self._results.dead_letter, each))
             log.error("invocation %s of %s dead-lettered (%s): %s", invocation.id,
                       result.function, dead, result.error)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 
 from pipeline.records import Event
 
 _INVOCATION_NAMESPACE = uuid.UUID("6f1d7c2e-3b0a-5c8e-9a41-2f64d0b7e9a3")
 _DELIVERY_NAMESPACE = uuid.UUID("0c3e8b57-95d4-5a1f-8e26-b4a7d91f3c60")
+_BATCH_NAMESPACE = uuid.UUID("9b2f4e61-7c3d-5a08-b1e9-3d5c7a2f8e14")
 
 
 def new_event_id() -> str:
@@ -32,6 +34,16 @@ def invocation_id(source: str, event: Event, function: str, replay_id: str = "")
     """The invocation of ``function`` for ``event``, which came through ``source``."""
     name = "\x00".join((source, event.source, event.id, function, replay_id))
     return str(uuid.uuid5(_INVOCATION_NAMESPACE, name))
+
+
+def batch_invocation_id(source: str, events: Iterable[Event], function: str,
+                        replay_id: str = "") -> str:
+    """The invocation of ``function`` for a batch of events (in their order) that came
+    through ``source``: the same batch gathered again after a crash is the same invocation;
+    other boundaries make another one (see ``pipeline.batches``)."""
+    name = "\x00".join((source, function, replay_id,
+                        *(f"{e.source}\x01{e.id}" for e in events)))
+    return str(uuid.uuid5(_BATCH_NAMESPACE, name))
 
 
 def delivery_event_id(webhook_id: str, delivery_id: str) -> str:

@@ -180,6 +180,9 @@ class Invocation:
     event_position: Position | None = None  # in the source's event topic
     callback_url: str = ""  # where its final Result is POSTed (async invocations)
     shadow: bool = False  # a shadow replay's run: no callbacks, no sinks
+    items: tuple[Item, ...] = ()  # a batch's events (``event`` then holds their list)
+    split_on_error: bool = False  # a batch failing whole is halved (``pipeline.batches``)
+    ordered: bool = False  # it waits for earlier invocations of its items' subjects
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -192,7 +195,11 @@ class Invocation:
             "queued_at": self.queued_at,
             "redrive": self.redrive,
         }
-        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow))
+        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow,
+                                     self.items))
+        for flag in ("split_on_error", "ordered"):
+            if getattr(self, flag):
+                record[flag] = True
         return record
 
     @classmethod
@@ -209,11 +216,14 @@ class Invocation:
             event_position=Position.from_dict(record.get("event_position")),
             callback_url=str(record.get("callback_url", "")),
             shadow=bool(record.get("shadow", False)),
+            items=_items(record),
+            split_on_error=bool(record.get("split_on_error", False)),
+            ordered=bool(record.get("ordered", False)),
         )
 
 
-def _origin_fields(position: Position | None, callback_url: str,
-                   shadow: bool) -> dict[str, Any]:
+def _origin_fields(position: Position | None, callback_url: str, shadow: bool,
+                   items: tuple[Item, ...]) -> dict[str, Any]:
     """The optional fields an Invocation hands down to its Result, written only when set."""
     fields: dict[str, Any] = {}
     if position is not None:
@@ -222,6 +232,8 @@ def _origin_fields(position: Position | None, callback_url: str,
         fields["callback_url"] = callback_url
     if shadow:
         fields["shadow"] = True
+    if items:
+        fields["items"] = [i.to_dict() for i in items]
     return fields
 
 
@@ -235,6 +247,44 @@ class Status(StrEnum):
     @property
     def final(self) -> bool:
         return self in (Status.SUCCEEDED, Status.FAILED, Status.TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One event of a batch invocation (``pipeline.batches``): the id it would have had
+    unbatched (``invocation_id``, its row in the index) and where it lies; in a Result, its
+    own outcome as well."""
+
+    event_id: str
+    invocation_id: str
+    event_position: Position | None = None
+    status: Status = Status.PENDING
+    error: str | None = None
+    expires_at: str | None = None  # not run after this (its subscription's max_record_age_s)
+    subject: str | None = None  # its event's, for per-subject order
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"event_id": self.event_id,
+                                  "invocation_id": self.invocation_id,
+                                  "status": self.status.value}
+        if self.event_position is not None:
+            record["event_position"] = self.event_position.to_dict()
+        for name in ("error", "expires_at", "subject"):
+            if getattr(self, name) is not None:
+                record[name] = getattr(self, name)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Item:
+        return cls(event_id=str(record["event_id"]),
+                   invocation_id=str(record["invocation_id"]),
+                   event_position=Position.from_dict(record.get("event_position")),
+                   status=Status(record.get("status", "pending")), error=record.get("error"),
+                   expires_at=record.get("expires_at"), subject=record.get("subject"))
+
+
+def _items(record: Mapping[str, Any]) -> tuple[Item, ...]:
+    return tuple(Item.from_dict(i) for i in record.get("items") or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +342,8 @@ class Result:
     event_position: Position | None = None
     callback_url: str = ""
     shadow: bool = False
+    items: tuple[Item, ...] = ()  # a batch's events, each with its own outcome
+    batch_id: str = ""  # set in one event's view of its batch's Result (never written)
 
     def with_status(self, status: Status, **changes: Any) -> Result:
         return replace(self, status=status, **changes)
@@ -322,7 +374,10 @@ class Result:
                 "duration_s": self.duration_s,
             },
         }
-        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow))
+        record.update(_origin_fields(self.event_position, self.callback_url, self.shadow,
+                                     self.items))
+        if self.batch_id:
+            record["batch_id"] = self.batch_id
         record.update(encode_payload(self.output, None, "output"))
         return record
 
@@ -355,4 +410,6 @@ class Result:
             event_position=Position.from_dict(record.get("event_position")),
             callback_url=str(record.get("callback_url", "")),
             shadow=bool(record.get("shadow", False)),
+            items=_items(record),
+            batch_id=str(record.get("batch_id", "")),
         )

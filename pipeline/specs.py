@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pipeline.batches.policy import Batching
 from pipeline.filters import Filter
 from pipeline.filters import parse as parse_filter
 from pipeline.records import Failure, utc_now
@@ -180,25 +181,28 @@ class Webhook:
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """``function`` runs for each event of ``source`` that ``filter`` matches (every event
-    without a filter)."""
+    without a filter), or for each batch of them (``batching``)."""
 
     id: str
     function: str
     source: str
     created_at: str = field(default_factory=utc_now)
     filter: Filter | None = None
+    batching: Batching = field(default_factory=Batching)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "function": self.function, "source": self.source,
                 "created_at": self.created_at,
-                "filter": self.filter.to_dict() if self.filter else None}
+                "filter": self.filter.to_dict() if self.filter else None,
+                **self.batching.to_dict()}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Subscription:
         raw_filter = record.get("filter")
         return cls(id=record["id"], function=record["function"], source=record["source"],
                    created_at=record["created_at"],
-                   filter=parse_filter(raw_filter) if raw_filter is not None else None)
+                   filter=parse_filter(raw_filter) if raw_filter is not None else None,
+                   batching=Batching.from_dict(record))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@
                  ─► pending Results, then invocations, written and acknowledged
                  └► an invocation too large to queue: the event is dead-lettered and each
                     of its invocations gets a failed Result saying so
+    batched subscriptions: the event joins their batches (``pipeline.batches``), and
+    ``start`` returns once those are queued too
 
 A broker that is down is waited for (the event stays unacknowledged meanwhile); nothing an
 event contains can make the starter fail.
@@ -12,20 +14,25 @@ event contains can make the starter fail.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from functools import partial
 from typing import Protocol
 
 from pipeline import deadletters
+from pipeline.batches import assembly
+from pipeline.batches.assembly import Pending
+from pipeline.batches.batcher import Batcher
 from pipeline.deadletters import Origin, Reason
 from pipeline.errors import PayloadTooLarge
 from pipeline.execution import failed, pending, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
 from pipeline.grouped import GroupWrite
-from pipeline.records import Event, Failure, Invocation, Position, Result
+from pipeline.records import Event, Failure, Invocation, Position, Result, dumps
 from pipeline.registry import Registry
+from pipeline.specs import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +48,33 @@ class Queue(Protocol):
 
 class Starter:
     def __init__(self, registry: Registry, results: ResultLog, queue: Queue,
-                 finals: RecentFinals) -> None:
+                 finals: RecentFinals, batch_room: int) -> None:
+        """``batch_room``: the bytes a batch holds (``assembly.Pending.size``)."""
         self._registry = registry
         self._results = results
         self._finals = finals
         # the events the starter handles at once share their writes (``pipeline.grouped``)
         self._pending = GroupWrite(queue.write_pending)
         self._invocations = GroupWrite(queue.enqueue_many)
+        self._batcher = Batcher(self._queue_batch, batch_room)
 
     async def start(self, event: Event, source: str, origin: Origin) -> int:
-        """Queue ``event``'s invocations; returns how many were queued."""
+        """Queue ``event``'s invocations, and wait until the batches it joined are queued;
+        returns how many invocations were queued or joined."""
+        batched = assembly.subscribed(event, self._registry, source)
+        queued = await self._start_each(event, source, origin)
+        if batched:
+            pending = Pending(event, origin, dumps(event.to_dict()))
+            await asyncio.gather(*(self._batcher.add(s, source, pending) for s in batched))
+        return queued + len(batched)
+
+    async def close(self) -> None:
+        await self._batcher.close()
+
+    async def _start_each(self, event: Event, source: str, origin: Origin) -> int:
         position = Position(origin.partition, origin.offset)
-        invocations = [i for i in plan_invocations(event, self._registry, source, position)
+        invocations = [i for i in plan_invocations(event, self._registry, source, position,
+                                                   batched=False)
                        if not self._finals.started(i.id)]
         if not invocations:
             return 0
@@ -76,8 +98,33 @@ class Starter:
         letter = deadletters.of_record(origin, None, Reason.TOO_LARGE, reason)
         await durably(f"dead letter of event {event.id}",
                       partial(self._results.dead_letter, letter))
+        await self._refuse_invocations(invocations, reason)
+        log.error("event %s at %s dead-lettered: %s", event.id, origin.key, reason)
+
+    async def _refuse_invocations(self, invocations: list[Invocation], reason: str) -> None:
         for invocation in invocations:
             result = failed(invocation, reason, Failure.START)
             await durably(f"result of invocation {invocation.id}",
                           partial(self._results.write, result))
-        log.error("event %s at %s dead-lettered: %s", event.id, origin.key, reason)
+
+    async def _queue_batch(self, subscription: Subscription, source: str,
+                           batch: list[Pending]) -> None:
+        """Queue a batch's invocation (not again when it started already: the same batch,
+        gathered again after a crash); one too large to queue dead-letters each event."""
+        invocation = assembly.invocation(subscription.function, source, batch,
+                                         subscription.batching)
+        if self._finals.started(invocation.id):
+            return
+        try:
+            await durably(f"pending Result of batch {invocation.id}",
+                          partial(self._pending.write, [pending(invocation)]))
+            await durably(f"batch invocation {invocation.id}",
+                          partial(self._invocations.write, [invocation]))
+        except PayloadTooLarge as exc:
+            for each in batch:
+                await self._refuse(each.event, each.origin, [], exc.message)
+            await self._refuse_invocations([invocation], f"the batch is too large to queue: "
+                                           f"{exc.message}")
+            return
+        log.debug("batch %s of %s: %d events", invocation.id, subscription.function,
+                  len(batch))

@@ -20,7 +20,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 FUNCTION_COLUMNS = ("name", "image", "mode", "timeout_s", "memory_mb", "public", "updated_at")
-SUBSCRIPTION_COLUMNS = ("id", "function", "source", "filter")
+SUBSCRIPTION_COLUMNS = ("id", "function", "source", "filter", "batch_size", "batch_window_ms")
 RESULT_COLUMNS = ("invocation_id", "function", "status", "error", "output")
 
 
@@ -199,11 +199,18 @@ def subscribe(
         "--filter", metavar="JSON", help='Run FUNCTION only for the events this pattern '
         'matches, such as \'{"type": [{"prefix": "order."}]}\' (README: Filtering events).',
     )] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", metavar="N", help="Run FUNCTION once per batch of up to N events, "
+        "given as a JSON list (default 1: once per event).")] = None,
+    batch_window_ms: Annotated[int | None, typer.Option(
+        "--batch-window-ms", metavar="MS", help="Run a batch at most MS milliseconds after "
+        "its first event, full or not (default 0: what arrived together).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Subscribe FUNCTION to the events of SOURCE (again with the same filter: harmless,
-    returns the first; with another filter: another subscription)."""
-    body: dict[str, Any] = {"function": function, "source": source}
+    """Subscribe FUNCTION to the events of SOURCE (again with the same filter and batching:
+    harmless, returns the first; otherwise: another subscription)."""
+    body: dict[str, Any] = {"function": function, "source": source,
+                            "batch_size": batch_size, "batch_window_ms": batch_window_ms}
     if event_filter is not None:
         try:
             body["filter"] = json.loads(event_filter)

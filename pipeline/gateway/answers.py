@@ -131,6 +131,11 @@ class SubscriptionOut(Answer):
     created_at: str
     filter: dict[str, Any] | None = Field(
         description="the events it runs the function for; null: every event")
+    batch_size: int = Field(default=1, description="events per invocation, at most")
+    batch_window_ms: int = Field(default=0, description="how long a batch gathers events")
+    max_record_age_s: int | None = Field(default=None, description="older events expire")
+    split_on_error: bool = Field(default=False, description="failed batches are halved")
+    ordered: bool = Field(default=False, description="one event per subject at a time")
 
 
 class ConnectorOut(Answer):
@@ -173,6 +178,14 @@ class PositionOut(Answer):
     offset: int
 
 
+class ItemOut(Answer):
+    event_id: str
+    invocation_id: str = Field(description="the event's own invocation id (its row)")
+    status: Status
+    error: str | None = None
+    event_position: PositionOut | None = None
+
+
 class ResultOut(Answer):
     """An invocation's latest state; its output is ``output`` (text or JSON as text) or
     ``output_base64`` (anything else)."""
@@ -198,6 +211,10 @@ class ResultOut(Answer):
         default=None, description="where its event lies in the source's topic")
     callback_url: str | None = None
     shadow: bool | None = Field(default=None, description="a shadow replay's run")
+    items: list[ItemOut] | None = Field(
+        default=None, description="a batch's events, each with its outcome once final")
+    batch_id: str | None = Field(
+        default=None, description="in one event's view of a batch: the batch's invocation")
     output: str | None = None
     output_base64: str | None = None
 
@@ -260,7 +277,8 @@ class OriginOut(Answer):
 
 class DeadLetterOut(Answer):
     key: str = Field(description="the invocation id, or topic/partition/offset of a record")
-    reason: str = Field(description="exhausted, unknown_function, undecodable, too_large or "
+    reason: str = Field(description="exhausted, expired, unknown_function, undecodable, "
+                        "too_large or "
                         "internal")
     error: str
     dead_at: str

@@ -109,6 +109,21 @@ class SubscriptionIn(BaseModel):
         examples=[{"type": [{"prefix": "order."}],
                    "data": {"amount": [{"numeric": [">", 0, "<=", 100]}]}}],
     )
+    batch_size: int | None = Field(
+        default=None, description="events per invocation, at most (1 to 10,000; default 1: "
+        "one invocation per event): the function then receives a JSON list of events")
+    batch_window_ms: int | None = Field(
+        default=None, description="how long a batch gathers events after its first one "
+        "before it runs anyway (0 to 300,000; default 0: what arrives together)")
+    max_record_age_s: int | None = Field(
+        default=None, description="an event older than this (by its time) when its batch "
+        "is about to run is dead-lettered (reason `expired`) instead (1 to 604,800)")
+    split_on_error: bool | None = Field(
+        default=None, description="a batch that fails whole is halved, and each half "
+        "retried, until the bad event is alone")
+    ordered: bool | None = Field(
+        default=None, description="events with the same subject run one at a time, in "
+        "topic order")
 
 
 class ConnectorIn(BaseModel):

@@ -7,10 +7,11 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.batches import outcomes
 from pipeline.errors import InvalidRequest
 from pipeline.records import Position, Result, strict_loads
 
@@ -51,13 +52,30 @@ class Row:
             source=result.source, function=result.function, status=result.status.value,
             attempt=result.attempt, replay_id=result.replay_id, shadow=result.shadow,
             failure=result.failure.value if result.failure else None,
-            error=None if result.error is None else result.error[:ERROR_CHARS],
+            error=cls.of_error(result.error),
             queued_at=result.queued_at, started_at=result.started_at,
             finished_at=result.finished_at, duration_s=result.duration_s,
             cold_start=result.cold_start,
             output_sha256=hashlib.sha256(result.output).hexdigest(),
             output_size=len(result.output), event_position=result.event_position,
             position=position)
+
+    @classmethod
+    def each_of(cls, result: Result, position: Position) -> list[Row]:
+        """The Result's row and, for a batch's, a row per event (``batches.outcomes``),
+        which shares the batch's output: hashed once."""
+        row = cls.of(result, position)
+        rows = [row]
+        for item in result.items:
+            status, error = outcomes.verdict(result, item)
+            rows.append(replace(row, invocation_id=item.invocation_id, event_id=item.event_id,
+                                status=status.value, error=cls.of_error(error),
+                                event_position=item.event_position))
+        return rows
+
+    @staticmethod
+    def of_error(error: str | None) -> str | None:
+        return None if error is None else error[:ERROR_CHARS]
 
     def to_dict(self) -> dict[str, Any]:
         """The listing form: no output, no logs (``GET /v1/invocations/{id}`` has them)."""

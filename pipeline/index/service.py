@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.batches import outcomes
 from pipeline.errors import BrokerUnavailable, NotFound
 from pipeline.index import queries
 from pipeline.index.rows import Page, Query, ReplaySummary, Row
@@ -167,18 +168,19 @@ class ResultsIndex:
         return [await self.result(row) for row in rows]
 
     async def result(self, row: Row) -> Result:
-        """``row``'s whole Result, from the results topic (or the cache)."""
+        """``row``'s whole Result, from the results topic (or the cache); an event of a
+        batch gets its view of the batch's Result (``batches.outcomes``)."""
         for _ in range(3):
             cached = self._cache.get(row.position)
             if cached is not None:
                 self._cache.move_to_end(row.position)
-                return cached
+                return outcomes.seen_as(cached, row.invocation_id)
             record = await self._fetcher.fetch(self.topics.results, row.position.partition,
                                                row.position.offset)
             if record is not None and record[1] == row.position.offset and record[3]:
                 result = Result.from_dict(strict_loads(record[3]))
                 self._keep(row.position, result)
-                return result
+                return outcomes.seen_as(result, row.invocation_id)
             # compacted away since: a newer record of the key exists; the index will have it
             await self.results_view.sync()
             newer = self.row(row.invocation_id)

@@ -141,34 +141,38 @@ class IndexStore:
         with self._transaction():
             for offset, key, value in entries:
                 try:
-                    statement = self._statement(topic, Position(partition, offset), key, value)
+                    statements = self._statements(topic, Position(partition, offset), key,
+                                                  value)
                 except Exception as exc:  # one bad record must not stop the index
                     skipped += 1
                     log.warning("index: skipping unreadable record %s[%d]@%d: %r", topic,
                                 partition, offset, exc)
                     continue
-                self._db.execute(*statement)
+                for statement in statements:
+                    self._db.execute(*statement)
             self._db.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                              (topic, partition, entries[-1][0] + 1))
         return skipped
 
-    def _statement(self, topic: str, at: Position, key: bytes | None,
-                   value: bytes | None) -> tuple[str, tuple[object, ...]]:
-        """What applying one record takes: decoding happens here, nothing is written."""
+    def _statements(self, topic: str, at: Position, key: bytes | None,
+                    value: bytes | None) -> list[tuple[str, tuple[object, ...]]]:
+        """What applying one record takes (a batch's Result: a row per event as well):
+        decoding happens here, nothing is written."""
         if key is None:
             raise ValueError("a record without a key")
         if topic == self.results:
             if value is None:
-                return "DELETE FROM invocations WHERE id = ?", (key.decode(),)
-            return UPSERT, to_columns(Row.of(Result.from_dict(strict_loads(value)), at))
+                return [("DELETE FROM invocations WHERE id = ?", (key.decode(),))]
+            result = Result.from_dict(strict_loads(value))
+            return [(UPSERT, to_columns(row)) for row in Row.each_of(result, at)]
         invocation, _, target = key.decode().partition("/")
         if value is None:
-            return ("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
-                    (invocation, target))
+            return [("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
+                     (invocation, target))]
         if not isinstance(strict_loads(value), dict):
             raise ValueError("a callback delivery that is not a JSON object")
-        return "INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?)", (invocation, target,
-                                                                    value.decode())
+        return [("INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?)", (invocation, target,
+                                                                      value.decode()))]
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

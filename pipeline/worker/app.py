@@ -97,7 +97,8 @@ class Worker:
         # that a paused target cannot starve the starter and the executor.
         self.callback_budget = InflightBudget(settings.worker.max_inflight_records,
                                               settings.worker.max_inflight_bytes)
-        self.starter = Starter(self.registry, self.writer, self.writer, self.finals)
+        self.starter = Starter(self.registry, self.writer, self.writer, self.finals,
+                               settings.budget.event_record)
         self.callbacks: WorkerCallbacks | None = None
         self.executor: Executor | None = None
         self.connectors: WorkerConnectors | None = None
@@ -189,6 +190,7 @@ class Worker:
         if self.replays is not None:
             await self.replays.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
+        await self.starter.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
         await self.writer.close()

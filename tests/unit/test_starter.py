@@ -14,6 +14,7 @@ from pipeline.starter import Starter
 from .support import MemoryLog, event, subscription
 
 ORIGIN = Origin("t.events.orders", 2, 41)
+ROOM = 1024 * 1024
 
 
 def starter(*records: Record) -> tuple[Starter, MemoryLog, RecentFinals]:
@@ -22,7 +23,7 @@ def starter(*records: Record) -> tuple[Starter, MemoryLog, RecentFinals]:
         registry.apply(record_key(record).encode(), encode(record))
     finals = RecentFinals(600)
     log = MemoryLog(finals)
-    return Starter(registry, log, log, finals), log, finals
+    return Starter(registry, log, log, finals, ROOM), log, finals
 
 
 async def test_each_subscribed_function_gets_a_pending_result_and_a_queued_invocation() -> None:
@@ -101,7 +102,7 @@ async def test_no_pending_result_is_written_after_its_invocation_was_queued() ->
     finals = RecentFinals(600)
     log = LostAcknowledgement(finals)
 
-    assert await Starter(registry, log, log, finals).start(event(b"x"), "orders", ORIGIN) == 1
+    assert await Starter(registry, log, log, finals, ROOM).start(event(b"x"), "orders", ORIGIN) == 1
 
     first_queued = log.order.index("queued")
     assert "result:pending" not in log.order[first_queued:], log.order
@@ -124,7 +125,7 @@ async def test_events_started_at_once_share_their_writes_and_each_is_queued() ->
     registry.apply(record_key(record).encode(), encode(record))
     finals = RecentFinals(600)
     log = CountingLog(finals)
-    s = Starter(registry, log, log, finals)
+    s = Starter(registry, log, log, finals, ROOM)
 
     started = await asyncio.gather(*(s.start(event(b"x", ident=f"ev-{n}"), "orders", ORIGIN)
                                      for n in range(50)))

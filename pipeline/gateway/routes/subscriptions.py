@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import Response
 
+from pipeline.batches.policy import Batching
 from pipeline.filters import parse as parse_filter
 from pipeline.gateway.answers import SubscriptionOut, error, errors, links
 from pipeline.gateway.deps import Control, management
@@ -22,10 +23,13 @@ NEXT = links("ident", "$response.body#/id", "unsubscribe")
                         **errors(400, 413, 422, 503)})
 async def subscribe(body: SubscriptionIn, control: Control, response: Response) -> dict[str, Any]:
     """201 with a new subscription; 200 with the existing one if it was subscribed already
-    with the same filter. A filter that is not valid is refused with 422, whose message
-    points at the bad part (``filter.data.amount: …``)."""
+    with the same filter and batching. A filter or batching that is not valid is refused
+    with 422, whose message points at the bad part (``filter.data.amount: …``,
+    ``batch_size: …``)."""
     event_filter = parse_filter(body.filter) if body.filter is not None else None
-    subscription, created = await control.subscribe(body.function, body.source, event_filter)
+    batching = Batching.from_dict(body.model_dump())
+    subscription, created = await control.subscribe(body.function, body.source, event_filter,
+                                                    batching)
     response.status_code = 201 if created else 200
     return subscription.to_dict()
 
