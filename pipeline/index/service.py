@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -197,7 +198,8 @@ class ResultsIndex:
         count = await asyncio.get_running_loop().run_in_executor(
             self._pages, queries.count, self._pages_db)
         rebuilt = self._store.rebuilt if self._store is not None else None
-        return {"path": str(self.path), "invocations": count, "writer": self.writer,
+        return {"path": str(self.path), "invocations": count, "process": os.getpid(),
+                "writer": self.writer,
                 "read": {v.topic: v.read for v in self.views},
                 "skipped": {v.topic: v.skipped for v in self.views},
                 "rebuilt": "; ".join(why for why in (rebuilt, *(v.rebuilt for v in self.views))
