@@ -15,6 +15,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI, Request
 
+from pipeline.gateway.processes import die_with_parent
 from pipeline.gateway.server import reuse_port_socket
 
 app = FastAPI()
@@ -37,9 +38,9 @@ def main() -> None:
     if processes == 1:
         serve(port)
         return
-    children = [subprocess.Popen([sys.executable, "-m", "bench.noop_app", str(port), "1"])
-                for _ in range(processes)]
     signal.signal(signal.SIGTERM, lambda signum, frame: None)  # pause() returns on it
+    children = [subprocess.Popen([sys.executable, "-m", "bench.noop_app", str(port), "1"],
+                                 preexec_fn=die_with_parent) for _ in range(processes)]
     try:
         signal.pause()
     finally:

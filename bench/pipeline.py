@@ -92,7 +92,7 @@ async def ingest(stack: Stack) -> list[Measurement]:
 
 async def _wait_http(url: str) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(100):
+        for _ in range(600):  # a minute: a busy machine is slow to import FastAPI
             try:
                 if (await client.get(url)).status_code < 500:
                     return
@@ -244,6 +244,12 @@ async def memory(stack: Stack) -> list[Measurement]:
 
 
 def _rss_mb(pid: int) -> float:
+    """The RSS of ``pid`` and of its children (the gateway's processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return _own_rss_mb(pid) + sum(_rss_mb(int(child)) for child in children)
+
+
+def _own_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

@@ -84,7 +84,7 @@ class Processes:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "pipeline.gateway.processes"],
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
@@ -102,7 +102,7 @@ class Processes:
                 child.wait()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before it runs: SIGTERM when the parent dies, however it dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

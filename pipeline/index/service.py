@@ -151,19 +151,22 @@ class ResultsIndex:
             except Exception:  # the next turn tries again; queries answer meanwhile
                 log.exception("results index %s: reader upkeep failed", self.path)
 
-    def _stored_positions(self) -> dict[int, int]:
+    def _stored_positions(self) -> dict[int, int] | None:
+        """The next offset per partition of the results topic, as the file holds them;
+        None before the writer made the file's tables."""
         try:
             return dict(self._db.execute(  # type: ignore[arg-type]
                 "SELECT partition, next FROM offsets WHERE topic = ?", (self.topics.results,)))
-        except sqlite3.OperationalError:  # the writer has not made its tables yet
-            return {}
+        except sqlite3.OperationalError:
+            return None
 
     async def _read_up_to(self, ends: dict[int, int], timeout_s: float) -> None:
         """Wait until the file holds the results topic up to ``ends``; a reader that gets
         the lock meanwhile becomes the writer and reads on itself."""
         def caught_up() -> bool:
             stored = self._stored_positions()
-            return all(stored.get(p, 0) >= end for p, end in ends.items() if end)
+            return stored is not None and all(stored.get(p, 0) >= end
+                                              for p, end in ends.items() if end)
 
         deadline = asyncio.get_running_loop().time() + timeout_s
         while not caught_up():

@@ -33,8 +33,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def several(kafka: str, prefix: str, tmp_path: Path) -> Platform:
-    return Platform(kafka, prefix, free_port(), tmp_path,
+    edge = Platform(kafka, prefix, free_port(), tmp_path,
                     FAASFLOW_GATEWAY_PROCESSES=str(PROCESSES))
+    edge.start_timeout_s = 180  # processes starting side by side on a busy machine
+    return edge
 
 
 def fresh(edge: Platform, method: str, path: str, **options: Any) -> httpx.Response:
@@ -72,10 +74,12 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def edge(kafka: KafkaContainer, tmp_path: Path, unique: str) -> Iterator[Platform]:
     running = several(kafka.bootstrap, unique, tmp_path)
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    try:
+        running.start_worker()
+        running.start_gateway()
+        yield running
+    finally:
+        running.stop()
 
 
 def test_the_processes_share_the_port_and_one_writes_the_index(edge: Platform) -> None:
