@@ -112,14 +112,22 @@ class ResultsIndex:
         loop = asyncio.get_running_loop()
         store = await loop.run_in_executor(
             self._thread, IndexStore, self.path, self.topics.results, self.topics.callbacks)
-        self._store = store
-        await self._open_readers()
         writer = _OffLoop(store, self._thread)
-        self.results_view = StoredView(self._settings.kafka, self.topics.results, writer)
+        results_view = StoredView(self._settings.kafka, self.topics.results, writer)
         callbacks_view = StoredView(self._settings.kafka, self.topics.callbacks, writer)
-        for view in (self.results_view, callbacks_view):
-            await view.start()
-            self.views.append(view)
+        started: list[StoredView] = []
+        try:
+            await self._open_readers()
+            for view in (results_view, callbacks_view):
+                await view.start()
+                started.append(view)
+        except BaseException:  # a reader tries again on its next turn
+            for view in started:
+                await view.stop()
+            await loop.run_in_executor(self._thread, store.close)
+            raise
+        self._store, self.results_view = store, results_view
+        self.views.extend(started)
         log.info("results index %s: %d records read at start", self.path,
                  self.results_view.read)
 
