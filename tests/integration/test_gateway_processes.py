@@ -53,14 +53,17 @@ def fresh(edge: Platform, method: str, path: str, **options: Any) -> httpx.Respo
 
 
 def by_process(edge: Platform, path: str, headers: dict[str, str] | None = None,
-               want: int = PROCESSES) -> dict[int, dict[str, Any]]:
-    """The answers to ``path`` (which says which process answered), by process: of
-    ``want`` processes, or of those that answered 200 new connections."""
-    seen: dict[int, dict[str, Any]] = {}
+               want: int = PROCESSES) -> dict[int, httpx.Response]:
+    """The answers to ``path`` by process (its pid from /healthz asked first on the same
+    connection, which keep-alive keeps on one process): of ``want`` processes, or of
+    those that answered 200 new connections."""
+    seen: dict[int, httpx.Response] = {}
     for _ in range(200):
-        answer = fresh(edge, "GET", path, headers=headers)
+        with httpx.Client(base_url=edge.url, timeout=30, verify=False) as client:
+            pid = client.get("/healthz").json()["process"]
+            answer = client.get(path, headers=headers)
         assert answer.status_code == 200, answer.text
-        seen[answer.json()["process"]] = answer.json()
+        seen[pid] = answer
         if len(seen) >= want:
             break
     return seen
@@ -68,8 +71,8 @@ def by_process(edge: Platform, path: str, headers: dict[str, str] | None = None,
 
 def writers(edge: Platform) -> dict[int, bool]:
     """Whether each process writes the index."""
-    return {pid: stats["writer"] for pid, stats in by_process(edge, "/v1/index", AUTH)
-            .items()}
+    return {pid: stats.json()["writer"]
+            for pid, stats in by_process(edge, "/v1/index", AUTH).items()}
 
 
 def alive(pid: int) -> bool:
@@ -125,7 +128,7 @@ def test_a_killed_process_leaves_the_port_answering_and_another_writes_the_index
     for call in (first, second):  # both indexed, and readable from every process
         ident = call.headers["X-Call-Id"]
         listed = wait_for(lambda i=ident: all(  # type: ignore[misc]
-            any(r["invocation_id"] == i for r in answer["invocations"])
+            any(r["invocation_id"] == i for r in answer.json()["invocations"])
             for answer in by_process(edge, f"/v1/invocations?function={unique}",
                                      AUTH).values()), timeout_s=30)
         assert listed, f"invocation {ident} is not in every process's index"
@@ -146,19 +149,11 @@ def test_bodies_over_the_limit_are_refused_by_every_process(edge: Platform,
 
 
 def _refusals_by_process(edge: Platform) -> dict[int, float]:
-    """Each process's count of 413 answers, from its own /metrics and /healthz on one
-    connection (keep-alive: the same process answers both)."""
-    found: dict[int, float] = {}
-    for _ in range(200):
-        with httpx.Client(base_url=edge.url, timeout=30, verify=False) as client:
-            pid = client.get("/healthz").json()["process"]
-            metrics = client.get("/metrics").text
-        found[pid] = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                         if line.startswith("faasflow_http_requests_total{")
-                         and 'status="413"' in line)
-        if len(found) == PROCESSES:
-            break
-    return found
+    """Each process's count of 413 answers, from its own /metrics."""
+    return {pid: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.text.splitlines()
+                     if line.startswith("faasflow_http_requests_total{")
+                     and 'status="413"' in line)
+            for pid, metrics in by_process(edge, "/metrics").items()}
 
 
 def test_a_delivery_sent_again_to_each_process_is_one_event_and_one_invocation(
