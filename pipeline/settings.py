@@ -46,6 +46,9 @@ class KafkaSettings(BaseModel):
         return self.bootstrap or f"127.0.0.1:{self.embedded_port}"
 
 
+MAX_AUTO_PROCESSES = 4
+
+
 class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -67,10 +70,17 @@ class GatewaySettings(BaseModel):
         default=4096, ge=16,
         description="open connections at most (also bounded by the file descriptor limit); "
                     "past it the longest idle one is closed, or the new one refused")
+    processes: int = Field(
+        default=0, ge=0, le=64,
+        description="processes serving the gateway's port (SO_REUSEPORT); 0: one per CPU, "
+                    "at most 4")
     index_path: Path | None = Field(
         default=None, description="the results index's SQLite file (default: "
                                   "<state_dir>/index/<topic prefix>.sqlite3); delete it to "
                                   "have it rebuilt from Kafka")
+
+    def process_count(self) -> int:
+        return self.processes or min(os.cpu_count() or 1, MAX_AUTO_PROCESSES)
 
     def url(self) -> str:
         return local_url(self.host, self.port)

@@ -263,7 +263,10 @@ class EventOut(Answer):
 class IndexStats(Answer):
     path: str = Field(description="the SQLite file; delete it (gateway stopped) to rebuild")
     invocations: int
-    read: dict[str, int] = Field(description="records read per topic since the gateway "
+    process: int = Field(description="the gateway process that answered")
+    writer: bool = Field(description="whether that process writes the file (one of the "
+                                     "processes sharing the port does; the others read it)")
+    read: dict[str, int] = Field(description="records this process read per topic since it "
                                  "started: only what was new, unless it rebuilt")
     skipped: dict[str, int] = Field(description="unreadable records skipped, per topic")
     rebuilt: str | None = Field(description="why the file was started over at start, if it was")
@@ -309,6 +312,8 @@ class EventAccepted(Answer):
 class Health(Answer):
     status: str
     version: str
+    process: int = Field(description="the id of the gateway process that answered (several "
+                                     "may share the port)")
     functions: int
     webhooks: int
     subscriptions: int

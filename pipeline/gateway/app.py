@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             await results.start()
             stack.push_async_callback(results.stop)
             app.state.views = [*views, *results.views]
-            runtimes = Runtimes(settings)
+            runtimes = Runtimes(settings, sharers=settings.gateway.process_count())
             await runtimes.start(registry)
             stack.push_async_callback(runtimes.close)
             app.state.control = control = ControlPlane(
@@ -111,8 +111,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
     errors.install(app)
-    for module in (functions, webhooks, subscriptions, connectors, secrets, invocations,
-                   deadletters, hooks, sources, invoke, system, asynchronous, sinks, callbacks,
+    # the hot paths first: a request is matched against the routes in this order
+    for module in (hooks, invoke, functions, webhooks, subscriptions, connectors, secrets,
+                   invocations, deadletters, sources, system, asynchronous, sinks, callbacks,
                    events, index, replays):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)

@@ -3,7 +3,8 @@
 uvicorn's HTTP/1.1 protocol closes a connection only when it sits idle after an answer
 (keep-alive): one that sends nothing, half a request head, or a body a byte at a time is
 held for ever, and once the file descriptors run out the gateway accepts nothing more.
-``GuardedH11Protocol`` is that protocol with three rules added:
+``GuardedProtocol`` is that protocol (uvicorn's httptools one: its parser is C, h11's is
+Python) with three rules added:
 
 - the request head must be complete ``header_timeout_s`` after the connection opened or
   after its previous answer: else 408 if the client began one, or a silent close;
@@ -22,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pipeline.gateway.errors import error_body
 from pipeline.records import dumps
@@ -39,6 +39,11 @@ BODY_SLOW = "body_slow"  # its request body came slower than the minimum rate
 EVICTED = "evicted"  # it was the longest idle when one connection too many opened
 REFUSED = "refused"  # it opened when there were too many, none of them idle
 
+# Whose turn it is on a connection, as the parser's callbacks tell it
+HEAD = "head"  # the client's: a request head (none begun, or part of one)
+BODY = "body"  # the client's: the body of a request whose head is complete
+OURS = "ours"  # the gateway's: a whole request is in, its answer not yet complete
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -53,16 +58,16 @@ class Idle:
     """The connections waiting for a request head, longest waiting first."""
 
     def __init__(self) -> None:
-        self._waiting: dict[GuardedH11Protocol, None] = {}
+        self._waiting: dict[GuardedProtocol, None] = {}
 
-    def add(self, connection: GuardedH11Protocol) -> None:
+    def add(self, connection: GuardedProtocol) -> None:
         self._waiting.pop(connection, None)
         self._waiting[connection] = None
 
-    def discard(self, connection: GuardedH11Protocol) -> None:
+    def discard(self, connection: GuardedProtocol) -> None:
         self._waiting.pop(connection, None)
 
-    def oldest(self) -> GuardedH11Protocol | None:
+    def oldest(self) -> GuardedProtocol | None:
         return next(iter(self._waiting), None)
 
 
@@ -77,15 +82,15 @@ class Shared:
 
 def raw_answer(status: int, reason: str, code: str, message: str,
                headers: tuple[str, ...] = ()) -> bytes:
-    """A whole HTTP/1.1 answer that closes the connection, written without h11: the
-    request it answers never got far enough for h11 to allow a response."""
+    """A whole HTTP/1.1 answer that closes the connection, written past the protocol: the
+    request it answers never got far enough for the application to answer it."""
     body = dumps(error_body(code, message))
     head = [f"HTTP/1.1 {status} {reason}", "content-type: application/json",
             f"content-length: {len(body)}", "connection: close", *headers]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-class GuardedH11Protocol(H11Protocol):
+class GuardedProtocol(HttpToolsProtocol):
     """One connection. ``protocol_for`` makes the class a server uses, with what all its
     connections share."""
 
@@ -93,6 +98,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._turn = HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._waiting_for: str | None = None  # "head", "body" or None (the gateway's turn)
         self._received = 0  # bytes read from the client so far
@@ -120,10 +126,20 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._received += len(data)
-        super().data_received(data)
+        super().data_received(data)  # the parser's callbacks below set the turn
         self._follow()
 
+    def on_headers_complete(self) -> None:
+        self._turn = BODY
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._turn = OURS
+        super().on_message_complete()
+
     def on_response_complete(self) -> None:
+        # a request pipelined behind the answered one is whole already: still our turn
+        self._turn = OURS if self.pipeline else HEAD
         super().on_response_complete()
         self._follow()
 
@@ -137,18 +153,18 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing():
             self._stop_waiting()
             return
-        state = self.conn.their_state
-        if state is h11.IDLE and self._waiting_for != "head":
+        state = self._turn
+        if state == HEAD and self._waiting_for != "head":
             self._stop_waiting()
             self._waiting_for, self._mark = "head", self._received
             self.shared.idle.add(self)
             self._timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
-        elif state is h11.SEND_BODY and self._waiting_for != "body":
+        elif state == BODY and self._waiting_for != "body":
             self._stop_waiting()
             self._waiting_for, self._mark = "body", self._received
             self._body_waited_s, self._last_tick = 0.0, self.loop.time()
             self._timer = self.loop.call_later(TICK_S, self._body_tick)
-        elif state not in (h11.IDLE, h11.SEND_BODY):
+        elif state == OURS:
             self._stop_waiting()
 
     def _stop_waiting(self) -> None:
@@ -200,11 +216,11 @@ class GuardedH11Protocol(H11Protocol):
         self.shared.closed(reason)
 
 
-def protocol_for(limits: Limits, closed: Closed) -> type[GuardedH11Protocol]:
+def protocol_for(limits: Limits, closed: Closed) -> type[GuardedProtocol]:
     """The protocol class of one server: its connections share ``limits``, one list of
     idle connections, and ``closed``, told each time the rules close one."""
 
-    class Protocol(GuardedH11Protocol):
+    class Protocol(GuardedProtocol):
         shared = Shared(limits, Idle(), closed)
 
     return Protocol

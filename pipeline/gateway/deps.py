@@ -14,12 +14,14 @@ from pipeline.gateway.schemas import NAME
 from pipeline.receiver import WebhookReceiver
 
 
-def _control(request: Request) -> ControlPlane:
+# async, as every dependency here: FastAPI runs a plain ``def`` one on a worker thread, a
+# thread hop per request for a getattr
+async def _control(request: Request) -> ControlPlane:
     control: ControlPlane = request.app.state.control
     return control
 
 
-def _receiver(request: Request) -> WebhookReceiver:
+async def _receiver(request: Request) -> WebhookReceiver:
     receiver: WebhookReceiver = request.app.state.receiver
     return receiver
 

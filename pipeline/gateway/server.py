@@ -1,15 +1,16 @@
-"""The gateway's HTTP server: uvicorn with ``GuardedH11Protocol`` (request heads and
-bodies that must keep up, a bound on open connections) and as many file descriptors as
-the process may have."""
+"""The gateway's HTTP server: uvicorn on uvloop with ``GuardedProtocol`` (httptools;
+request heads and bodies that must keep up, a bound on open connections) and as many file
+descriptors as the process may have; one process, or several sharing the port
+(``pipeline.gateway.processes``)."""
 
 from __future__ import annotations
 
 import logging
 import resource
+import socket
 
 import uvicorn
 
-from pipeline.gateway.app import create_app
 from pipeline.gateway.connections import Limits, protocol_for
 from pipeline.settings import Settings
 
@@ -56,7 +57,38 @@ def limits(settings: Settings, descriptors: int) -> Limits:
 
 
 def serve(settings: Settings) -> None:
-    """Run one gateway until SIGINT or SIGTERM."""
+    """Run the gateway until SIGINT or SIGTERM: in this process, or in
+    ``settings.gateway.process_count()`` processes sharing its port."""
+    if settings.gateway.process_count() == 1:
+        serve_one(settings)
+        return
+    from pipeline.gateway.processes import Processes
+
+    Processes(settings).run()
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``port`` with ``SO_REUSEPORT``, not yet listening: it joins the
+    port's group (the kernel spreads connections over the group) when uvicorn listens on
+    it, once the application has started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
+
+
+def serve_one(settings: Settings, *, shared_port: bool = False) -> None:
+    """Run one gateway process until SIGINT or SIGTERM; with ``shared_port``, one of the
+    processes sharing the port."""
+    from pipeline.gateway.app import create_app  # not for a parent of gateway processes
+
     bounds = limits(settings, raise_descriptor_limit())
     log.info("at most %d connections (backlog %d); request heads within %g s, bodies at "
              "%d bytes/s after %g s", bounds.max_connections, bounds.backlog,
@@ -64,9 +96,11 @@ def serve(settings: Settings) -> None:
     app = create_app(settings)
     closed = app.state.metrics.connections_closed
     config = uvicorn.Config(
-        app, host=settings.gateway.host, port=settings.gateway.port,
+        app, host=settings.gateway.host, port=settings.gateway.port, loop="uvloop",
         http=protocol_for(bounds, lambda reason: closed.labels(reason).inc()),
         backlog=bounds.backlog, access_log=False, log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    uvicorn.Server(config).run()
+    gateway = settings.gateway
+    sockets = [reuse_port_socket(gateway.host, gateway.port)] if shared_port else None
+    uvicorn.Server(config).run(sockets=sockets)

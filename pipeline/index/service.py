@@ -1,11 +1,20 @@
 """``ResultsIndex``: the gateway's index of invocations, kept in a SQLite file that it
 materializes from the compacted results and callbacks topics, resuming from the offsets it
-stored; whole Results (outputs, logs) are read from the results topic when asked for."""
+stored; whole Results (outputs, logs) are read from the results topic when asked for.
+
+The file has one writer: of the gateway processes sharing it (``pipeline.gateway.processes``)
+the one holding its lock (``<file>.lock``, an ``flock`` the kernel drops when the holder
+dies) materializes it; the others read it (WAL: readers never wait for the writer), try
+the lock every ``TAKEOVER_S``, and the first to get it takes over from the offsets stored.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +22,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.batches import outcomes
+from pipeline.cli.processes import Lock
 from pipeline.errors import BrokerUnavailable, NotFound
 from pipeline.index import queries
 from pipeline.index.rows import Page, Query, ReplaySummary, Row
-from pipeline.index.store import IndexStore
+from pipeline.index.store import IndexStore, connect
 from pipeline.kafka.fetch import Fetcher
 from pipeline.kafka.stored import Entry, StoredView
 from pipeline.records import Position, Result, strict_loads
@@ -29,6 +39,9 @@ T = TypeVar("T")
 CACHE_RESULTS = 256
 CACHE_BYTES = 16 * 1024 * 1024
 LOCAL_RESULTS = 1024
+TAKEOVER_S = 1.0  # how often a reader tries the writer's lock
+READ_POLL_S = 0.02  # how often a reader waiting for the writer looks at the file
+START_TIMEOUT_S = 600.0  # as a view's first read of a long topic
 
 
 class _OffLoop:
@@ -66,50 +79,143 @@ class ResultsIndex:
         self._settings = settings
         self.topics = Topics(settings.kafka)
         self.path = path or settings.index_path
+        self._lock = Lock(self.path.with_name(f"{self.path.name}.lock"))
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="index")
         self._pages = ThreadPoolExecutor(1, thread_name_prefix="index-pages")
         self._fetcher = Fetcher(settings.kafka)
         self._cache: OrderedDict[Position, Result] = OrderedDict()
         self._cached_bytes = 0
         self._local: OrderedDict[str, Result] = OrderedDict()
+        self._store: IndexStore | None = None  # while this process is the writer
+        self._inode = 0
+        self._follower: asyncio.Task[None] | None = None
         self.views: list[StoredView] = []
 
+    @property
+    def writer(self) -> bool:
+        return self._store is not None
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._store = await loop.run_in_executor(
-            self._thread, IndexStore, self.path, self.topics.results, self.topics.callbacks)
-        self._db = self._store.reader()
-        self._pages_db = self._store.reader()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         await self._fetcher.start()
-        writer = _OffLoop(self._store, self._thread)
-        self.results_view = StoredView(self._settings.kafka, self.topics.results, writer)
+        if self._lock.acquire():
+            await self._materialize()
+            return
+        await self._open_readers()
+        ends = await self._fetcher.ends(self.topics.results)
+        await self._read_up_to(ends, START_TIMEOUT_S)
+        if not self.writer:
+            self._follower = asyncio.create_task(self._follow_writer(), name="index-reader")
+        log.info("results index %s: read here, written by another process", self.path)
+
+    async def _materialize(self) -> None:
+        """Become the writer: open (or rebuild) the file, feed it from the topics."""
+        loop = asyncio.get_running_loop()
+        store = await loop.run_in_executor(
+            self._thread, IndexStore, self.path, self.topics.results, self.topics.callbacks)
+        writer = _OffLoop(store, self._thread)
+        results_view = StoredView(self._settings.kafka, self.topics.results, writer)
         callbacks_view = StoredView(self._settings.kafka, self.topics.callbacks, writer)
-        for view in (self.results_view, callbacks_view):
-            await view.start()
-            self.views.append(view)
+        started: list[StoredView] = []
+        try:
+            await self._open_readers()
+            for view in (results_view, callbacks_view):
+                await view.start()
+                started.append(view)
+        except BaseException:  # a reader tries again on its next turn
+            for view in started:
+                await view.stop()
+            await loop.run_in_executor(self._thread, store.close)
+            raise
+        self._store, self.results_view = store, results_view
+        self.views.extend(started)
         log.info("results index %s: %d records read at start", self.path,
                  self.results_view.read)
 
+    async def _open_readers(self) -> None:
+        """(Re)open the reader connections, on the file now at ``path`` (a writer that
+        rebuilds it replaces it)."""
+        for old in ("_db", "_pages_db"):
+            if hasattr(self, old):
+                await self._close_reader(getattr(self, old))
+        self._inode = self.path.stat().st_ino if self.path.exists() else 0
+        self._db = connect(self.path, readonly=True)
+        self._pages_db = connect(self.path, readonly=True)
+
+    async def _close_reader(self, db: sqlite3.Connection) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pages, db.close)
+
+    async def _follow_writer(self) -> None:
+        """A reader's: take over when the writer is gone; follow a rebuilt file."""
+        while True:
+            await asyncio.sleep(TAKEOVER_S)
+            try:
+                if self._lock.acquire():
+                    log.warning("results index %s: its writer is gone; writing it here",
+                                self.path)
+                    await self._materialize()
+                    return
+                if self.path.exists() and self.path.stat().st_ino != self._inode:
+                    await self._open_readers()
+            except Exception:  # the next turn tries again; queries answer meanwhile
+                log.exception("results index %s: reader upkeep failed", self.path)
+
+    def _stored_positions(self) -> dict[int, int] | None:
+        """The next offset per partition of the results topic, as the file holds them;
+        None before the writer made the file's tables."""
+        try:
+            return dict(self._db.execute(  # type: ignore[arg-type]
+                "SELECT partition, next FROM offsets WHERE topic = ?", (self.topics.results,)))
+        except sqlite3.OperationalError:
+            return None
+
+    async def _read_up_to(self, ends: dict[int, int], timeout_s: float) -> None:
+        """Wait until the file holds the results topic up to ``ends``; a reader that gets
+        the lock meanwhile becomes the writer and reads on itself."""
+        def caught_up() -> bool:
+            stored = self._stored_positions()
+            return stored is not None and all(stored.get(p, 0) >= end
+                                              for p, end in ends.items() if end)
+
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not caught_up():
+            if self.writer:
+                await self.results_view.sync()
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise BrokerUnavailable(f"results index {self.path}: its writer did not "
+                                        f"read {self.topics.results} up to its end within "
+                                        f"{timeout_s:g}s")
+            await asyncio.sleep(READ_POLL_S)
+            if self._lock.acquire():
+                await self._materialize()
+
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
         for view in self.views:
             await view.stop()
         await self._fetcher.stop()
         self._db.close()
-        await asyncio.get_running_loop().run_in_executor(self._pages, self._pages_db.close)
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._store.close)
+        await self._close_reader(self._pages_db)
+        if self._store is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._store.close)
         self._thread.shutdown()
         self._pages.shutdown()
+        self._lock.release()
 
     async def stats(self) -> dict[str, Any]:
         """What the index holds and what it read since this process started it."""
         count = await asyncio.get_running_loop().run_in_executor(
             self._pages, queries.count, self._pages_db)
-        return {"path": str(self.path), "invocations": count,
+        rebuilt = self._store.rebuilt if self._store is not None else None
+        return {"path": str(self.path), "invocations": count, "process": os.getpid(),
+                "writer": self.writer,
                 "read": {v.topic: v.read for v in self.views},
                 "skipped": {v.topic: v.skipped for v in self.views},
-                "rebuilt": "; ".join(why for why in (self._store.rebuilt,
-                                                     *(v.rebuilt for v in self.views)) if why)
-                or None}
+                "rebuilt": "; ".join(why for why in (rebuilt, *(v.rebuilt for v in self.views))
+                                     if why) or None}
 
     # rows
 
@@ -134,7 +240,7 @@ class ResultsIndex:
         it reads every invocation of the replay."""
 
         def summarize() -> ReplaySummary:
-            db = self._store.reader()
+            db = connect(self.path, readonly=True)
             try:
                 return queries.replay_summary(db, replay_id, compare_with, examples)
             finally:
@@ -143,8 +249,25 @@ class ResultsIndex:
         return await asyncio.to_thread(summarize)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait at most ``timeout_s`` for ``predicate`` to hold after an applied batch."""
-        return await self.results_view.wait_until(predicate, timeout_s)
+        """Wait at most ``timeout_s`` for ``predicate`` to hold after an applied batch (a
+        reader looks at the file every ``READ_POLL_S``)."""
+        if self.writer:
+            return await self.results_view.wait_until(predicate, timeout_s)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(READ_POLL_S)
+        return True
+
+    async def sync(self) -> None:
+        """Read barrier: returns once the index holds what the results topic held when
+        called; ``BrokerUnavailable`` when that cannot be known or takes too long."""
+        if self.writer:
+            await self.results_view.sync()
+            return
+        ends = await self._fetcher.ends(self.topics.results)
+        await self._read_up_to(ends, self._settings.kafka.publish_timeout_s * 10)
 
     # whole Results
 
@@ -157,9 +280,13 @@ class ResultsIndex:
     async def get(self, ident: str) -> Result:
         """The invocation's latest Result; ``NotFound`` if the index does not know it."""
         row = self.row(ident)
+        if row is None and ident in self._local:
+            return self._local[ident]
+        if row is None:  # perhaps another gateway process's synchronous call, being indexed
+            with contextlib.suppress(BrokerUnavailable):
+                await self.sync()
+            row = self.row(ident)
         if row is None:
-            if ident in self._local:
-                return self._local[ident]
             raise NotFound(f"invocation {ident!r} does not exist")
         self._local.pop(ident, None)
         return await self.result(row)
@@ -182,7 +309,7 @@ class ResultsIndex:
                 self._keep(row.position, result)
                 return outcomes.seen_as(result, row.invocation_id)
             # compacted away since: a newer record of the key exists; the index will have it
-            await self.results_view.sync()
+            await self.sync()
             newer = self.row(row.invocation_id)
             if newer is None:
                 raise NotFound(f"invocation {row.invocation_id!r} does not exist")

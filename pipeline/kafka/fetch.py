@@ -7,7 +7,7 @@ import asyncio
 from aiokafka import TopicPartition
 
 from pipeline.kafka.errors import broker_errors
-from pipeline.kafka.reading import Record, consumer
+from pipeline.kafka.reading import Record, consumer, topic_partitions
 from pipeline.settings import KafkaSettings
 
 
@@ -20,6 +20,7 @@ class Fetcher:
         self._kafka = kafka
         self._consumer = consumer(kafka, fetch_max_wait_ms=50)
         self._lock = asyncio.Lock()
+        self._partitions: dict[str, list[TopicPartition]] = {}
 
     async def start(self) -> None:
         with broker_errors("starting a reader"):
@@ -27,6 +28,17 @@ class Fetcher:
 
     async def stop(self) -> None:
         await self._consumer.stop()
+
+    async def ends(self, topic: str) -> dict[int, int]:
+        """The end offset of each partition of ``topic`` (whose partitions are asked for
+        once)."""
+        if topic not in self._partitions:
+            self._partitions[topic] = await topic_partitions(self._kafka, topic)
+        async with self._lock:
+            with broker_errors(f"reading the end offsets of {topic}"):
+                async with asyncio.timeout(self._kafka.publish_timeout_s):
+                    ends = await self._consumer.end_offsets(self._partitions[topic])
+        return {tp.partition: end for tp, end in ends.items()}
 
     async def fetch(self, topic: str, partition: int, offset: int) -> Record | None:
         """The record at ``offset`` of ``topic[partition]`` or the next one; None when

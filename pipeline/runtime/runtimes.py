@@ -29,11 +29,13 @@ class MissingSecret(Exception):
 
 
 class Runtimes:
-    def __init__(self, settings: Settings) -> None:
+    """``sharers``: see ``WarmRunner``."""
+
+    def __init__(self, settings: Settings, sharers: int = 1) -> None:
         self._registry = Registry()
         self._engine = Engine()
         self.cold = DockerRunner(settings.runtime, self._engine)
-        self.warm = WarmRunner(settings, self.secret_env, self._engine)
+        self.warm = WarmRunner(settings, self.secret_env, self._engine, sharers)
 
     async def start(self, registry: Registry) -> None:
         """Remove orphaned warm containers, prewarm every warm function, and from now on

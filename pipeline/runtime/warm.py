@@ -37,16 +37,26 @@ EXIT_WAIT_S = 2.0  # for a container whose runtime broke the connection to be se
 EXEC_CONTENT_TYPE = "application/octet-stream"  # an exec-mode command reads bytes
 
 
+def share_of(total: int, sharers: int) -> int:
+    """One of ``sharers`` processes' part of a bound, rounded up: never 0 of a non-zero."""
+    return -(-total // sharers)
+
+
 class WarmRunner:
-    """``Runner`` adapter for warm functions: one ``FunctionPool`` per deployed version."""
+    """``Runner`` adapter for warm functions: one ``FunctionPool`` per deployed version.
+
+    ``sharers`` processes running the same functions (the gateway's processes) each keep
+    their share of the bounds: of ``max_warm_containers``, and of each function's
+    ``max_concurrency`` and ``min_warm``."""
 
     def __init__(self, settings: Settings,
                  secret_env: Callable[[FunctionSpec], Mapping[str, str]],
-                 engine: Engine) -> None:
+                 engine: Engine, sharers: int = 1) -> None:
         self._settings = settings.runtime
         self._engine = engine
+        self._sharers = sharers
         self._containers = Containers(settings.runtime, secret_env, engine)
-        self._capacity = Capacity(settings.runtime.max_warm_containers)
+        self._capacity = Capacity(share_of(settings.runtime.max_warm_containers, sharers))
         self._pools: dict[str, tuple[FunctionSpec, FunctionPool[WarmContainer]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._maintainer: asyncio.Task[None] | None = None
@@ -74,7 +84,8 @@ class WarmRunner:
             self._spawn(current[1].drain())
         pool: FunctionPool[WarmContainer] = FunctionPool(
             function.name, lambda: self._containers.start(function), self._capacity,
-            max_size=function.max_concurrency, min_warm=function.min_warm,
+            max_size=share_of(function.max_concurrency, self._sharers),
+            min_warm=share_of(function.min_warm, self._sharers),
             idle_timeout_s=function.idle_timeout_s,
         )
         self._pools[function.name] = (function, pool)

@@ -51,6 +51,8 @@ def wait_for(check: Any, timeout_s: float = 60, every_s: float = 0.3) -> Any:
 
 
 class Platform:
+    start_timeout_s = 60.0
+
     def __init__(self, bootstrap: str, prefix: str, port: int, state_dir: Path,
                  **env: str) -> None:
         self.prefix = prefix
@@ -67,6 +69,7 @@ class Platform:
             "FAASFLOW_MAX_PAYLOAD_BYTES": str(64 * 1024),
             "FAASFLOW_STATE_DIR": str(state_dir),
             "FAASFLOW_WORKER_RESUBSCRIBE_DELAY_S": "0.2",
+            "FAASFLOW_GATEWAY_PROCESSES": "1",  # test_gateway_processes runs several
             **env,
         }
         self.gateway: subprocess.Popen[bytes] | None = None
@@ -99,7 +102,7 @@ class Platform:
             return False
 
     def _wait(self, ready: Any, role: str, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.start_timeout_s
         while not ready():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{role} did not start:\n{self.log(role)[-4000:]}")

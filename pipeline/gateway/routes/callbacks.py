@@ -14,7 +14,7 @@ from pipeline.gateway.deps import management
 router = management("/v1/callbacks", "callbacks")
 
 
-def _targets(request: Request) -> GatewayTargets:
+async def _targets(request: Request) -> GatewayTargets:
     targets: GatewayTargets = request.app.state.callback_targets
     return targets
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 
 from pipeline.gateway.answers import EventAccepted, error, errors, links
 from pipeline.gateway.deps import Control, Receiver
@@ -23,7 +24,7 @@ router = APIRouter(tags=["ingest"])
     }}},
 )
 async def receive_webhook(ident: str, request: Request, control: Control,
-                          receiver: Receiver) -> dict[str, str]:
+                          receiver: Receiver) -> Response:
     """Verifies the delivery by the webhook's scheme (401 and nothing published when it
     fails), then answers once Kafka has acknowledged the event (acks=all). A delivery the
     sender names again gets the same answer and is not published twice."""
@@ -31,4 +32,6 @@ async def receive_webhook(ident: str, request: Request, control: Control,
     receipt = await receiver.receive(ident, request.headers, await request.body())
     if not receipt.duplicate:
         request.app.state.metrics.events.labels(hook.source).inc()
-    return {"event_id": receipt.event_id}
+    # a Response as it is: FastAPI validates and encodes a returned dict (EventAccepted)
+    return Response(orjson.dumps({"event_id": receipt.event_id}), 202,
+                    media_type="application/json")

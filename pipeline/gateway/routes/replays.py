@@ -19,7 +19,7 @@ BOUND = ("'earliest', 'latest', an RFC 3339 time (resolved per partition to the 
          'offset written then or later), or {"<partition>": offset, …}')
 
 
-def _replays(request: Request) -> ReplayService:
+async def _replays(request: Request) -> ReplayService:
     replays: ReplayService = request.app.state.replays
     return replays
 

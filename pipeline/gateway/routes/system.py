@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -28,6 +29,7 @@ async def healthz(request: Request, control: Control) -> Any:
     return {
         "status": "ok",
         "version": __version__,
+        "process": os.getpid(),
         "functions": len(control.registry.functions),
         "webhooks": len(control.registry.webhooks),
         "subscriptions": len(control.registry.subscriptions),
