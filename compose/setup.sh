@@ -107,12 +107,28 @@ install_ganache() {
     STATUS="installed ganache $want"
 }
 
+# Several gateway processes share one port (SO_REUSEPORT). When one of them dies, the
+# connections waiting in its accept queue are reset unless the kernel hands them to a
+# sibling listener; tcp_migrate_req (Linux 5.14) does that.
+migrate_requests() {
+    local knob=/proc/sys/net/ipv4/tcp_migrate_req
+    if [[ ! -e $knob ]]; then
+        STATUS="not available on this kernel (a dying gateway process resets its queue)"
+    elif [[ $(cat "$knob") == 1 ]]; then
+        STATUS="already on"
+    else
+        echo 1 >"$knob"
+        STATUS="on"
+    fi
+}
+
 echo "faasflow setup"
 step "apt packages" install_packages
 step "docker daemon" start_docker
 step "python venv" make_venv
 step "kafka $KAFKA_VERSION jars" fetch_kafka_jars
 step "ganache (test chain)" install_ganache
+step "tcp_migrate_req" migrate_requests
 bash "$REPO/compose/images.sh"
 
 cat <<SUMMARY
