@@ -18,7 +18,7 @@ output reads as ``records.dumps``' does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,8 +27,6 @@ from pipeline.budget import INVOCATION_ENVELOPE
 from pipeline.execution import pending
 from pipeline.records import Event, Invocation, strict_loads
 from pipeline.runtime.shim import MAX_JSON_DEPTH
-
-_BARE = Event(id="", source="", type="", time="")  # stands for the event while encoding
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +50,8 @@ def decode(value: bytes, limit: int) -> Read:
 
 def invocation_record(invocation: Invocation, carried: bytes | None) -> bytes:
     """The invocation's record (``Invocation.to_dict``), its event the ``carried`` text."""
-    if carried is None:
-        return orjson.dumps(invocation.to_dict())
-    record = replace(invocation, event=_BARE).to_dict()
-    record["event"] = orjson.Fragment(carried)
-    return orjson.dumps(record)
+    return orjson.dumps(invocation.to_dict(None if carried is None
+                                           else orjson.Fragment(carried)))
 
 
 def pending_record(invocation: Invocation) -> bytes:
