@@ -28,6 +28,7 @@ from pipeline.records import Event, Invocation, Position, dumps
 from pipeline.settings import KafkaSettings
 
 REPLAY_EVENTS = 50_000
+WRITE_BATCH = 1000  # records a replay writes per round trip (``Runner``'s ``batch``)
 POLL_S = 0.05
 
 
@@ -76,11 +77,11 @@ async def replay(stack: Stack) -> list[Measurement]:
 
 async def _scan_and_write(kafka: KafkaSettings, partitions: list[TopicPartition],
                           function: str) -> float:
-    """The scan, each batch of it written as two records per event to scratch topics shaped
-    as the results and invocations topics, through aiokafka's ``send`` with the pipeline's
-    producer settings: the first records acknowledged before the second are sent, each
-    batch acknowledged before the next is read. No decoding, no planning: the I/O of a
-    replay. Its seconds."""
+    """The scan written as two records per event to scratch topics shaped as the results
+    and invocations topics, through aiokafka's ``send`` with the pipeline's producer
+    settings: in batches of the replay's size, the first records of a batch acknowledged
+    before the second are sent, each batch acknowledged before the next. No decoding, no
+    planning: the I/O of a replay. Its seconds."""
     bootstrap, prefix = kafka.bootstrap_servers(), f"{kafka.topic_prefix}.bench-write"
     results, invocations = f"{prefix}-results", f"{prefix}-invocations"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -96,16 +97,25 @@ async def _scan_and_write(kafka: KafkaSettings, partitions: list[TopicPartition]
                                 max_batch_size=BATCH_BYTES, max_request_size=kafka.message_bytes)
     await producer.start()
 
-    async def write(messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+    held: list[ConsumerRecord[bytes, bytes]] = []
+
+    async def write(messages: list[ConsumerRecord[bytes, bytes]], last: bool = False) -> None:
+        held.extend(messages)
+        if len(held) < WRITE_BATCH and not last:
+            return  # as many records per round trip as a replay writes
         # keyed by the event id (a uuid, as invocation ids are)
-        sent = [await producer.send(results, result, key=m.key) for m in messages]
+        sent = [await producer.send(results, result, key=m.key) for m in held]
         await asyncio.gather(*sent)
         sent = [await producer.send(invocations, invocation, key=function.encode())
-                for _ in messages]
+                for _ in held]
         await asyncio.gather(*sent)
+        held.clear()
 
     try:
-        _, took = await _scan(bootstrap, partitions, write)
+        start = time.perf_counter()
+        await _scan(bootstrap, partitions, write)
+        await write([], last=True)
+        took = time.perf_counter() - start
     finally:
         await producer.stop()
     return took
