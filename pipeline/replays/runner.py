@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -142,6 +143,7 @@ class Runner:
         self._batch = batch
         self._interval_s = interval_s
         self._saved_at = time.monotonic()
+        self._saving = asyncio.Lock()
 
     def _remaining(self) -> Ranges:
         nexts = self.progress.next
@@ -153,24 +155,33 @@ class Runner:
         out a broker that is down; errors reading propagate (the caller resumes from the
         last checkpoint, as a runner taking over would).
 
-        One batch is written while the next is read and planned: the broker's round trips
-        overlap the decoding and planning, and batches still land in order."""
+        Writing overlaps reading and planning, and the writes of two batches overlap: a
+        batch's pending Results go out with the previous batch's invocations, in one
+        request (the producer sends one request at a time to a broker), where they took a
+        round trip each. Each batch still writes its pending Results, acknowledged, before
+        its invocations, and batches are counted done in order."""
         window = dict(self.progress.planned)  # what a runner before this one may have written
-        writing: asyncio.Task[None] | None = None
+        announced: asyncio.Task[None] | None = None  # the last batch's pending Results
+        queued: deque[asyncio.Task[None]] = deque()  # batches' invocations, oldest first
         try:
             async for batch in self._source.read(self._remaining(), self._batch):
                 if self._stopping():
                     break
                 fed = self._planned(batch, window)
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(self._commit(fed))
-            if writing is not None:
-                await writing
+                if announced is not None:
+                    await announced
+                while len(queued) > 1:  # at most two batches in flight
+                    await queued.popleft()
+                announced = asyncio.create_task(self._announce(fed))
+                queued.append(asyncio.create_task(
+                    self._enqueue(fed, announced, queued[-1] if queued else None)))
+            while queued:
+                await queued.popleft()
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                await asyncio.gather(writing, return_exceptions=True)
+            unfinished = [t for t in (announced, *queued) if t is not None and not t.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         return await self._end(Status.CANCELLED if self._stopping() else Status.DONE)
 
     def _planned(self, batch: list[Record], window: Mapping[int, int]) -> Fed:
@@ -193,14 +204,23 @@ class Runner:
                                    invocation_record(invocation, read.carried)))
         return fed
 
-    async def _commit(self, fed: Fed) -> None:
-        """Write one planned batch, then count it done."""
+    async def _announce(self, fed: Fed) -> None:
+        """Checkpoint a new mark if the batch reaches past ``planned``, then write the
+        batch's pending Results."""
         await self._mark_ahead(fed.ends)
         # Pending Results first, each write retried on its own: once an invocation is sent,
         # its pending Result sent again (a retry of both after a lost acknowledgement) could
         # land after its final one. Invocations sent twice run once.
         await durably(f"replay {self.request.id}: {len(fed.pending)} pending Results",
                       partial(self._output.write_pending, fed.pending))
+
+    async def _enqueue(self, fed: Fed, announced: asyncio.Task[None],
+                       before: asyncio.Task[None] | None) -> None:
+        """Once the batch's pending Results and the batch before are written, write its
+        invocations, then count it done."""
+        await announced
+        if before is not None:
+            await before
         await durably(f"replay {self.request.id}: {len(fed.queued)} invocations",
                       partial(self._output.enqueue_many, fed.queued))
         old = self.progress
@@ -222,10 +242,13 @@ class Runner:
         await self._save()
 
     async def _save(self) -> None:
-        self.progress = replace(self.progress, updated_at=utc_now())
-        await durably(f"checkpoint of replay {self.request.id}",
-                      partial(self._checkpoints.save, self.progress))
-        self._saved_at = time.monotonic()
+        """One checkpoint at a time (two batches' writes may save at once): each holds all
+        the progress before it, and lands after it, retries included."""
+        async with self._saving:
+            self.progress = replace(self.progress, updated_at=utc_now())
+            await durably(f"checkpoint of replay {self.request.id}",
+                          partial(self._checkpoints.save, self.progress))
+            self._saved_at = time.monotonic()
 
     async def _end(self, status: Status, error: str | None = None) -> Progress:
         self.progress = replace(self.progress, status=status, error=error)
