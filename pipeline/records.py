@@ -184,12 +184,14 @@ class Invocation:
     split_on_error: bool = False  # a batch failing whole is halved (``pipeline.batches``)
     ordered: bool = False  # it waits for earlier invocations of its items' subjects
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, event: Any = None) -> dict[str, Any]:
+        """``event``: the event's JSON form, when the caller holds it already (a replay
+        carries the text it read: ``pipeline.replays.encoding``)."""
         record: dict[str, Any] = {
             "id": self.id,
             "function": self.function,
             "source": self.source,
-            "event": self.event.to_dict(),
+            "event": self.event.to_dict() if event is None else event,
             "attempt": self.attempt,
             "replay_id": self.replay_id,
             "queued_at": self.queued_at,

@@ -15,13 +15,14 @@ from typing import TypeVar
 
 from pipeline.deadletters import DeadLetter
 from pipeline.errors import BrokerUnavailable, FaasflowError
-from pipeline.finals import RecentFinals, status_headers
+from pipeline.finals import STATUS_HEADER, RecentFinals, status_headers
 from pipeline.kafka import Publisher
 from pipeline.records import Invocation, Result, Status, dumps
 from pipeline.topics import Topics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PENDING_HEADERS = [(STATUS_HEADER, Status.PENDING.value.encode())]
 
 
 class Writer:
@@ -87,20 +88,18 @@ class Writer:
                                                     invocation.function,
                                                     dumps(invocation.to_dict())))
 
-    async def write_pending(self, results: Sequence[Result]) -> None:
-        """Pending Results in bulk (a replay's), each acknowledged before this returns."""
-        if results:
-            await self._watched(self._publisher.publish_many(
-                self._topics.results,
-                [(r.invocation_id, dumps(r.to_dict())) for r in results],
-                status_headers(results[0])))
+    async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """Pending Results in bulk (a replay's, encoded: invocation id and record), each
+        acknowledged before this returns."""
+        if records:
+            await self._watched(self._publisher.publish_bulk(self._topics.results, records,
+                                                             PENDING_HEADERS))
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
-        """Invocations in bulk, each acknowledged before this returns."""
-        if invocations:
-            await self._watched(self._publisher.publish_many(
-                self._topics.invocations,
-                [(i.function, dumps(i.to_dict())) for i in invocations]))
+    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """Invocations in bulk (encoded: function and record), each acknowledged before this
+        returns."""
+        if records:
+            await self._watched(self._publisher.publish_bulk(self._topics.invocations, records))
 
     async def close(self) -> None:
         """Wait for the notes still being written."""

@@ -2,6 +2,7 @@
 checkpoints that let another runner take over without running an event twice.
 
     read a batch ─► decode, replay filter ─► plan (``Planner``) ─► skip those started
+      ─► encode (each event's text carried into its invocations, ``encoding``)
       ─► checkpoint ahead when the batch reaches past what was marked ``planned``
       ─► pending Results + invocations, written in bulk and acknowledged ─► next batch
 
@@ -26,17 +27,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
-from pipeline.execution import pending, plan_invocations
+from pipeline.execution import plan_invocations
 from pipeline.executor import durably
 from pipeline.ids import invocation_id
 from pipeline.kafka import Record
-from pipeline.records import Event, Invocation, Position, Result, strict_loads, utc_now
+from pipeline.records import Event, Invocation, Position, utc_now
 from pipeline.registry import Registry
+from pipeline.replays.encoding import Read, decode, invocation_record, pending_record
 from pipeline.replays.ranges import Ranges
 from pipeline.replays.records import Progress, ReplayRequest, Status
 
@@ -53,13 +56,17 @@ class Source(Protocol):
         ...
 
 
+Encoded = tuple[str, bytes]  # a record's key and value
+
+
 class Output(Protocol):
-    async def write_pending(self, results: Sequence[Result]) -> None:
-        """Write pending Results and wait for every acknowledgement."""
+    async def write_pending(self, records: Sequence[Encoded]) -> None:
+        """Write pending Results (keyed by invocation id) and wait for every
+        acknowledgement."""
         ...
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
-        """Write invocations and wait for every acknowledgement."""
+    async def enqueue_many(self, records: Sequence[Encoded]) -> None:
+        """Write invocations (keyed by function) and wait for every acknowledgement."""
         ...
 
 
@@ -101,15 +108,15 @@ def planner(request: ReplayRequest, registry: Registry, match: Match | None) -> 
 
 @dataclass
 class Fed:
-    """One batch, planned: the invocations to write with their pending Results
-    (``fresh``) or without (``again``: in the window a runner before may have written)."""
+    """One batch, planned and encoded: the invocations to write, and the pending Results of
+    those outside the window a runner before may have written."""
 
     read: int
     matched: int = 0
     invoked: int = 0
     ends: dict[int, int] = field(default_factory=dict)  # partition → offset after the batch
-    fresh: list[Invocation] = field(default_factory=list)
-    again: list[Invocation] = field(default_factory=list)
+    pending: list[Encoded] = field(default_factory=list)
+    queued: list[Encoded] = field(default_factory=list)
 
 
 class Runner:
@@ -118,11 +125,11 @@ class Runner:
 
     def __init__(self, request: ReplayRequest, progress: Progress, plan: Planner,
                  source: Source, output: Output, checkpoints: Checkpoints, started: Started,
-                 stopping: Callable[[], bool], every: int = 5000, batch: int = 1000,
-                 interval_s: float = 1.0) -> None:
-        """``every``: how far ahead (offsets per partition) each ``planned`` mark reaches;
-        ``batch``: records written per round trip; ``interval_s``: how often the counts are
-        checkpointed besides."""
+                 stopping: Callable[[], bool], *, limit: int, every: int = 5000,
+                 batch: int = 1000, interval_s: float = 1.0) -> None:
+        """``limit``: the largest record a topic takes; ``every``: how far ahead (offsets
+        per partition) each ``planned`` mark reaches; ``batch``: records written per round
+        trip; ``interval_s``: how often the counts are checkpointed besides."""
         self.request = request
         self.progress = progress
         self._plan = plan
@@ -131,10 +138,12 @@ class Runner:
         self._checkpoints = checkpoints
         self._started = started
         self._stopping = stopping
+        self._limit = limit
         self._every = every
         self._batch = batch
         self._interval_s = interval_s
         self._saved_at = time.monotonic()
+        self._saving = asyncio.Lock()
 
     def _remaining(self) -> Ranges:
         nexts = self.progress.next
@@ -146,52 +155,74 @@ class Runner:
         out a broker that is down; errors reading propagate (the caller resumes from the
         last checkpoint, as a runner taking over would).
 
-        One batch is written while the next is read and planned: the broker's round trips
-        overlap the decoding and planning, and batches still land in order."""
+        Writing overlaps reading and planning, and the writes of two batches overlap: a
+        batch's pending Results go out with the previous batch's invocations, in one
+        request (the producer sends one request at a time to a broker), where they took a
+        round trip each. Each batch still writes its pending Results, acknowledged, before
+        its invocations, and batches are counted done in order."""
         window = dict(self.progress.planned)  # what a runner before this one may have written
-        writing: asyncio.Task[None] | None = None
+        announced: asyncio.Task[None] | None = None  # the last batch's pending Results
+        queued: deque[asyncio.Task[None]] = deque()  # batches' invocations, oldest first
         try:
             async for batch in self._source.read(self._remaining(), self._batch):
                 if self._stopping():
                     break
                 fed = self._planned(batch, window)
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(self._commit(fed))
-            if writing is not None:
-                await writing
+                if announced is not None:
+                    await announced
+                while len(queued) > 1:  # at most two batches in flight
+                    await queued.popleft()
+                announced = asyncio.create_task(self._announce(fed))
+                queued.append(asyncio.create_task(
+                    self._enqueue(fed, announced, queued[-1] if queued else None)))
+            while queued:
+                await queued.popleft()
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                await asyncio.gather(writing, return_exceptions=True)
+            unfinished = [t for t in (announced, *queued) if t is not None and not t.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         return await self._end(Status.CANCELLED if self._stopping() else Status.DONE)
 
     def _planned(self, batch: list[Record], window: Mapping[int, int]) -> Fed:
         fed = Fed(read=len(batch))
         for partition, offset, _, value in batch:
             fed.ends[partition] = offset + 1
-            event = _decode(value, partition, offset)
-            if event is None:
+            read = _decode(value, partition, offset, self._limit)
+            if read is None:
                 continue
-            planned = self._plan(event, Position(partition, offset))
+            planned = self._plan(read.event, Position(partition, offset))
             fed.matched += bool(planned)
             fed.invoked += len(planned)
-            if offset < window.get(partition, 0):
-                fed.again.extend(i for i in planned if not self._started.started(i.id))
-            else:
-                fed.fresh.extend(planned)
+            again = offset < window.get(partition, 0)
+            for invocation in planned:
+                if again and self._started.started(invocation.id):
+                    continue
+                if not again:
+                    fed.pending.append((invocation.id, pending_record(invocation)))
+                fed.queued.append((invocation.function,
+                                   invocation_record(invocation, read.carried)))
         return fed
 
-    async def _commit(self, fed: Fed) -> None:
-        """Write one planned batch, then count it done."""
+    async def _announce(self, fed: Fed) -> None:
+        """Checkpoint a new mark if the batch reaches past ``planned``, then write the
+        batch's pending Results."""
         await self._mark_ahead(fed.ends)
         # Pending Results first, each write retried on its own: once an invocation is sent,
         # its pending Result sent again (a retry of both after a lost acknowledgement) could
         # land after its final one. Invocations sent twice run once.
-        await durably(f"replay {self.request.id}: {len(fed.fresh)} pending Results",
-                      partial(self._output.write_pending, [pending(i) for i in fed.fresh]))
-        await durably(f"replay {self.request.id}: {len(fed.fresh) + len(fed.again)} "
-                      "invocations", partial(self._output.enqueue_many, fed.fresh + fed.again))
+        await durably(f"replay {self.request.id}: {len(fed.pending)} pending Results",
+                      partial(self._output.write_pending, fed.pending))
+
+    async def _enqueue(self, fed: Fed, announced: asyncio.Task[None],
+                       before: asyncio.Task[None] | None) -> None:
+        """Once the batch's pending Results and the batch before are written, write its
+        invocations, then count it done."""
+        await announced
+        if before is not None:
+            await before
+        await durably(f"replay {self.request.id}: {len(fed.queued)} invocations",
+                      partial(self._output.enqueue_many, fed.queued))
         old = self.progress
         self.progress = replace(old, next={**old.next, **fed.ends}, read=old.read + fed.read,
                                 matched=old.matched + fed.matched,
@@ -211,10 +242,13 @@ class Runner:
         await self._save()
 
     async def _save(self) -> None:
-        self.progress = replace(self.progress, updated_at=utc_now())
-        await durably(f"checkpoint of replay {self.request.id}",
-                      partial(self._checkpoints.save, self.progress))
-        self._saved_at = time.monotonic()
+        """One checkpoint at a time (two batches' writes may save at once): each holds all
+        the progress before it, and lands after it, retries included."""
+        async with self._saving:
+            self.progress = replace(self.progress, updated_at=utc_now())
+            await durably(f"checkpoint of replay {self.request.id}",
+                          partial(self._checkpoints.save, self.progress))
+            self._saved_at = time.monotonic()
 
     async def _end(self, status: Status, error: str | None = None) -> Progress:
         self.progress = replace(self.progress, status=status, error=error)
@@ -228,9 +262,9 @@ class Runner:
         return await self._end(Status.FAILED, error)
 
 
-def _decode(value: bytes | None, partition: int, offset: int) -> Event | None:
+def _decode(value: bytes | None, partition: int, offset: int, limit: int) -> Read | None:
     try:
-        return Event.from_dict(strict_loads(value or b""))
+        return decode(value or b"", limit)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         log.warning("replay: skipping undecodable event at partition %d offset %d: %r",
                     partition, offset, exc)

@@ -154,7 +154,8 @@ class WorkerReplays:
             match, progress = None, replace(progress, error=exc.message)
         return Runner(request, progress, planner(request, self._registry, match),
                       KafkaSource(self._kafka, self._topics.events(request.source)),
-                      self._writer, self._checkpoints, self._finals, self._stopping(request.id))
+                      self._writer, self._checkpoints, self._finals, self._stopping(request.id),
+                      limit=self._kafka.message_bytes)
 
     def problems(self) -> list[str]:
         problem = self._view.problem()

@@ -33,5 +33,7 @@ decode_input: Callable[[bytes, str | None], Any] = _shim.decode_input
 loads_strict: Callable[[str], Any] = _shim.loads_strict
 """Strict JSON (see the shim): what the host parses JSON payloads with, too."""
 
+MAX_JSON_DEPTH: int = _shim.MAX_JSON_DEPTH
+
 encode_output: Callable[[Any], bytes] = _shim.encode_output
 """The output of a handler's result: what cold mode writes to stdout."""

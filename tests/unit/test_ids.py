@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from pipeline.ids import invocation_id, new_event_id, new_resource_id
+from pipeline.ids import invocation_id, new_event_id, new_resource_id, uuid5
 from pipeline.records import Event
 
 
@@ -67,3 +67,14 @@ def test_new_event_ids_are_unique_uuids() -> None:
 
     assert len(ids) == 100
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_invocation_ids_stay_what_they_were_before_uuid5_was_made_faster() -> None:
+    # ids already in the results topic must not change: computed with uuid.uuid5
+    assert invocation_id("orders", ev(source="shop/é"), "resize", "rp_1") == \
+        "0bfe565d-80d1-50b7-8900-5bd9abec4701"
+
+
+def test_uuid5_is_the_standard_librarys() -> None:
+    for name in ("", "a", "é\x00ü", "orders\x00src\x00" + "x" * 300):
+        assert uuid5(uuid.NAMESPACE_URL, name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))

@@ -12,7 +12,7 @@ from pipeline.errors import BrokerUnavailable
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
 from pipeline.kafka import Record
-from pipeline.records import Event, Invocation, Position, Result, Status, dumps
+from pipeline.records import Event, Invocation, Position, Result, Status, dumps, strict_loads
 from pipeline.registry import Registry, encode, record_key
 from pipeline.replays.ranges import Ranges
 from pipeline.replays.records import Progress, ReplayRequest
@@ -22,6 +22,7 @@ from pipeline.replays.runner import Runner, planner
 from .support import event, subscription
 
 SOURCE = "orders"
+LIMIT = 1024 * 1024
 
 
 def records(count: int, partitions: int = 2) -> list[Record]:
@@ -54,11 +55,15 @@ class MemoryOutput:
         self.die_at = die_at
         self.unacknowledged = unacknowledged
 
-    async def write_pending(self, results: Sequence[Result]) -> None:
+    async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
+        results = [Result.from_dict(strict_loads(value)) for _, value in records]
+        assert [key for key, _ in records] == [r.invocation_id for r in results]
         self.pending.extend(results)
         self.log.extend(("pending", r.invocation_id) for r in results)
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
+        invocations = [Invocation.from_dict(strict_loads(value)) for _, value in records]
+        assert [key for key, _ in records] == [i.function for i in invocations]
         self.writes += 1
         if self.writes == self.die_at:
             self.queued.extend(invocations[: len(invocations) // 2])  # half landed
@@ -100,8 +105,8 @@ def runner(req: ReplayRequest, log: list[Record], output: MemoryOutput,
            stopping: bool = False, match: object = None) -> Runner:
     plan = planner(req, functions or registry("zip", "audit"), match)  # type: ignore[arg-type]
     return Runner(req, progress or Progress.start(req), plan, MemorySource(log), output,
-                  checkpoints, finals or RecentFinals(600), lambda: stopping, every=4, batch=4,
-                  interval_s=0.0)
+                  checkpoints, finals or RecentFinals(600), lambda: stopping, limit=LIMIT,
+                  every=4, batch=4, interval_s=0.0)
 
 
 async def test_every_event_goes_to_every_subscribed_function_with_the_replay_id() -> None:
