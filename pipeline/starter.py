@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from functools import partial
-from typing import Protocol
 
 from pipeline import deadletters
 from pipeline.batches import assembly
@@ -26,24 +24,16 @@ from pipeline.batches.assembly import Pending
 from pipeline.batches.batcher import Batcher
 from pipeline.deadletters import Origin, Reason
 from pipeline.errors import PayloadTooLarge
-from pipeline.execution import failed, pending, plan_invocations
+from pipeline.execution import failed, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
 from pipeline.grouped import GroupWrite
-from pipeline.records import Event, Failure, Invocation, Position, Result, dumps
+from pipeline.records import Event, Failure, Invocation, Position, dumps
 from pipeline.registry import Registry
+from pipeline.replays.encoding import Queue, invocation_record, pending_record
 from pipeline.specs import Subscription
 
 log = logging.getLogger(__name__)
-
-
-class Queue(Protocol):
-    """Each call writes and waits for the acknowledgement of every record;
-    ``BrokerUnavailable`` or ``PayloadTooLarge`` when it could not."""
-
-    async def write_pending(self, results: Sequence[Result]) -> None: ...
-
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None: ...
 
 
 class Starter:
@@ -83,9 +73,12 @@ class Starter:
         # of both could land after the final one. An invocation queued twice runs once.
         try:
             await durably(f"pending Results of event {event.id}",
-                          partial(self._pending.write, [pending(i) for i in invocations]))
+                          partial(self._pending.write, [(i.id, pending_record(i))
+                                                        for i in invocations]))
             await durably(f"invocations of event {event.id}",
-                          partial(self._invocations.write, invocations))
+                          partial(self._invocations.write, [(i.function,
+                                                             invocation_record(i, None))
+                                                            for i in invocations]))
         except PayloadTooLarge as exc:
             await self._refuse(event, origin, invocations, exc.message)
             return 0
@@ -117,9 +110,11 @@ class Starter:
             return
         try:
             await durably(f"pending Result of batch {invocation.id}",
-                          partial(self._pending.write, [pending(invocation)]))
+                          partial(self._pending.write,
+                                  [(invocation.id, pending_record(invocation))]))
             await durably(f"batch invocation {invocation.id}",
-                          partial(self._invocations.write, [invocation]))
+                          partial(self._invocations.write,
+                                  [(invocation.function, invocation_record(invocation, None))]))
         except PayloadTooLarge as exc:
             for each in batch:
                 await self._refuse(each.event, each.origin, [], exc.message)

@@ -18,8 +18,9 @@ output reads as ``records.dumps``' does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -27,6 +28,22 @@ from pipeline.budget import INVOCATION_ENVELOPE
 from pipeline.execution import pending
 from pipeline.records import Event, Invocation, strict_loads
 from pipeline.runtime.shim import MAX_JSON_DEPTH
+
+Encoded = tuple[str, bytes]  # a record's key and value
+
+
+class Queue(Protocol):
+    """Where the starter and the replay runner write (``pipeline.writer.Writer``): each
+    call waits for the acknowledgement of every record; ``BrokerUnavailable`` or
+    ``PayloadTooLarge`` when it could not."""
+
+    async def write_pending(self, records: Sequence[Encoded]) -> None:
+        """Pending Results, keyed by invocation id."""
+        ...
+
+    async def enqueue_many(self, records: Sequence[Encoded]) -> None:
+        """Invocations, keyed by function."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

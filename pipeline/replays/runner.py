@@ -28,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
@@ -39,7 +39,14 @@ from pipeline.ids import invocation_id
 from pipeline.kafka import Record
 from pipeline.records import Event, Invocation, Position, utc_now
 from pipeline.registry import Registry
-from pipeline.replays.encoding import Read, decode, invocation_record, pending_record
+from pipeline.replays.encoding import (
+    Encoded,
+    Queue,
+    Read,
+    decode,
+    invocation_record,
+    pending_record,
+)
 from pipeline.replays.ranges import Ranges
 from pipeline.replays.records import Progress, ReplayRequest, Status
 
@@ -56,18 +63,6 @@ class Source(Protocol):
         ...
 
 
-Encoded = tuple[str, bytes]  # a record's key and value
-
-
-class Output(Protocol):
-    async def write_pending(self, records: Sequence[Encoded]) -> None:
-        """Write pending Results (keyed by invocation id) and wait for every
-        acknowledgement."""
-        ...
-
-    async def enqueue_many(self, records: Sequence[Encoded]) -> None:
-        """Write invocations (keyed by function) and wait for every acknowledgement."""
-        ...
 
 
 class Checkpoints(Protocol):
@@ -124,7 +119,7 @@ class Runner:
     until ``stopping()`` (a cancel) says to stop feeding."""
 
     def __init__(self, request: ReplayRequest, progress: Progress, plan: Planner,
-                 source: Source, output: Output, checkpoints: Checkpoints, started: Started,
+                 source: Source, output: Queue, checkpoints: Checkpoints, started: Started,
                  stopping: Callable[[], bool], *, limit: int, every: int = 5000,
                  batch: int = 1000, interval_s: float = 1.0) -> None:
         """``limit``: the largest record a topic takes; ``every``: how far ahead (offsets

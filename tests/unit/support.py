@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.deadletters import DeadLetter
 from pipeline.filters import parse
 from pipeline.finals import RecentFinals
-from pipeline.records import Event, Invocation, Result, Status
+from pipeline.records import Event, Invocation, Result, Status, strict_loads
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.specs import FunctionSpec, Subscription, Webhook
 
@@ -101,15 +101,15 @@ class MemoryLog:
     async def dead_letter(self, letter: DeadLetter) -> None:
         self.letters.append(letter)
 
-    async def write_pending(self, results: Sequence[Result]) -> None:
+    async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.results.extend(results)
+        self.results.extend(Result.from_dict(strict_loads(value)) for _, value in records)
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.queued.extend(invocations)
+        self.queued.extend(Invocation.from_dict(strict_loads(value)) for _, value in records)
 
     def finals(self) -> list[Result]:
         return [r for r in self.results if r.status.final]

@@ -7,7 +7,7 @@ from pipeline.deadletters import Origin, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
-from pipeline.records import Invocation, Result, Status
+from pipeline.records import Result, Status
 from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.starter import Starter
 
@@ -81,12 +81,12 @@ class LostAcknowledgement(MemoryLog):
         await super().write(result)
         self.order.append(f"result:{result.status}")
 
-    async def write_pending(self, results: Sequence[Result]) -> None:
-        await super().write_pending(results)
-        self.order += [f"result:{r.status}" for r in results]
+    async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
+        await super().write_pending(records)
+        self.order += [f"result:{r.status}" for r in self.results[-len(records):]]
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
-        await super().enqueue_many(invocations)
+    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
+        await super().enqueue_many(records)
         self.order.append("queued")
         if not self.lost:
             self.lost = True
@@ -113,10 +113,10 @@ class CountingLog(MemoryLog):
         super().__init__(finals)
         self.writes: list[int] = []
 
-    async def enqueue_many(self, invocations: Sequence[Invocation]) -> None:
+    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
         await asyncio.sleep(0.01)  # the acknowledgement takes a while
-        await super().enqueue_many(invocations)
-        self.writes.append(len(invocations))
+        await super().enqueue_many(records)
+        self.writes.append(len(records))
 
 
 async def test_events_started_at_once_share_their_writes_and_each_is_queued() -> None:
