@@ -27,13 +27,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.harness import Measurement
 from bench.pipeline import _produce
-from bench.runtime import CONCURRENCY, call_warm, direct_rate, warm_spec
+from bench.runtime import CONCURRENCY, direct_rate, warm_calls
 from bench.stack import Stack
 from pipeline.ids import new_event_id
 from pipeline.kafka import ensure_topics
 from pipeline.records import Event, dumps
-from pipeline.runtime.engine import Engine
-from pipeline.runtime.warm import WarmRunner
 from pipeline.settings import KafkaSettings
 from pipeline.topics import TopicSpec
 
@@ -151,26 +149,13 @@ async def _aiokafka_floor(stack: Stack, source: str) -> tuple[float, float]:
     """Direct calls to the warm pool, and the aiokafka agent calling it for each event,
     both with up to ``CONCURRENCY`` calls in flight: events (calls) per second."""
     direct = await direct_rate(stack, FLOOR_EVENTS, CONCURRENCY)
-    engine = Engine()
-    runner = WarmRunner(stack.settings, lambda function: {}, engine)
-    try:
-        pool = runner.pool(warm_spec(stack, CONCURRENCY))
-        in_flight = asyncio.Semaphore(CONCURRENCY)
-
-        async def call(n: int) -> None:
-            async with in_flight:
-                await call_warm(pool, n)
-
-        await asyncio.gather(*(call(n) for n in range(WARM_UP_CALLS)))  # every container up
+    async with warm_calls(stack, CONCURRENCY, warm_up=WARM_UP_CALLS) as call:
 
         async def call_each(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             await asyncio.gather(*(call(number_of(event)) for event in events))
             return [result_of(event) for event in events]
 
         floor = await _aiokafka_agent(stack.settings.kafka, source, FLOOR_EVENTS, call_each)
-    finally:
-        await runner.close()
-        engine.close()
     return direct, floor
 
 

@@ -4,8 +4,10 @@ gateway against a direct call to a warm container of the same kind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -83,9 +85,11 @@ async def call_warm(pool: FunctionPool[WarmContainer], n: int) -> None:
         await pool.release(container, healthy=True)
 
 
-async def direct_rate(stack: Stack, calls: int, concurrency: int) -> float:
-    """Calls per second straight to warm containers of the trivial function, at most
-    ``concurrency`` at once (after a warm-up that starts every container)."""
+@contextlib.asynccontextmanager
+async def warm_calls(stack: Stack, concurrency: int,
+                     warm_up: int) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+    """``call(n)``: one call straight to a warm container of the trivial function, at most
+    ``concurrency`` at once; ``warm_up`` calls are made first (every container started)."""
     engine = Engine()
     runner = WarmRunner(stack.settings, lambda function: {}, engine)
     try:
@@ -96,13 +100,20 @@ async def direct_rate(stack: Stack, calls: int, concurrency: int) -> float:
             async with in_flight:
                 await call_warm(pool, n)
 
-        await asyncio.gather(*(call(n) for n in range(4 * concurrency)))
-        start = time.perf_counter()
-        await asyncio.gather(*(call(n) for n in range(calls)))
-        return calls / (time.perf_counter() - start)
+        await asyncio.gather(*(call(n) for n in range(warm_up)))
+        yield call
     finally:
         await runner.close()
         engine.close()
+
+
+async def direct_rate(stack: Stack, calls: int, concurrency: int) -> float:
+    """Calls per second straight to warm containers of the trivial function, at most
+    ``concurrency`` at once."""
+    async with warm_calls(stack, concurrency, warm_up=4 * concurrency) as call:
+        start = time.perf_counter()
+        await asyncio.gather(*(call(n) for n in range(calls)))
+        return calls / (time.perf_counter() - start)
 
 
 async def warm(stack: Stack) -> list[Measurement]:

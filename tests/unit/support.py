@@ -3,7 +3,7 @@ implementations of the ports)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -11,8 +11,10 @@ from pipeline.deadletters import DeadLetter
 from pipeline.filters import parse
 from pipeline.finals import RecentFinals
 from pipeline.records import Event, Invocation, Result, Status, strict_loads
+from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.runtime.base import RunOutcome, RunRequest
 from pipeline.specs import FunctionSpec, Subscription, Webhook
+from pipeline.starter import Starter
 
 STARTED_AT = "2025-01-01T00:00:00.000000Z"
 FINISHED_AT = "2025-01-01T00:00:00.250000Z"
@@ -123,3 +125,17 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+ROOM = 1024 * 1024  # the bytes a batch may hold in the starters the tests make
+
+
+def starter(*records: Record, log: Callable[[RecentFinals], MemoryLog] = MemoryLog
+            ) -> tuple[Starter, MemoryLog, RecentFinals]:
+    """A starter whose registry holds ``records``, writing to an in-memory log."""
+    registry = Registry()
+    for record in records:
+        registry.apply(record_key(record).encode(), encode(record))
+    finals = RecentFinals(600)
+    made = log(finals)
+    return Starter(registry, made, made, finals, ROOM), made, finals

@@ -16,18 +16,15 @@ from pipeline.batches.policy import Batching
 from pipeline.deadletters import Origin, Reason
 from pipeline.errors import InvalidRequest, PayloadTooLarge
 from pipeline.execution import execute, failed, pending
-from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
 from pipeline.index.rows import Row
 from pipeline.records import Event, Failure, Invocation, Position, Result, Status, dumps
-from pipeline.registry import Record, Registry, encode, record_key
 from pipeline.specs import Subscription
 from pipeline.starter import Starter
 
-from .support import MemoryLog, MemoryRunner, event, function_spec, subscription
+from .support import ROOM, MemoryRunner, event, function_spec, starter, subscription
 
 TOPIC = "t.events.orders"
-ROOM = 1024 * 1024
 
 
 def batched(ident: str = "s1", function: str = "zip", size: int = 3,
@@ -257,13 +254,6 @@ def test_the_index_makes_a_row_of_the_batch_and_of_each_event() -> None:
 # the starter
 
 
-def starter(*records: Record) -> tuple[Starter, MemoryLog, RecentFinals]:
-    registry = Registry()
-    for record in records:
-        registry.apply(record_key(record).encode(), encode(record))
-    finals = RecentFinals(600)
-    log = MemoryLog(finals)
-    return Starter(registry, log, log, finals, ROOM), log, finals
 
 
 def origin(n: int) -> Origin:

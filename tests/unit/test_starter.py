@@ -8,22 +8,10 @@ from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.finals import RecentFinals
 from pipeline.ids import invocation_id
 from pipeline.records import Result, Status
-from pipeline.registry import Record, Registry, encode, record_key
-from pipeline.starter import Starter
 
-from .support import MemoryLog, event, subscription
+from .support import MemoryLog, event, starter, subscription
 
 ORIGIN = Origin("t.events.orders", 2, 41)
-ROOM = 1024 * 1024
-
-
-def starter(*records: Record) -> tuple[Starter, MemoryLog, RecentFinals]:
-    registry = Registry()
-    for record in records:
-        registry.apply(record_key(record).encode(), encode(record))
-    finals = RecentFinals(600)
-    log = MemoryLog(finals)
-    return Starter(registry, log, log, finals, ROOM), log, finals
 
 
 async def test_each_subscribed_function_gets_a_pending_result_and_a_queued_invocation() -> None:
@@ -96,13 +84,9 @@ class LostAcknowledgement(MemoryLog):
 async def test_no_pending_result_is_written_after_its_invocation_was_queued() -> None:
     """Once queued, an invocation may run and end at once: a pending Result written again by
     a retry of both writes could land after its final one, and stay there."""
-    registry = Registry()
-    record = subscription("s1", "zip")
-    registry.apply(record_key(record).encode(), encode(record))
-    finals = RecentFinals(600)
-    log = LostAcknowledgement(finals)
+    s, log, _ = starter(subscription("s1", "zip"), log=LostAcknowledgement)
 
-    assert await Starter(registry, log, log, finals, ROOM).start(event(b"x"), "orders", ORIGIN) == 1
+    assert await s.start(event(b"x"), "orders", ORIGIN) == 1
 
     first_queued = log.order.index("queued")
     assert "result:pending" not in log.order[first_queued:], log.order
@@ -120,12 +104,7 @@ class CountingLog(MemoryLog):
 
 
 async def test_events_started_at_once_share_their_writes_and_each_is_queued() -> None:
-    registry = Registry()
-    record = subscription("s1", "zip")
-    registry.apply(record_key(record).encode(), encode(record))
-    finals = RecentFinals(600)
-    log = CountingLog(finals)
-    s = Starter(registry, log, log, finals, ROOM)
+    s, log, _ = starter(subscription("s1", "zip"), log=CountingLog)
 
     started = await asyncio.gather(*(s.start(event(b"x", ident=f"ev-{n}"), "orders", ORIGIN)
                                      for n in range(50)))
