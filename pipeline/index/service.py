@@ -134,13 +134,14 @@ class ResultsIndex:
 
     async def _open_readers(self) -> None:
         """(Re)open the reader connections, on the file now at ``path`` (a writer that
-        rebuilds it replaces it)."""
-        for old in ("_db", "_pages_db"):
-            if hasattr(self, old):
-                await self._close_reader(getattr(self, old))
+        rebuilds it replaces it). The new ones are in place before the old ones close: a
+        query that took an old one meanwhile runs before its close, on the same thread."""
+        old = [getattr(self, name) for name in ("_db", "_pages_db") if hasattr(self, name)]
         self._inode = self.path.stat().st_ino if self.path.exists() else 0
         self._db = connect(self.path, readonly=True)
         self._pages_db = connect(self.path, readonly=True)
+        for db in old:
+            await self._close_reader(db)
 
     async def _close_reader(self, db: sqlite3.Connection) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pages, db.close)

@@ -3,6 +3,7 @@ the replay summary, and starting over when the file is not ours."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import sqlite3
@@ -15,10 +16,12 @@ import pytest
 
 from pipeline.errors import InvalidRequest
 from pipeline.index import queries
-from pipeline.index.rows import ERROR_CHARS, Cursor, Query, timestamp
+from pipeline.index.rows import ERROR_CHARS, Cursor, Page, Query, timestamp
+from pipeline.index.service import ResultsIndex
 from pipeline.index.store import IndexStore
 from pipeline.kafka.stored import stale
 from pipeline.records import Position, Result, Status, dumps
+from pipeline.settings import Settings
 
 RESULTS, CALLBACKS = "t.results", "t.callbacks"
 
@@ -275,3 +278,26 @@ def test_stored_positions_outside_the_topic_are_stale() -> None:
     assert "partition 2 no longer exists" in (stale({2: 1}, {0: 0}, {0: 5}) or "")
     assert "outside 0..3" in (stale({0: 5}, {0: 0}, {0: 3}) or "")  # topic recreated
     assert "outside 4..9" in (stale({0: 2}, {0: 4}, {0: 9}) or "")  # records deleted
+
+
+async def test_a_query_racing_a_reader_reopen_reads_an_open_connection(tmp_path: Path) -> None:
+    """A reader reopens its connections when the file is rebuilt or it becomes the writer;
+    a page or stats query taken meanwhile must not get a connection closed under it."""
+    index = ResultsIndex(Settings(state_dir=tmp_path), tmp_path / "index.sqlite3")
+    IndexStore(index.path, index.topics.results, index.topics.callbacks).close()
+    await index._open_readers()
+    close = index._close_reader
+    arrived: list[asyncio.Future[Page]] = []
+
+    async def close_as_a_query_arrives(db: sqlite3.Connection) -> None:
+        await close(db)
+        arrived.append(asyncio.ensure_future(index.page(Query(limit=10))))
+
+    index._close_reader = close_as_a_query_arrives  # type: ignore[method-assign]
+    await index._open_readers()
+    index._close_reader = close  # type: ignore[method-assign]
+    for page in arrived:
+        assert (await page).rows == []
+    await index._close_reader(index._db)
+    await index._close_reader(index._pages_db)
+    await index._fetcher.stop()  # never started: its consumer is let go
