@@ -102,7 +102,6 @@ class WorkerSettings(BaseModel):
     fetch_max_wait_ms: int = Field(
         default=20, ge=1, le=1500,
         description="how long a fetch may wait for data; also the worst added latency")
-    resubscribe_delay_s: float = Field(default=1.0, ge=0)
     registry_sync_timeout_s: float = Field(default=10.0, gt=0)
 
 

@@ -4,6 +4,9 @@
                                    └──────────── faasflow.deadletter ◄──────────┘          │
     callback URLs, sinks ◄─ POST (signed, retried) ◄─ callbacks (pipeline.callbacks) ◄─────┘
 
+The starter reads the event topics, which appear at run time, as a consumer group of its
+own (``pipeline.kafka.group``); the executor and callbacks agents are Faust's.
+
 Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
 core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
 it to Faust only once the core is done with it: its invocations queued, its final Result
@@ -18,11 +21,13 @@ import asyncio
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import faust
+from faust.types import TP
 
 from pipeline.admission import Admission, InflightBudget
 from pipeline.callbacks.dispatcher import may_have_targets
@@ -31,6 +36,7 @@ from pipeline.deadletters import Origin, Reason, of_record
 from pipeline.executor import Executor, durably
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
+from pipeline.kafka.group import GroupReader, Partition
 from pipeline.records import Event, Invocation, Result, strict_loads
 from pipeline.registry import Registry, position_required
 from pipeline.replays.worker import WorkerReplays
@@ -41,13 +47,58 @@ from pipeline.topics import Topics
 from pipeline.worker.connectors import WorkerConnectors
 from pipeline.worker.fetching import adjust_consumer
 from pipeline.worker.reporting import HealthReporter
-from pipeline.worker.sources import SourceTopics
 from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTION_CHECK_S = 2.0
+REVOKE_GRACE_S = 10.0  # how long a revoked partition's starter work may take to finish
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A record an agent took, and how to acknowledge it once handled."""
+
+    origin: Origin
+    value: bytes | None
+    headers: Any
+    ack: Callable[[], Awaitable[object]]
+
+
+async def faust_records(stream: faust.StreamT[Any]) -> AsyncIterator[Taken]:
+    stream.enable_acks = False
+    async for event in stream.events():
+        message = event.message
+        yield Taken(Origin(message.topic, message.partition, message.offset), message.value,
+                    message.headers, partial(stream.ack, event))
+
+
+async def group_records(reader: GroupReader) -> AsyncIterator[Taken]:
+    async for delivery in reader.deliveries():
+        async def ack(delivery: Any = delivery) -> None:
+            reader.done(delivery)
+
+        yield Taken(Origin(delivery.topic, delivery.partition, delivery.offset),
+                    delivery.value, delivery.headers, ack)
+
+
+class FaustConsumption:
+    """The Faust consumer's partitions, as the health reporter watches them."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self.group = worker.app.conf.id
+
+    @property
+    def assigned(self) -> frozenset[Partition]:
+        return self._worker.assigned
+
+    @property
+    def rebalancing(self) -> bool:
+        return bool(self._worker.app.rebalancing)
+
+    async def seek(self, partition: Partition, offset: int) -> None:
+        await self._worker.app.consumer.seek(TP(*partition), offset)
 
 
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
@@ -86,8 +137,12 @@ class Worker:
         self.topics = Topics(kafka)
         self.registry = Registry()
         self.app = faust_app(settings, self.topics)
-        self.sources = SourceTopics(self.app, self.topics, kafka,
-                                    settings.worker.resubscribe_delay_s)
+        self.sources = GroupReader(
+            kafka, f"{self.topics.prefix}-starter",
+            fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
+            max_poll_interval_s=settings.runtime.max_timeout_s + 60,
+            on_revoked=self._starter_revoked)
+        self._followed: set[str] = set()
         self.finals = RecentFinals(settings.worker.dedupe_horizon_s)
         self.publisher = Publisher(kafka)
         self.writer = Writer(self.publisher, self.topics, self.finals)
@@ -113,7 +168,8 @@ class Worker:
         self._rebalanced = False
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
         self.app.on_before_shutdown.connect(self._on_shutdown)
-        self.app.agent(self.sources.channel(), name="starter")(self._starter)
+        self.consumptions = (FaustConsumption(self), self.sources)
+        self.app.task(self._starter)
         self.app.agent(self.app.topic(self.topics.invocations), name="executor")(self._executor)
         self.app.agent(self.app.topic(self.topics.results), name="callbacks")(self._callbacks)
         self.app.task(self._follow_registry)
@@ -125,18 +181,13 @@ class Worker:
 
     @property
     def assigned(self) -> frozenset[tuple[str, int]]:
-        """The (topic, partition)s this worker consumes."""
+        """The (topic, partition)s this worker's Faust agents consume."""
         return frozenset(self._assigned)
 
     async def prepare(self) -> None:
-        """Before Faust starts: topics exist, and the starter knows today's sources."""
+        """Before Faust starts: the core topics exist."""
         await wait_for_broker(self.settings.kafka, timeout_s=60)
         await ensure_topics(self.settings.kafka, self.topics.core())
-        registry = Registry()
-        view = CompactedView(self.settings.kafka, self.topics.registry, registry.apply)
-        await view.start()
-        await view.stop()
-        await self.sources.follow(registry.sources())
 
     async def _follow_registry(self) -> None:
         kafka = self.settings.kafka
@@ -163,7 +214,8 @@ class Worker:
                                      self.publisher, self.finals, finals_view)
         await self.replays.start()
         self.replays.assign({p for t, p in self._assigned if t == self.topics.invocations})
-        await self.sources.follow(self.registry.sources())
+        await self.sources.start()
+        await self._follow_sources()
         self._ready.set()
         self._mark_ready()
         log.info("registry loaded: %d functions, %d subscriptions, %d connectors; "
@@ -173,14 +225,19 @@ class Worker:
         changed = asyncio.Event()
         self.registry.on_change(lambda kind, ident, record: changed.set())
         while True:
-            try:
-                await asyncio.wait_for(changed.wait(), timeout=SUBSCRIPTION_CHECK_S)
-            except TimeoutError:
-                self.sources.check()
-                continue
+            await changed.wait()
             changed.clear()
             self.connectors.reconcile()
-            await self.sources.follow(self.registry.sources())
+            await self._follow_sources()
+
+    async def _follow_sources(self) -> None:
+        """The starter reads the event topic of every source subscribed to."""
+        new = sorted(self.registry.sources() - self._followed)
+        if not new:
+            return
+        await ensure_topics(self.settings.kafka, [self.topics.event_topic(s) for s in new])
+        self.sources.follow(self.topics.events(s) for s in new)
+        self._followed.update(new)
 
     async def _on_shutdown(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
         """Stop connectors and the work in flight (unacknowledged, it is redone by whoever
@@ -190,6 +247,7 @@ class Worker:
         if self.replays is not None:
             await self.replays.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
+        await self.sources.stop()
         await self.starter.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
@@ -216,6 +274,14 @@ class Worker:
             self.replays.assign({p for t, p in now if t == self.topics.invocations})
         self._mark_ready()
 
+    async def _starter_revoked(self, lost: set[Partition]) -> None:
+        """The starter's work is short (its invocations queued): let that of partitions
+        taken away finish, so that their new owner does not redo it; stop what does not."""
+        tasks = [task for partition in lost for task in self._tasks.pop(partition, ())]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=REVOKE_GRACE_S)
+            await self._cancel(list(late))
+
     async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:
         for task in tasks:
             task.cancel()
@@ -231,9 +297,9 @@ class Worker:
 
     # the agents
 
-    async def _starter(self, stream: faust.StreamT[Any]) -> None:
+    async def _starter(self) -> None:
         await self._ready.wait()
-        await self._pipeline(stream, Event.from_dict, self._start)
+        await self._pipeline(group_records(self.sources), Event.from_dict, self._start)
 
     async def _start(self, event: Event, origin: Origin) -> None:
         await self._registry_at(position_required(event))
@@ -249,7 +315,7 @@ class Worker:
         async def run(invocation: Invocation, origin: Origin) -> None:
             await executor.handle(invocation)
 
-        await self._pipeline(stream, Invocation.from_dict, run)
+        await self._pipeline(faust_records(stream), Invocation.from_dict, run)
 
     async def _callbacks(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()
@@ -262,41 +328,38 @@ class Worker:
         def wanted(headers: Mapping[str, bytes]) -> bool:
             return may_have_targets(headers, self.registry.has_sinks)
 
-        await self._pipeline(stream, Result.from_dict, deliver, self.callback_budget, wanted)
+        await self._pipeline(faust_records(stream), Result.from_dict, deliver,
+                             self.callback_budget, wanted)
 
-    async def _pipeline(self, stream: faust.StreamT[Any], parse: Callable[[Any], T],
+    async def _pipeline(self, records: AsyncIterator[Taken], parse: Callable[[Any], T],
                         handle: Callable[[T, Origin], Awaitable[None]],
                         budget: InflightBudget | None = None,
                         wanted: Callable[[Mapping[str, bytes]], bool] | None = None) -> None:
         """Take each record as it comes and handle it in a task of its own, as far as the
-        in-flight budget allows; acknowledge it to Faust once handled (Faust commits an
-        offset only when every record before it is acknowledged). A record ``wanted``
-        says has nothing to do, from its headers, is acknowledged at once."""
-        stream.enable_acks = False
+        in-flight budget allows; acknowledge it once handled (an offset is committed only
+        when every record before it is acknowledged). A record ``wanted`` says has nothing
+        to do, from its headers, is acknowledged at once."""
         budget = budget or self.inflight
-        async for event in stream.events():
-            message = event.message
-            origin = Origin(message.topic, message.partition, message.offset)
+        async for taken in records:
+            origin = taken.origin
             self.reporter.received(origin)
-            if wanted is not None and not wanted(dict(message.headers or ())):
-                await stream.ack(event)
+            if wanted is not None and not wanted(dict(taken.headers or ())):
+                await taken.ack()
                 continue
-            size = len(message.value or b"")
+            size = len(taken.value or b"")
             await budget.take(size)
-            task = asyncio.create_task(self._one(stream, event, origin, size, parse, handle,
-                                                 budget))
+            task = asyncio.create_task(self._one(taken, size, parse, handle, budget))
             tasks = self._tasks[(origin.topic, origin.partition)]
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    async def _one(self, stream: faust.StreamT[Any], event: Any, origin: Origin, size: int,
-                   parse: Callable[[Any], T],
+    async def _one(self, taken: Taken, size: int, parse: Callable[[Any], T],
                    handle: Callable[[T, Origin], Awaitable[None]],
                    budget: InflightBudget) -> None:
-        value = event.message.value
+        origin, value = taken.origin, taken.value
         try:
             try:
-                record = parse(strict_loads(value))
+                record = parse(strict_loads(value or b""))
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 await self._dead(origin, value, Reason.UNDECODABLE, f"undecodable record: {exc!r}")
             else:
@@ -305,7 +368,7 @@ class Worker:
                 except Exception as exc:  # a bug of ours: keep the record, move on
                     log.exception("record %s failed", origin.key)
                     await self._dead(origin, value, Reason.INTERNAL, f"internal error: {exc!r}")
-            await stream.ack(event)
+            await taken.ack()
         finally:
             await budget.give_back(size)
 

@@ -8,9 +8,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
-
-from faust.types import TP
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline import health
 from pipeline.deadletters import Origin
@@ -25,6 +23,21 @@ log = logging.getLogger(__name__)
 
 PROBE_EVERY_S = 3.0
 RECENT_FAILURE_S = 15.0
+
+
+class Consumption(Protocol):
+    """A consumer group member of the worker's, as the watchdog sees it."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def assigned(self) -> frozenset[Partition]: ...
+
+    @property
+    def rebalancing(self) -> bool: ...
+
+    async def seek(self, partition: Partition, offset: int) -> None: ...
 
 
 class HealthReporter:
@@ -43,18 +56,14 @@ class HealthReporter:
 
     async def run(self) -> None:
         """Report until cancelled; a failure here is a problem to report, never a crash."""
-        probe = GroupProbe(self._worker.settings.kafka, self._worker.app.conf.id)
-        started = False
+        probes: dict[str, GroupProbe] = {}
         probed_at = 0.0
         try:
             while True:
                 if time.monotonic() - probed_at > PROBE_EVERY_S and self._worker.ready:
                     probed_at = time.monotonic()
                     try:
-                        if not started:
-                            await probe.start()
-                            started = True
-                        await self._probe(probe)
+                        await self._probe(probes)
                         self._probe_problem = None
                     except BrokerUnavailable as exc:
                         self._probe_problem = exc.message
@@ -68,29 +77,41 @@ class HealthReporter:
                 await asyncio.sleep(health.INTERVAL_S)
         finally:
             self.path.unlink(missing_ok=True)
-            if started:
+            for probe in probes.values():
                 await probe.stop()
 
-    async def _probe(self, probe: GroupProbe) -> None:
+    async def _probe(self, probes: dict[str, GroupProbe]) -> None:
         worker = self._worker
-        self._stuck_rebalancing = self._watchdog.rebalancing(worker.app.rebalancing)
+        rebalancing = any(c.rebalancing for c in worker.consumptions)
+        self._stuck_rebalancing = self._watchdog.rebalancing(rebalancing)
         if self._stuck_rebalancing:
             log.error("a rebalance has not ended for %.0fs", self._watchdog.stall_after_s)
-        if worker.app.rebalancing:
+        if rebalancing:
             return
-        assigned = worker.assigned
-        ends, committed = await probe.offsets(assigned)
-        reached = {p: max(self._received.get(p, 0), committed.get(p, 0)) for p in assigned}
+        ends: dict[Partition, int] = {}
+        reached: dict[Partition, int] = {}
+        for consumption in worker.consumptions:
+            probe = probes.get(consumption.group)
+            if probe is None:
+                probe = GroupProbe(worker.settings.kafka, consumption.group)
+                await probe.start()
+                probes[consumption.group] = probe
+            assigned = consumption.assigned
+            group_ends, committed = await probe.offsets(assigned)
+            ends.update(group_ends)
+            reached.update({p: max(self._received.get(p, 0), committed.get(p, 0))
+                            for p in assigned})
         busy = [budget.was_full() for budget in (worker.inflight, worker.callback_budget)]
         self._verdict = self._watchdog.observe(ends, reached, any(busy))
         if self._verdict.stalled:
             log.error("consumers stalled: %d records waiting, no progress for %.0fs",
                       self._verdict.lag, self._verdict.idle_s)
         for (topic, partition), offset in self._verdict.reread.items():
-            if (topic, partition) in worker.assigned and not worker.app.rebalancing:
-                log.warning("%s[%d]: records from offset %d were not delivered; reading "
-                            "them again", topic, partition, offset)
-                await worker.app.consumer.seek(TP(topic, partition), offset)
+            for consumption in worker.consumptions:
+                if (topic, partition) in consumption.assigned and not consumption.rebalancing:
+                    log.warning("%s[%d]: records from offset %d were not delivered; "
+                                "reading them again", topic, partition, offset)
+                    await consumption.seek((topic, partition), offset)
 
     def report(self) -> health.Health:
         worker = self._worker

@@ -68,7 +68,6 @@ class Platform:
             "FAASFLOW_GATEWAY_AUTH_TOKEN": TOKEN,
             "FAASFLOW_MAX_PAYLOAD_BYTES": str(64 * 1024),
             "FAASFLOW_STATE_DIR": str(state_dir),
-            "FAASFLOW_WORKER_RESUBSCRIBE_DELAY_S": "0.2",
             "FAASFLOW_GATEWAY_PROCESSES": "1",  # test_gateway_processes runs several
             **env,
         }

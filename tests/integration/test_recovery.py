@@ -100,17 +100,18 @@ def test_processed_events_and_invocations_are_committed(kafka: KafkaContainer,
     async def committed() -> dict[str, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
         await admin.start()
+        totals: dict[str, int] = {}
         try:
-            offsets = await admin.list_consumer_group_offsets(f"{platform.prefix}-worker")
+            for group in ("starter", "worker"):  # the event topics', Faust's
+                offsets = await admin.list_consumer_group_offsets(f"{platform.prefix}-{group}")
+                for tp, meta in offsets.items():
+                    totals[tp.topic] = totals.get(tp.topic, 0) + max(meta.offset, 0)
         finally:
             await admin.close()
-        totals: dict[str, int] = {}
-        for tp, meta in offsets.items():
-            totals[tp.topic] = totals.get(tp.topic, 0) + max(meta.offset, 0)
         return totals
 
     # An invocation is acknowledged once its final Result is written, so its offset is
-    # committed (on Faust's next commit) a moment after the Result can be read: wait for both.
+    # committed (on the next commit) a moment after the Result can be read: wait for both.
     wanted = {f"{platform.prefix}.events.{unique}": 3, f"{platform.prefix}.invocations": 3}
     deadline = time.monotonic() + 20
     while True:

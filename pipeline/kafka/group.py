@@ -1,0 +1,202 @@
+"""A consumer group member that hands out records one by one, takes their acknowledgements
+in any order, and commits, per partition, only up to the oldest record not yet
+acknowledged: a record is never committed before the work it started is done.
+
+The worker's starter reads the event topics through it. Those topics appear at run time
+(one per source); Faust subscribes by name only, drops a subscription change that arrives
+while it rebalances, and can mark a record read that never reached its agent (CI saw new
+sources' events go unread for minutes). Here the subscription is aiokafka's own, changed
+with ``follow``, and nothing is delivered or committed outside this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from pipeline.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+Revoked = Callable[[set[Partition]], Awaitable[None]]
+COMMIT_EVERY_S = 1.0
+RETRY_S = 1.0
+MAX_RECORDS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class _Acks:
+    """Per partition: the offsets handed out and not yet committable, in order, each with
+    whether it is acknowledged; the offset to commit is the first one not acknowledged."""
+
+    def __init__(self) -> None:
+        self._open: dict[Partition, dict[int, bool]] = {}
+        self._next: dict[Partition, int] = {}
+        self._committed: dict[Partition, int] = {}
+
+    def handed(self, partition: Partition, offset: int) -> None:
+        self._open.setdefault(partition, {})[offset] = False
+
+    def done(self, partition: Partition, offset: int) -> None:
+        records = self._open.get(partition)
+        if records is None or offset not in records:
+            return  # of a partition revoked since: its new owner redoes it
+        records[offset] = True
+        while records:
+            first = next(iter(records))
+            if not records[first]:
+                break
+            del records[first]
+            self._next[partition] = first + 1
+
+    def committable(self, partitions: Iterable[Partition] | None = None) -> dict[Partition, int]:
+        wanted = self._next.keys() if partitions is None else partitions
+        return {p: self._next[p] for p in wanted
+                if p in self._next and self._committed.get(p) != self._next[p]}
+
+    def committed(self, offsets: dict[Partition, int]) -> None:
+        self._committed.update(offsets)
+
+    def drop(self, partitions: Iterable[Partition]) -> None:
+        for p in partitions:
+            self._open.pop(p, None)
+            self._next.pop(p, None)
+            self._committed.pop(p, None)
+
+
+class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Reads the topics it is told to ``follow`` as a member of ``group``.
+
+    ``on_revoked`` is awaited when partitions are taken away, before their acknowledged
+    offsets are committed: it stops the work of theirs still running, which their new owner
+    redoes from the committed offset.
+    """
+
+    def __init__(self, kafka: KafkaSettings, group: str, *, fetch_max_wait_ms: int,
+                 max_poll_interval_s: float, on_revoked: Revoked) -> None:
+        self.group = group
+        self._on_revoked = on_revoked
+        self._options: dict[str, Any] = dict(
+            bootstrap_servers=kafka.bootstrap_servers(), group_id=group,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=kafka.message_bytes + 65536,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            session_timeout_ms=int(kafka.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(min(3.0, kafka.session_timeout_s / 3) * 1000),
+            max_poll_interval_ms=int(max_poll_interval_s * 1000))
+        self._consumer: AIOKafkaConsumer | None = None  # made on the loop that runs it
+        self._acks = _Acks()
+        self._topics: set[str] = set()
+        self._subscribed = asyncio.Event()
+        self._assigned: frozenset[Partition] = frozenset()
+        self.rebalancing = False
+        self._generation = 0  # of the assignment: a batch fetched before a rebalance ends
+        self._committer: asyncio.Task[None] | None = None
+
+    @property
+    def assigned(self) -> frozenset[Partition]:
+        return self._assigned
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(**self._options)
+        await self._consumer.start()
+        self._committer = asyncio.create_task(self._commit_every(), name=f"{self.group}-commits")
+
+    async def stop(self) -> None:
+        if self._committer is not None:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+        if self._consumer is not None:
+            await self._commit()
+            await self._consumer.stop()
+
+    def follow(self, topics: Iterable[str]) -> None:
+        """Read ``topics`` too (they must exist): the group rebalances to assign them."""
+        new = set(topics) - self._topics
+        if not new:
+            return
+        self._topics |= new
+        assert self._consumer is not None, "follow() comes after start()"
+        self._consumer.subscribe(topics=sorted(self._topics), listener=self)
+        self._subscribed.set()
+        log.info("%s now reads %s", self.group, ", ".join(sorted(new)))
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """Every record of the assigned partitions, each once per assignment; a broker
+        that fails is retried, never raised."""
+        await self._subscribed.wait()
+        assert self._consumer is not None
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
+            except KafkaError as exc:
+                log.warning("%s: fetching failed (%r); trying again", self.group, exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            generation = self._generation
+            for tp, records in batches.items():
+                partition = (tp.topic, tp.partition)
+                for record in records:
+                    if generation != self._generation or partition not in self._assigned:
+                        break  # rebalanced meanwhile: read again from what was committed
+                    self._acks.handed(partition, record.offset)
+                    yield Delivery(tp.topic, tp.partition, record.offset, record.value,
+                                   tuple(record.headers or ()))
+
+    def done(self, delivery: Delivery) -> None:
+        """The work ``delivery`` started is done: its offset may be committed."""
+        self._acks.done((delivery.topic, delivery.partition), delivery.offset)
+
+    async def seek(self, partition: Partition, offset: int) -> None:
+        if self._consumer is not None and partition in self._assigned:
+            self._consumer.seek(TopicPartition(*partition), offset)
+
+    async def _commit_every(self) -> None:
+        while True:
+            await asyncio.sleep(COMMIT_EVERY_S)
+            await self._commit()
+
+    async def _commit(self, partitions: Iterable[Partition] | None = None) -> None:
+        offsets = self._acks.committable(partitions)
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit({TopicPartition(*p): o for p, o in offsets.items()})
+        except (CommitFailedError, KafkaError) as exc:  # the next turn tries again
+            log.warning("%s: committing offsets failed (%r)", self.group, exc)
+            return
+        self._acks.committed(offsets)
+
+    # ConsumerRebalanceListener
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.rebalancing = True
+        self._generation += 1
+        lost = {(tp.topic, tp.partition) for tp in revoked}
+        if not lost:
+            return
+        self._assigned = self._assigned - lost  # nothing more of theirs is handed out
+        await self._on_revoked(lost)
+        await self._commit(lost)
+        self._acks.drop(lost)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._generation += 1
+        self._assigned = frozenset((tp.topic, tp.partition) for tp in assigned)
+        self._acks.drop(self._assigned)  # read again from what the group committed
+        self.rebalancing = False
