@@ -20,6 +20,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from pipeline.errors import BrokerUnavailable
+from pipeline.kafka.admin import GroupProbe
 from pipeline.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -84,13 +86,19 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
 
     ``on_revoked`` is awaited when partitions are taken away, before their acknowledged
     offsets are committed: it stops the work of theirs still running, which their new owner
-    redoes from the committed offset.
+    redoes from the committed offset. A partition the group never committed in starts where
+    the group ``inherit_from`` committed, if it did: the group that read those topics before
+    this one (the starter read them in Faust's group until 2026-12), else at its beginning.
     """
 
     def __init__(self, kafka: KafkaSettings, group: str, *, fetch_max_wait_ms: int,
-                 max_poll_interval_s: float, on_revoked: Revoked) -> None:
+                 max_poll_interval_s: float, on_revoked: Revoked,
+                 inherit_from: str | None = None) -> None:
         self.group = group
+        self._kafka = kafka
         self._on_revoked = on_revoked
+        self._inherit_from = inherit_from
+        self._settled: set[TopicPartition] = set()  # whose start this member looked up
         self._options: dict[str, Any] = dict(
             bootstrap_servers=kafka.bootstrap_servers(), group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -125,13 +133,18 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._commit()
             await self._consumer.stop()
 
-    def follow(self, topics: Iterable[str]) -> None:
-        """Read ``topics`` too (they must exist): the group rebalances to assign them."""
+    async def follow(self, topics: Iterable[str]) -> None:
+        """Read ``topics`` too (they must exist): the group rebalances to assign them.
+
+        The new subscription revokes every partition, and aiokafka commits nothing for a
+        subscription it has replaced: so the partitions are settled here first, while their
+        offsets can still be committed."""
         new = set(topics) - self._topics
         if not new:
             return
-        self._topics |= new
         assert self._consumer is not None, "follow() comes after start()"
+        self._topics |= new
+        await self._settle(set(self._assigned))
         self._consumer.subscribe(topics=sorted(self._topics), listener=self)
         self._subscribed.set()
         log.info("%s now reads %s", self.group, ", ".join(sorted(new)))
@@ -186,11 +199,15 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.rebalancing = True
+        await self._settle({(tp.topic, tp.partition) for tp in revoked} & self._assigned)
+
+    async def _settle(self, lost: set[Partition]) -> None:
+        """Stop handing out records of ``lost`` (what was fetched of them is read again
+        from the committed offset), let their work end, commit what is done."""
         self._generation += 1
-        lost = {(tp.topic, tp.partition) for tp in revoked}
         if not lost:
             return
-        self._assigned = self._assigned - lost  # nothing more of theirs is handed out
+        self._assigned = self._assigned - lost
         await self._on_revoked(lost)
         await self._commit(lost)
         self._acks.drop(lost)
@@ -199,4 +216,39 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         self._generation += 1
         self._assigned = frozenset((tp.topic, tp.partition) for tp in assigned)
         self._acks.drop(self._assigned)  # read again from what the group committed
+        if self._inherit_from is not None and assigned:
+            consumer = self._consumer
+            assert consumer is not None
+            # nothing is fetched from where the group stands until the start is decided
+            # (aiokafka drops records of a paused partition already fetched)
+            consumer.pause(*assigned)
+            try:
+                await self._inherit(self._inherit_from, assigned)
+            finally:
+                consumer.resume(*assigned)
         self.rebalancing = False
+
+    async def _inherit(self, group: str, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            new = assigned - self._settled
+            fresh = [tp for tp in new if await consumer.committed(tp) is None]
+            if fresh:
+                probe = GroupProbe(self._kafka, group)
+                await probe.start()
+                try:
+                    _, found = await probe.offsets((tp.topic, tp.partition) for tp in fresh)
+                finally:
+                    await probe.stop()
+                offsets = {TopicPartition(*p): offset for p, offset in found.items()}
+                for tp, offset in offsets.items():
+                    consumer.seek(tp, offset)
+                if offsets:
+                    await consumer.commit(offsets)
+                    log.info("%s: took over %s's offsets in %s", self.group, group,
+                             ", ".join(f"{tp.topic}[{tp.partition}]" for tp in offsets))
+            self._settled |= new
+        except (KafkaError, BrokerUnavailable) as exc:
+            log.error("%s: could not read %s's offsets (%r); partitions it never committed in "
+                      "are read from their beginning", self.group, group, exc)

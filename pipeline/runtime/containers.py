@@ -19,6 +19,7 @@ What runs inside depends on the function:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -26,10 +27,12 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-import httpx
+import aiohttp
 
 from pipeline.errors import RuntimeUnavailable
+from pipeline.records import dumps
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
 from pipeline.runtime.shim import SHIM_DIR
@@ -51,6 +54,14 @@ class StartFailed(Exception):
     """A warm container did not come up or refused its code; the reason is the user's."""
 
 
+class Unreached(Exception):
+    """A call could not connect to the container's runtime: nothing reached it."""
+
+
+class Broken(Exception):
+    """The connection to the runtime broke during a call."""
+
+
 def socket_path(mountpoint: str) -> Path:
     """Where the host reaches a container's socket on its volume. When it cannot — a
     data-root too long for a unix socket's path, or a process that may not enter the engine's
@@ -67,7 +78,12 @@ def socket_path(mountpoint: str) -> Path:
 
 
 class WarmContainer:
-    """One running runtime container, its socket volume, and the HTTP client that reaches it."""
+    """One running runtime container, its socket volume, and the HTTP client that reaches it.
+
+    The client is aiohttp's: a call costs it 0.19 ms of CPU, httpx 1.5-1.8 ms (the same
+    server, 10 calls at once; ``bench`` has the effect on the pipeline), and a warm call is
+    the executor's hottest path.
+    """
 
     def __init__(self, engine: Engine, ident: str, volume: str, socket_file: Path, *,
                  exec_mode: bool) -> None:
@@ -76,21 +92,38 @@ class WarmContainer:
         self.volume = volume
         self.exec_mode = exec_mode
         self.init_s = 0.0
-        # plain HTTP over a unix socket: verify=False spares loading the CA bundle that a
-        # TLS context would need, on the event loop (50x the rest of making the transport)
-        self.client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket_file), verify=False),
-            base_url="http://runtime")
+        self._session = aiohttp.ClientSession(
+            "http://runtime", connector=aiohttp.UnixConnector(path=str(socket_file)))
+
+    async def post(self, path: str, body: Any, timeout_s: float,
+                   headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        """The status and body the runtime answered; ``Unreached``, ``TimeoutError`` (after
+        ``timeout_s``) or ``Broken`` when it did not."""
+        try:
+            async with self._session.post(
+                path, data=dumps(body), timeout=aiohttp.ClientTimeout(total=timeout_s),
+                headers={"Content-Type": "application/json", **(headers or {})},
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreached(str(exc)) from exc
+        except TimeoutError:
+            raise
+        except aiohttp.ClientError as exc:
+            raise Broken(type(exc).__name__) from exc
 
     async def healthy(self) -> bool:
         try:
-            response = await self.client.get("/health", timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError:
+            async with self._session.get(
+                "/health", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
+            ) as response:
+                await response.read()
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
-        return response.status_code == 200
 
     async def destroy(self) -> None:
-        await self.client.aclose()
+        await self._session.close()
         await asyncio.to_thread(_discard, self._engine, self.id, self.volume)
 
 
@@ -188,21 +221,19 @@ class Containers:
         if function.code is None:
             return
         try:
-            response = await container.client.post(
-                "/init", json={"value": {"code": function.code, "main": function.main,
-                                         "env": {}}},
-                timeout=max(0.1, deadline - time.monotonic()),
-            )
-        except httpx.TimeoutException:
+            status, answer = await container.post(
+                "/init", {"value": {"code": function.code, "main": function.main, "env": {}}},
+                timeout_s=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
             raise StartFailed(f"/init did not answer within "
                               f"{self._settings.init_timeout_s:g}s") from None
-        except httpx.TransportError as exc:
-            raise StartFailed(f"/init broke the connection ({type(exc).__name__})") from None
-        if response.status_code != 200:
+        except (Unreached, Broken) as exc:
+            raise StartFailed(f"/init broke the connection ({exc})") from None
+        if status != 200:
             try:
-                reason = response.json().get("error")
-            except ValueError:
-                reason = response.text[:500]
+                reason = json.loads(answer).get("error")
+            except (ValueError, AttributeError):
+                reason = answer[:500].decode(errors="replace")
             raise StartFailed(f"/init failed: {reason}")
 
     def remove_orphans(self) -> None:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
-from pipeline.runtime.containers import Containers, StartFailed, WarmContainer
+from pipeline.runtime.containers import Broken, Containers, StartFailed, Unreached, WarmContainer
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
 from pipeline.runtime.shim import decode_input, encode_output
@@ -165,22 +164,20 @@ class WarmRunner:
                 "deadline": int((time.time() + function.timeout_s) * 1000),
                 "env": dict(request.env)}  # the per-call CE_* variables, as cold calls get
         try:
-            response = await container.client.post(
-                "/run", json=body, headers={"X-Faasflow-Logs": "1"},
-                timeout=function.timeout_s,
-            )
-        except httpx.ConnectError:
+            status, answer = await container.post("/run", body, function.timeout_s,
+                                                  headers={"X-Faasflow-Logs": "1"})
+        except Unreached:
             return None, False
-        except httpx.TimeoutException:
+        except TimeoutError:
             return _outcome(Status.TIMEOUT, started_at, t0, error=f"timed out after "
                             f"{function.timeout_s:g}s and was killed",
                             failure=Failure.TIMEOUT), False
-        except httpx.TransportError as exc:
+        except Broken as exc:
             verdict = await self._broken(container, function)
-            log.warning("pool %s: %s (%s)", function.name, verdict.error, type(exc).__name__)
+            log.warning("pool %s: %s (%s)", function.name, verdict.error, exc)
             return _outcome(verdict.status, started_at, t0, error=verdict.error,
                             failure=verdict.failure), False
-        return self._interpret(response, started_at, t0), True
+        return self._interpret(status, answer, started_at, t0), True
 
     async def _broken(self, container: WarmContainer, function: FunctionSpec) -> Verdict:
         try:
@@ -190,18 +187,19 @@ class WarmRunner:
                            f"the runtime and the Docker Engine were lost ({exc})")
         return broken_call(ended, function.memory_mb)
 
-    def _interpret(self, response: httpx.Response, started_at: str, t0: float) -> RunOutcome:
+    def _interpret(self, status: int, answer: bytes, started_at: str,
+                   t0: float) -> RunOutcome:
         try:
-            reply = response.json()
+            reply = json.loads(answer)
             logs, _ = capped(str(reply.get("logs", "")).encode(),
                              self._settings.max_log_bytes)
         except (ValueError, AttributeError):
             return _outcome(Status.FAILED, started_at, t0, failure=Failure.ERROR,
-                            error=f"the runtime answered HTTP {response.status_code} without "
+                            error=f"the runtime answered HTTP {status} without "
                                   "a JSON object")
-        if response.status_code != 200:
+        if status != 200:
             return _outcome(Status.FAILED, started_at, t0, logs=logs, failure=Failure.ERROR,
-                            error=str(reply.get("error") or f"HTTP {response.status_code}"))
+                            error=str(reply.get("error") or f"HTTP {status}"))
         try:
             output, cut = capped(_output(reply), self._settings.max_output_bytes)
         except ValueError as exc:  # binascii.Error and UnicodeError are ValueErrors

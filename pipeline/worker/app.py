@@ -141,7 +141,7 @@ class Worker:
             kafka, f"{self.topics.prefix}-starter",
             fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
             max_poll_interval_s=settings.runtime.max_timeout_s + 60,
-            on_revoked=self._starter_revoked)
+            on_revoked=self._starter_revoked, inherit_from=self.app.conf.id)
         self._followed: set[str] = set()
         self.finals = RecentFinals(settings.worker.dedupe_horizon_s)
         self.publisher = Publisher(kafka)
@@ -236,7 +236,7 @@ class Worker:
         if not new:
             return
         await ensure_topics(self.settings.kafka, [self.topics.event_topic(s) for s in new])
-        self.sources.follow(self.topics.events(s) for s in new)
+        await self.sources.follow(self.topics.events(s) for s in new)
         self._followed.update(new)
 
     async def _on_shutdown(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:

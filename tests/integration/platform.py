@@ -149,7 +149,8 @@ class Platform:
         return str(response.json()["event_id"])
 
     def results(self, event_id: str, wait_s: float = 45) -> list[dict[str, Any]]:
-        response = self.api.get("/v1/invocations", params={"event_id": event_id, "wait": wait_s})
+        response = self.api.get("/v1/invocations", params={"event_id": event_id, "wait": wait_s},
+                                timeout=wait_s + 15)  # the gateway answers after ``wait``
         assert response.status_code == 200, response.text
         return list(response.json())
 
