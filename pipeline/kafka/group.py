@@ -31,6 +31,9 @@ Revoked = Callable[[set[Partition]], Awaitable[None]]
 COMMIT_EVERY_S = 1.0
 RETRY_S = 1.0
 MAX_RECORDS = 500
+RENEW_AFTER_FAILURES = 5
+STEADY_WAIT_S = 30.0
+HEARTBEAT_START_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         self._subscribed = asyncio.Event()
         self._assigned: frozenset[Partition] = frozenset()
         self.rebalancing = False
+        self._steady = asyncio.Event()  # set when a rebalance ends
         self._generation = 0  # of the assignment: a batch fetched before a rebalance ends
         self._committer: asyncio.Task[None] | None = None
 
@@ -121,8 +125,7 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         return self._assigned
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(**self._options)
-        await self._consumer.start()
+        await self._open()
         self._committer = asyncio.create_task(self._commit_every(), name=f"{self.group}-commits")
 
     async def stop(self) -> None:
@@ -133,6 +136,26 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._commit()
             await self._consumer.stop()
 
+    async def _open(self) -> None:
+        self._consumer = AIOKafkaConsumer(**self._options)
+        await self._consumer.start()
+        if self._topics:
+            self._consumer.subscribe(topics=sorted(self._topics), listener=self)
+
+    async def _renew(self, why: str) -> None:
+        """A new consumer in place of one whose group coordination died (aiokafka ends it
+        for good on some races; see ``follow``): the group sees this member leave, and join."""
+        log.error("%s: %s; starting a new consumer", self.group, why)
+        await self._settle(set(self._assigned))
+        old, self._consumer = self._consumer, None
+        if old is not None:
+            try:
+                await old.stop()
+            except Exception as exc:  # it is broken already
+                log.debug("%s: stopping the old consumer: %r", self.group, exc)
+        self._steady.clear()
+        await self._open()
+
     async def follow(self, topics: Iterable[str]) -> None:
         """Read ``topics`` too (they must exist): the group rebalances to assign them.
 
@@ -142,24 +165,53 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         new = set(topics) - self._topics
         if not new:
             return
+        if self._topics:
+            await self._steady_group()
         assert self._consumer is not None, "follow() comes after start()"
         self._topics |= new
         await self._settle(set(self._assigned))
+        self._steady.clear()
         self._consumer.subscribe(topics=sorted(self._topics), listener=self)
         self._subscribed.set()
         log.info("%s now reads %s", self.group, ", ".join(sorted(new)))
 
+    async def _steady_group(self) -> None:
+        """Wait (a while) until the last rebalance has ended, and a moment more: aiokafka
+        starts its heartbeat task as a rebalance ends, and a subscription change before
+        that task first runs cancels it unstarted, which kills the consumer's group
+        coordination (awaiting the cancelled task raises ``CancelledError`` into it)."""
+        try:
+            await asyncio.wait_for(self._steady.wait(), STEADY_WAIT_S)
+        except TimeoutError:
+            log.warning("%s: still rebalancing after %gs; changing the subscription anyway",
+                        self.group, STEADY_WAIT_S)
+        await asyncio.sleep(HEARTBEAT_START_S)
+
     async def deliveries(self) -> AsyncIterator[Delivery]:
         """Every record of the assigned partitions, each once per assignment; a broker
-        that fails is retried, never raised."""
+        that fails is retried, a consumer that broke is replaced: nothing is raised."""
         await self._subscribed.wait()
-        assert self._consumer is not None
+        failures = 0
         while True:
+            consumer = self._consumer
+            assert consumer is not None
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
-            except KafkaError as exc:
-                log.warning("%s: fetching failed (%r); trying again", self.group, exc)
-                await asyncio.sleep(RETRY_S)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
+                failures = 0
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                await self._renew("its group coordination was cancelled")
+                continue
+            except Exception as exc:
+                failures += 1
+                if failures >= RENEW_AFTER_FAILURES:
+                    await self._renew(f"fetching failed {failures} times in a row ({exc!r})")
+                    failures = 0
+                else:
+                    log.warning("%s: fetching failed (%r); trying again", self.group, exc)
+                    await asyncio.sleep(RETRY_S)
                 continue
             generation = self._generation
             for tp, records in batches.items():
@@ -199,6 +251,7 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.rebalancing = True
+        self._steady.clear()
         await self._settle({(tp.topic, tp.partition) for tp in revoked} & self._assigned)
 
     async def _settle(self, lost: set[Partition]) -> None:
@@ -224,9 +277,10 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
             consumer.pause(*assigned)
             try:
                 await self._inherit(self._inherit_from, assigned)
-            finally:
-                consumer.resume(*assigned)
+            finally:  # unless a new subscription replaced the assignment meanwhile
+                consumer.resume(*(assigned & consumer.assignment()))
         self.rebalancing = False
+        self._steady.set()
 
     async def _inherit(self, group: str, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer

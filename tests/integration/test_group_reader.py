@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline.kafka import GroupProbe, ensure_topics
@@ -139,3 +140,34 @@ async def test_a_new_group_starts_where_the_group_before_it_committed(
         assert [d.offset for d in await take(untouched.deliveries(), 5)] == [0, 1, 2, 3, 4]
     finally:
         await untouched.stop()
+
+
+async def test_a_consumer_whose_coordination_dies_is_replaced_and_nothing_is_lost(
+    kafka: KafkaContainer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka's group coordination dies for good when the subscription changes just as
+    a rebalance ends (its heartbeat task is cancelled before it ran). ``follow`` waits that
+    moment out; here it does not, and the member must replace its consumer."""
+    settings = KafkaSettings(bootstrap=kafka.bootstrap)
+    first, later = await topic_with(settings, 3), await topic_with(settings, 3)
+    member = reader(settings, f"g-{uuid.uuid4().hex[:8]}", inherit_from="nobody")
+    inherit = member._inherit
+
+    async def subscription_changes_within(group: str, assigned: set[TopicPartition]) -> None:
+        if later not in member._topics:
+            await member.follow([later])  # while the rebalance ends
+        await inherit(group, assigned)
+
+    async def no_wait() -> None:
+        pass
+
+    monkeypatch.setattr(member, "_steady_group", no_wait)
+    monkeypatch.setattr(member, "_inherit", subscription_changes_within)
+    await member.start()
+    try:
+        await member.follow([first])
+        got = await take(member.deliveries(), 6)
+        assert sorted((d.topic, d.offset) for d in got) == sorted(
+            (topic, n) for topic in (first, later) for n in range(3))
+    finally:
+        await member.stop()
