@@ -119,6 +119,7 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         self._steady = asyncio.Event()  # set when a rebalance ends
         self._generation = 0  # of the assignment: a batch fetched before a rebalance ends
         self._committer: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @property
     def assigned(self) -> frozenset[Partition]:
@@ -129,6 +130,7 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         self._committer = asyncio.create_task(self._commit_every(), name=f"{self.group}-commits")
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._committer is not None:
             self._committer.cancel()
             await asyncio.gather(self._committer, return_exceptions=True)
@@ -188,11 +190,12 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         await asyncio.sleep(HEARTBEAT_START_S)
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
-        """Every record of the assigned partitions, each once per assignment; a broker
-        that fails is retried, a consumer that broke is replaced: nothing is raised."""
+        """Every record of the assigned partitions, each once per assignment, until
+        ``stop``; a broker that fails is retried, a consumer that broke is replaced:
+        nothing is raised."""
         await self._subscribed.wait()
         failures = 0
-        while True:
+        while not self._stopped:
             consumer = self._consumer
             assert consumer is not None
             try:
@@ -202,9 +205,13 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
+                if self._stopped:
+                    return
                 await self._renew("its group coordination was cancelled")
                 continue
             except Exception as exc:
+                if self._stopped:
+                    return
                 failures += 1
                 if failures >= RENEW_AFTER_FAILURES:
                     await self._renew(f"fetching failed {failures} times in a row ({exc!r})")

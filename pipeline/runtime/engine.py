@@ -33,7 +33,8 @@ from pipeline.errors import RuntimeUnavailable
 log = logging.getLogger(__name__)
 
 EXIT_KILLED = 137  # 128 + SIGKILL
-OOM_EVENT_WAIT_S = 0.3
+OOM_EVENT_WAIT_S = 2.0  # at most, looking every OOM_EVENT_POLL_S
+OOM_EVENT_POLL_S = 0.1
 
 
 class Missing(Exception):
@@ -171,10 +172,12 @@ class Engine:
                 with suppress(requests.RequestException):
                     api.wait(ident, timeout=max(wait_s, 0.001))
                 state = api.inspect_container(ident)["State"]
-                if _killed_not_yet_oom(state):
-                    # dockerd marks an OOM kill from a containerd event of its own, which can
-                    # come just after the exit: look again before calling it a stop
-                    time.sleep(OOM_EVENT_WAIT_S)
+                # dockerd marks an OOM kill from a containerd event of its own, which can
+                # come after the exit (0.3 s was not always enough on a loaded host): look
+                # again for a while before calling a SIGKILL a stop
+                deadline = time.monotonic() + OOM_EVENT_WAIT_S
+                while _killed_not_yet_oom(state) and time.monotonic() < deadline:
+                    time.sleep(OOM_EVENT_POLL_S)
                     state = api.inspect_container(ident)["State"]
         except Missing:
             return None

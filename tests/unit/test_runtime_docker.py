@@ -141,3 +141,44 @@ def test_no_engine_is_runtime_unavailable(tmp_path: Path) -> None:
         with pytest.raises(RuntimeUnavailable, match="unreachable"):
             Engine(base_url=f"unix://{tmp_path}/no-docker.sock")
         gc.collect()
+
+
+class _LateOomApi:
+    """An engine that reports a SIGKILLed container, and marks it OOM-killed only on the
+    ``marked_after``-th look, as dockerd does when the containerd OOM event comes late."""
+
+    def __init__(self, marked_after: int) -> None:
+        self.looks = 0
+        self.marked_after = marked_after
+
+    def wait(self, ident: str, timeout: float) -> None:
+        pass
+
+    def inspect_container(self, ident: str) -> dict[str, object]:
+        self.looks += 1
+        return {"State": {"Running": False, "ExitCode": 137,
+                          "OOMKilled": self.looks >= self.marked_after}}
+
+
+@pytest.mark.parametrize("marked_after", [2, 5])
+def test_an_oom_kill_marked_late_is_still_an_oom_kill(marked_after: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw a warm call's OOM kill reported as an engine stop: 0.3 s after the exit,
+    dockerd had not yet marked it. The engine looks again for a while."""
+    monkeypatch.setattr("pipeline.runtime.engine.OOM_EVENT_POLL_S", 0.01)
+    engine = Engine.__new__(Engine)
+    api = _LateOomApi(marked_after)
+    engine._client = type("Client", (), {"api": api})()
+    assert engine.ended("c0ffee", 0.1) == Ended(exit_code=137, oom_killed=True)
+    assert broken_call(engine.ended("c0ffee", 0.1), 64).error == (
+        "out of memory: exceeded its 64 MB limit")
+
+
+def test_a_sigkill_never_marked_oom_is_a_stop_after_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pipeline.runtime.engine.OOM_EVENT_POLL_S", 0.01)
+    monkeypatch.setattr("pipeline.runtime.engine.OOM_EVENT_WAIT_S", 0.05)
+    engine = Engine.__new__(Engine)
+    engine._client = type("Client", (), {"api": _LateOomApi(marked_after=10**6)})()
+    assert engine.ended("c0ffee", 0.1) == Ended(exit_code=137, oom_killed=False)
