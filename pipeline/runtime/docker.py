@@ -141,11 +141,12 @@ class DockerRunner:
         lost = None
         try:
             ended = self._engine.ended(ident, KILL_GRACE_S if timed_out else
-                                       max(deadline - time.perf_counter(), 1.0))
+                                       max(deadline - time.perf_counter(), 1.0),
+                                       killed_here=timed_out)
             if ended is not None and ended.exit_code is None and not timed_out:
                 timed_out = True  # it closed its output but ran on, past its deadline
                 self._kill(ident)
-                ended = self._engine.ended(ident, KILL_GRACE_S)
+                ended = self._engine.ended(ident, KILL_GRACE_S, killed_here=True)
             if self._superseded(ended, timed_out) and self._runs_of(request.invocation_id,
                                                                     besides=ident):
                 raise Superseded(

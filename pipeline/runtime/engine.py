@@ -161,9 +161,11 @@ class Engine:
         with suppress(Missing, Refused), mapped(f"killing {ident[:12]}"):
             self._client.api.kill(ident)
 
-    def ended(self, ident: str, wait_s: float) -> Ended | None:
+    def ended(self, ident: str, wait_s: float, *, killed_here: bool = False) -> Ended | None:
         """Wait up to ``wait_s`` for the container to stop, then how it stands; None when it
-        no longer exists. Raises only ``RuntimeUnavailable``: the engine could not tell."""
+        no longer exists. ``killed_here``: this process SIGKILLed it (at its deadline), so
+        no OOM mark is waited for. Raises only ``RuntimeUnavailable``: the engine could not
+        tell."""
         api = self._client.api
         try:
             with mapped(f"inspecting {ident[:12]}"):
@@ -175,7 +177,7 @@ class Engine:
                 # dockerd marks an OOM kill from a containerd event of its own, which can
                 # come after the exit (0.3 s was not always enough on a loaded host): look
                 # again for a while before calling a SIGKILL a stop
-                deadline = time.monotonic() + OOM_EVENT_WAIT_S
+                deadline = time.monotonic() + (0 if killed_here else OOM_EVENT_WAIT_S)
                 while _killed_not_yet_oom(state) and time.monotonic() < deadline:
                     time.sleep(OOM_EVENT_POLL_S)
                     state = api.inspect_container(ident)["State"]

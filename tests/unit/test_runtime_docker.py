@@ -182,3 +182,13 @@ def test_a_sigkill_never_marked_oom_is_a_stop_after_the_wait(
     engine = Engine.__new__(Engine)
     engine._client = type("Client", (), {"api": _LateOomApi(marked_after=10**6)})()
     assert engine.ended("c0ffee", 0.1) == Ended(exit_code=137, oom_killed=False)
+
+
+def test_a_container_killed_here_is_not_waited_on_for_an_oom_mark() -> None:
+    """A cold run killed at its deadline is a timeout: looking for an OOM mark would only
+    add to its duration (the chaos test bounds it at timeout + 1 s)."""
+    engine = Engine.__new__(Engine)
+    api = _LateOomApi(marked_after=10**6)
+    engine._client = type("Client", (), {"api": api})()
+    assert engine.ended("c0ffee", 0.1, killed_here=True) == Ended(137, oom_killed=False)
+    assert api.looks == 1
