@@ -12,6 +12,7 @@ with ``follow``, and nothing is delivered or committed outside this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -153,8 +154,14 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         if old is not None:
             try:
                 await old.stop()
-            except Exception as exc:  # it is broken already
+            except Exception as exc:
+                # stop() ends at the dead coordination's error, before it closes the
+                # fetcher and the connections: close those here
                 log.debug("%s: stopping the old consumer: %r", self.group, exc)
+                with contextlib.suppress(Exception):
+                    await old._fetcher.close()
+                with contextlib.suppress(Exception):
+                    await old._client.close()
         self._steady.clear()
         await self._open()
 
