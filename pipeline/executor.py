@@ -210,16 +210,28 @@ class Executor:
                                        attempts=tuple(history),
                                        retry_at=utc_now(after_s=delay)))
 
+        async def attempt() -> Result:
+            return await self._attempt(tries.current, function, history)
+
+        # The usual case, one attempt, without the retry machinery (it cost more CPU than
+        # the warm call itself: ``python -m bench throughput`` under py-spy, 2026-12-02).
+        # A first attempt to retry is handed to the machinery as its own first outcome.
+        first_outcome = await attempt()
+        if not retry(first_outcome):
+            return tries.final(first_outcome)
+        outcomes = iter([first_outcome])
+
+        async def again() -> Result:
+            known = next(outcomes, None)
+            return known if known is not None else await attempt()
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(max(1, policy.max_attempts - first + 1)),
             wait=wait_random_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s),
             retry=retry_if_result(retry), before_sleep=waiting,
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )
-        async def attempt() -> Result:
-            return await self._attempt(tries.current, function, history)
-
-        result: Result = await retrying(attempt)
+        result: Result = await retrying(again)
         return replace(tries.final(result), attempts=tuple(history))
 
     async def _attempt(self, invocation: Invocation, function: FunctionSpec,

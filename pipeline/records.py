@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pipeline.runtime.shim import loads_strict
+import orjson
+
+from pipeline.runtime.shim import MAX_JSON_DEPTH, loads_strict
 
 SPEC_VERSION = "1.0"
 JSON_TYPES = ("application/json", "text/json")
@@ -37,8 +40,19 @@ def strict_loads(payload: bytes | str) -> Any:
     Infinity, no number beyond a double's range, no lone surrogate, at most 256 levels deep
     (``json.loads`` recurses in C, guarded only by the interpreter's recursion limit, which
     libraries raise: py_ecc under web3 sets 100,000, and a body of brackets then crashes the
-    process). The very rule the function runtimes apply (``pipeline.runtime.shim``)."""
-    return loads_strict(payload if isinstance(payload, str) else payload.decode("utf-8"))
+    process). The very rule the function runtimes apply (``pipeline.runtime.shim``).
+
+    orjson reads it 5-10 times faster and refuses the same things, except two it reads
+    differently: nesting deeper than 256 (it goes to 1,024) and integers beyond 64 bits
+    (it makes them floats). Text that could hold either (more than 256 brackets, a run of
+    19 digits) is read by the reference reader."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH and not _LONG_NUMBER.search(data):
+        return orjson.loads(data)
+    return loads_strict(data.decode("utf-8"))
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 def is_json_type(content_type: str | None) -> bool:

@@ -27,7 +27,6 @@ from pipeline.errors import PayloadTooLarge
 from pipeline.execution import failed, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
-from pipeline.grouped import GroupWrite
 from pipeline.records import Event, Failure, Invocation, Position, dumps
 from pipeline.registry import Registry
 from pipeline.replays.encoding import Queue, invocation_record, pending_record
@@ -43,9 +42,7 @@ class Starter:
         self._registry = registry
         self._results = results
         self._finals = finals
-        # the events the starter handles at once share their writes (``pipeline.grouped``)
-        self._pending = GroupWrite(queue.write_pending)
-        self._invocations = GroupWrite(queue.enqueue_many)
+        self._writes = queue  # it group-commits the writes of the events handled at once
         self._batcher = Batcher(self._queue_batch, batch_room)
 
     async def start(self, event: Event, source: str, origin: Origin) -> int:
@@ -73,10 +70,10 @@ class Starter:
         # of both could land after the final one. An invocation queued twice runs once.
         try:
             await durably(f"pending Results of event {event.id}",
-                          partial(self._pending.write, [(i.id, pending_record(i))
+                          partial(self._writes.write_pending, [(i.id, pending_record(i))
                                                         for i in invocations]))
             await durably(f"invocations of event {event.id}",
-                          partial(self._invocations.write, [(i.function,
+                          partial(self._writes.enqueue_many, [(i.function,
                                                              invocation_record(i, None))
                                                             for i in invocations]))
         except PayloadTooLarge as exc:
@@ -110,10 +107,10 @@ class Starter:
             return
         try:
             await durably(f"pending Result of batch {invocation.id}",
-                          partial(self._pending.write,
+                          partial(self._writes.write_pending,
                                   [(invocation.id, pending_record(invocation))]))
             await durably(f"batch invocation {invocation.id}",
-                          partial(self._invocations.write,
+                          partial(self._writes.enqueue_many,
                                   [(invocation.function, invocation_record(invocation, None))]))
         except PayloadTooLarge as exc:
             for each in batch:

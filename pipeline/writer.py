@@ -3,6 +3,11 @@
 One ``Writer`` serves the starter and the executor (``ResultLog`` and ``Queue`` ports) and
 the gateway's synchronous calls: every Result carries its status in a header (what
 ``pipeline.finals`` reads), and what this process wrote final is remembered at once.
+
+Results and invocations are group-committed (``pipeline.grouped``): what every caller asks
+for while a write is on its way goes out together in the next one, in batches built per
+partition (``Publisher.publish_bulk``). One write at a time per topic also keeps the
+producer's per-partition queue free for those batches.
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from pipeline.deadletters import DeadLetter
 from pipeline.errors import BrokerUnavailable, FaasflowError
 from pipeline.finals import STATUS_HEADER, RecentFinals, status_headers
+from pipeline.grouped import GroupWrite
 from pipeline.kafka import Publisher
+from pipeline.kafka.publisher import Keyed
 from pipeline.records import Invocation, Result, Status, dumps
 from pipeline.topics import Topics
 
@@ -33,6 +41,11 @@ class Writer:
         self._finals = finals
         self._notes: dict[str, asyncio.Task[None]] = {}  # the latest note of each invocation
         self.failed_at: float | None = None  # when a write last failed (monotonic)
+        self._results = GroupWrite(partial(self._bulk, topics.results))
+        self._invocations = GroupWrite(partial(self._bulk, topics.invocations))
+
+    async def _bulk(self, topic: str, records: Sequence[Keyed]) -> None:
+        await self._watched(self._publisher.publish_bulk(topic, records))
 
     async def _watched(self, write: Awaitable[T]) -> T:
         try:
@@ -52,9 +65,8 @@ class Writer:
         await self._publish(result)
 
     async def _publish(self, result: Result) -> None:
-        await self._watched(self._publisher.publish(
-            self._topics.results, result.invocation_id, dumps(result.to_dict()),
-            status_headers(result)))
+        await self._results.write([(result.invocation_id, dumps(result.to_dict()),
+                                    status_headers(result))])
         if self._finals is not None and (result.status.final or
                                          result.status is Status.RUNNING):
             self._finals.add(result.invocation_id, result.status.final, result.redrive)
@@ -84,22 +96,17 @@ class Writer:
                                                     letter.encode()))
 
     async def enqueue(self, invocation: Invocation) -> None:
-        await self._watched(self._publisher.publish(self._topics.invocations,
-                                                    invocation.function,
-                                                    dumps(invocation.to_dict())))
+        await self.enqueue_many([(invocation.function, dumps(invocation.to_dict()))])
 
     async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """Pending Results in bulk (a replay's, encoded: invocation id and record), each
-        acknowledged before this returns."""
-        if records:
-            await self._watched(self._publisher.publish_bulk(self._topics.results, records,
-                                                             PENDING_HEADERS))
+        """Pending Results (encoded: invocation id and record), each acknowledged before
+        this returns."""
+        await self._results.write([(key, value, PENDING_HEADERS) for key, value in records])
 
     async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """Invocations in bulk (encoded: function and record), each acknowledged before this
+        """Invocations (encoded: function and record), each acknowledged before this
         returns."""
-        if records:
-            await self._watched(self._publisher.publish_bulk(self._topics.invocations, records))
+        await self._invocations.write([(key, value, ()) for key, value in records])
 
     async def close(self) -> None:
         """Wait for the notes still being written."""

@@ -9,7 +9,7 @@ last attempt is dead-lettered alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from pipeline.deadletters import DeadLetter, Reason
@@ -78,10 +78,12 @@ class BatchTries:
                              error=f"{bad} of {len(items)} events failed or expired")
         return replace(result, items=items)
 
-    def _live(self, items: Iterable[Item]) -> list[Item]:
+    def _live(self, items: Sequence[Item]) -> list[Item]:
         """Those of ``items`` that have not expired; the others are done."""
+        live: list[Item] = []
+        if not items:  # not a batch: no clock to read
+            return live
         now = utc_now()
-        live = []
         for item in items:
             if _expired(item, now):
                 self._done[item.invocation_id] = replace(item, status=Status.FAILED,

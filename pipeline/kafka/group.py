@@ -2,11 +2,14 @@
 in any order, and commits, per partition, only up to the oldest record not yet
 acknowledged: a record is never committed before the work it started is done.
 
-The worker's starter reads the event topics through it. Those topics appear at run time
-(one per source); Faust subscribes by name only, drops a subscription change that arrives
-while it rebalances, and can mark a record read that never reached its agent (CI saw new
-sources' events go unread for minutes). Here the subscription is aiokafka's own, changed
-with ``follow``, and nothing is delivered or committed outside this module.
+The worker's starter reads the event topics through it, and its executor the invocations.
+The event topics appear at run time (one per source); Faust subscribes by name only, drops
+a subscription change that arrives while it rebalances, and can mark a record read that
+never reached its agent (CI saw new sources' events go unread for minutes). Here the
+subscription is aiokafka's own, changed with ``follow``, and nothing is delivered or
+committed outside this module. Records come ``getmany``'s batch at a time, not through
+Faust's per-record delivery, which held the executor to some 250 invocations a second
+with its queue full and its slots idle (``python -m bench throughput``, 2026-12-02).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 Revoked = Callable[[set[Partition]], Awaitable[None]]
+Assigned = Callable[[frozenset[Partition]], Awaitable[None]]
 COMMIT_EVERY_S = 1.0
 RETRY_S = 1.0
 MAX_RECORDS = 500
@@ -90,17 +94,22 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
 
     ``on_revoked`` is awaited when partitions are taken away, before their acknowledged
     offsets are committed: it stops the work of theirs still running, which their new owner
-    redoes from the committed offset. A partition the group never committed in starts where
-    the group ``inherit_from`` committed, if it did: the group that read those topics before
-    this one (the starter read them in Faust's group until 2026-12), else at its beginning.
+    redoes from the committed offset. ``on_assigned`` is awaited with each new assignment,
+    once its starting offsets are decided.
+
+    A partition the group never committed in starts where the group ``inherit_from``
+    committed, if it did: the group that read those topics before this one (the starter and
+    the executor read theirs in Faust's group until 2026-12), else at its beginning.
     """
 
     def __init__(self, kafka: KafkaSettings, group: str, *, fetch_max_wait_ms: int,
                  max_poll_interval_s: float, on_revoked: Revoked,
+                 on_assigned: Assigned | None = None,
                  inherit_from: str | None = None) -> None:
         self.group = group
         self._kafka = kafka
         self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
         self._inherit_from = inherit_from
         self._settled: set[TopicPartition] = set()  # whose start this member looked up
         self._options: dict[str, Any] = dict(
@@ -293,6 +302,8 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._inherit(self._inherit_from, assigned)
             finally:  # unless a new subscription replaced the assignment meanwhile
                 consumer.resume(*(assigned & consumer.assignment()))
+        if self._on_assigned is not None:
+            await self._on_assigned(self._assigned)
         self.rebalancing = False
         self._steady.set()
 

@@ -14,6 +14,7 @@ from pipeline.kafka.errors import broker_errors
 from pipeline.settings import KafkaSettings
 
 Headers = Sequence[tuple[str, bytes]]
+Keyed = tuple[str, bytes, Headers]  # a record's key, value and headers
 # The most one partition's batch holds: records pile up while a request is in flight (the
 # producer sends one request at a time to a broker, with at most one batch per partition),
 # and a replay queues all its invocations in the partition of their function. With the
@@ -112,34 +113,37 @@ class Publisher:
                 acked = await asyncio.gather(*sent)
         return [Written(meta.topic, meta.partition, meta.offset) for meta in acked]
 
-    async def publish_bulk(self, topic: str, records: Sequence[tuple[str, bytes]],
-                           headers: Headers = ()) -> None:
+    async def publish_bulk(self, topic: str, records: Sequence[Keyed]) -> None:
         """``publish_many`` for thousands of records: batches are built here, partition by
         partition (the records of one partition in order), instead of record by record
-        through ``send``, which costs several times the CPU per record."""
-        listed = list(headers)
+        through ``send``, which costs several times the CPU per record.
+
+        Only one caller at a time should write a topic this way (``pipeline.writer`` groups
+        its writes): a batch waits until the partition has none queued, and ``send``s or
+        other bulk writes to the same partition can keep one queued for longer than the
+        timeout (seen: every starter write timing out while the executor wrote Results)."""
         with broker_errors(f"publishing to {topic}"):
             async with asyncio.timeout(self._kafka.publish_timeout_s):
                 count = len(await self._producer.partitions_for(topic))
-                by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-                for key, value in records:
-                    by_partition.setdefault(partition_of(key, count), []).append(
-                        (key.encode(), value))
+                by_partition: dict[int, list[Keyed]] = {}
+                for record in records:
+                    by_partition.setdefault(partition_of(record[0], count), []).append(record)
                 queued = await asyncio.gather(*(
-                    self._queue(topic, partition, found, listed)
+                    self._queue(topic, partition, found)
                     for partition, found in by_partition.items()))
                 await asyncio.gather(*(sent for futures in queued for sent in futures))
 
-    async def _queue(self, topic: str, partition: int, records: list[tuple[bytes, bytes]],
-                     headers: list[tuple[str, bytes]]) -> list[asyncio.Future[object]]:
+    async def _queue(self, topic: str, partition: int,
+                     records: list[Keyed]) -> list[asyncio.Future[object]]:
         """Queue ``records`` in full batches; a batch waits for the one before it in the
         partition to leave."""
         producer, sent = self._producer, []
         batch = producer.create_batch()
-        for key, value in records:
-            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+        for key, value, headers in records:
+            encoded, listed = key.encode(), list(headers)
+            if batch.append(timestamp=None, key=encoded, value=value, headers=listed) is None:
                 sent.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()  # a record larger than a batch goes alone
-                batch.append(timestamp=None, key=key, value=value, headers=headers)
+                batch.append(timestamp=None, key=encoded, value=value, headers=listed)
         sent.append(await producer.send_batch(batch, topic, partition=partition))
         return sent

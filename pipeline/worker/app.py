@@ -4,8 +4,9 @@
                                    └──────────── faasflow.deadletter ◄──────────┘          │
     callback URLs, sinks ◄─ POST (signed, retried) ◄─ callbacks (pipeline.callbacks) ◄─────┘
 
-The starter reads the event topics, which appear at run time, as a consumer group of its
-own (``pipeline.kafka.group``); the executor and callbacks agents are Faust's.
+The starter reads the event topics, which appear at run time, and the executor the
+invocations, each as a consumer group of its own (``pipeline.kafka.group``); the callbacks
+agent is Faust's.
 
 Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
 core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
@@ -52,7 +53,7 @@ from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
 
-REVOKE_GRACE_S = 10.0  # how long a revoked partition's starter work may take to finish
+REVOKE_GRACE_S = 10.0  # how long a revoked partition's work is given to finish
 T = TypeVar("T")
 
 
@@ -143,6 +144,12 @@ class Worker:
             fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
             max_poll_interval_s=settings.runtime.max_timeout_s + 60,
             on_revoked=self._starter_revoked, inherit_from=self.app.conf.id)
+        self.executions = GroupReader(
+            kafka, f"{self.topics.prefix}-executor",
+            fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
+            max_poll_interval_s=settings.runtime.max_timeout_s + 60,
+            on_revoked=self._executor_revoked, on_assigned=self._executor_assigned,
+            inherit_from=self.app.conf.id)
         self._followed: set[str] = set()
         self.finals = RecentFinals(settings.worker.dedupe_horizon_s)
         self.publisher = Publisher(kafka)
@@ -166,12 +173,13 @@ class Worker:
         self._registry_view: CompactedView | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._tasks: dict[tuple[str, int], set[asyncio.Task[None]]] = defaultdict(set)
-        self._rebalanced = False
+        self._rebalanced = False  # Faust's group has assigned this worker its partitions
+        self._executing = False  # and the executor's group
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
         self.app.on_before_shutdown.connect(self._on_shutdown)
-        self.consumptions = (FaustConsumption(self), self.sources)
+        self.consumptions = (FaustConsumption(self), self.sources, self.executions)
         self.app.task(self._starter)
-        self.app.agent(self.app.topic(self.topics.invocations), name="executor")(self._executor)
+        self.app.task(self._executor)
         self.app.agent(self.app.topic(self.topics.results), name="callbacks")(self._callbacks)
         self.app.task(self._follow_registry)
         self.app.task(self.reporter.run)
@@ -182,7 +190,7 @@ class Worker:
 
     @property
     def assigned(self) -> frozenset[tuple[str, int]]:
-        """The (topic, partition)s this worker's Faust agents consume."""
+        """The (topic, partition)s this worker's Faust agent consumes."""
         return frozenset(self._assigned)
 
     async def prepare(self) -> None:
@@ -207,14 +215,14 @@ class Worker:
         self.connectors = await WorkerConnectors.start(self.settings, self.topics,
                                                        self.registry, registry_view,
                                                        self.publisher)
-        self.connectors.assign({p for t, p in self._assigned if t == self.topics.invocations})
         self.callbacks = WorkerCallbacks(self.settings, self.topics, self.registry,
                                          self.publisher)
         self.views.extend(await self.callbacks.start())
         self.replays = WorkerReplays(kafka, self.topics, self.registry, self.writer,
                                      self.publisher, self.finals, finals_view)
         await self.replays.start()
-        self.replays.assign({p for t, p in self._assigned if t == self.topics.invocations})
+        await self.executions.start()
+        await self.executions.follow([self.topics.invocations])
         await self.sources.start()
         await self._follow_sources()
         self._ready.set()
@@ -249,6 +257,7 @@ class Worker:
             await self.replays.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
         await self.sources.stop()
+        await self.executions.stop()
         await self.starter.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
@@ -260,8 +269,7 @@ class Worker:
         await self.publisher.stop()
 
     async def _on_partitions_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Connectors follow the invocations partitions this worker was assigned; work of
-        partitions it lost is abandoned to their new owner."""
+        """Work of the partitions this worker lost is abandoned to their new owner."""
         (assigned,) = args  # Faust sends the whole new assignment
         now = {(tp.topic, tp.partition) for tp in assigned}
         lost = self._assigned - now
@@ -269,10 +277,27 @@ class Worker:
         self._rebalanced = True
         if lost:
             await self._cancel([task for tp in lost for task in self._tasks.pop(tp, ())])
+        self._mark_ready()
+
+    async def _executor_revoked(self, lost: set[Partition]) -> None:
+        """Most invocations end within the grace, and their offsets are committed. Those
+        still running go on until the new assignment says whether this worker keeps their
+        partition (their redelivery joins the run in flight: ``Executor.handle``)."""
+        tasks = [task for partition in lost for task in self._tasks.get(partition, ())]
+        if tasks:
+            await asyncio.wait(tasks, timeout=REVOKE_GRACE_S)
+
+    async def _executor_assigned(self, assigned: frozenset[Partition]) -> None:
+        """Runs of partitions this worker lost are stopped (their new owner redoes them);
+        connectors and replays follow the invocations partitions it has."""
+        lost = [p for p in self._tasks if p[0] == self.topics.invocations and p not in assigned]
+        await self._cancel([task for p in lost for task in self._tasks.pop(p, ())])
+        partitions = {p for t, p in assigned if t == self.topics.invocations}
         if self.connectors is not None:
-            self.connectors.assign({p for t, p in now if t == self.topics.invocations})
+            self.connectors.assign(partitions)
         if self.replays is not None:
-            self.replays.assign({p for t, p in now if t == self.topics.invocations})
+            self.replays.assign(partitions)
+        self._executing = True
         self._mark_ready()
 
     async def _starter_revoked(self, lost: set[Partition]) -> None:
@@ -291,7 +316,7 @@ class Worker:
     def _mark_ready(self) -> None:
         """Once the registry is loaded and partitions are assigned, say so in a file named
         after this process: ``faasflow up`` and the tests wait for it."""
-        if self._ready.is_set() and self._rebalanced:
+        if self._ready.is_set() and self._rebalanced and self._executing:
             marker = self.settings.worker_ready_marker(os.getpid())
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
@@ -308,7 +333,7 @@ class Worker:
         assert source is not None  # the starter reads event topics only
         await self.starter.start(event, source, origin)
 
-    async def _executor(self, stream: faust.StreamT[Any]) -> None:
+    async def _executor(self) -> None:
         await self._ready.wait()
         executor = self.executor
         assert executor is not None
@@ -316,7 +341,7 @@ class Worker:
         async def run(invocation: Invocation, origin: Origin) -> None:
             await executor.handle(invocation)
 
-        await self._pipeline(faust_records(stream), Invocation.from_dict, run)
+        await self._pipeline(group_records(self.executions), Invocation.from_dict, run)
 
     async def _callbacks(self, stream: faust.StreamT[Any]) -> None:
         await self._ready.wait()

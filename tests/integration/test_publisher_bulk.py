@@ -1,5 +1,5 @@
 """``Publisher.publish_bulk`` on the real broker: records land where ``send`` would put them,
-in order within each partition, with their headers, a record larger than a batch too; a
+in order within each partition, each with its headers, a record larger than a batch too; a
 record larger than the topic takes is refused as ``PayloadTooLarge``."""
 
 from __future__ import annotations
@@ -47,25 +47,27 @@ async def test_bulk_records_land_in_their_keys_partitions_in_order(
     topic = f"b{uuid.uuid4().hex[:10]}.invocations"
     await ensure_topics(settings, [TopicSpec(topic, PARTITIONS)])
     # several full batches in one partition (one key), and many keys over all of them
-    records = [("one-function", b"%06d" % n + b"x" * 500) for n in range(5000)]
-    records += [(f"key-{n % 97}", b"%06d" % n) for n in range(3000)]
-    records.insert(100, ("one-function", b"L" * (BATCH_BYTES + 1000)))  # goes alone
+    records = [("one-function", b"%06d" % n + b"x" * 500, HEADERS) for n in range(5000)]
+    records += [(f"key-{n % 97}", b"%06d" % n, ()) for n in range(3000)]
+    records.insert(100, ("one-function", b"L" * (BATCH_BYTES + 1000), HEADERS))  # goes alone
     publisher = Publisher(settings)
     await publisher.start()
     try:
-        await publisher.publish_bulk(topic, records, HEADERS)
+        await publisher.publish_bulk(topic, records)
     finally:
         await publisher.stop()
 
     found = await read_all(settings, topic)
     assert len(found) == len(records)
-    assert all(headers == HEADERS for *_, headers in found)
+    assert sorted(len(headers) for *_, headers in found) == sorted(
+        len(headers) for *_, headers in records)
+    assert all(headers == HEADERS for *_, headers in found if headers)
     by_key: dict[str, list[bytes]] = defaultdict(list)
     for partition, key, value, _ in found:
         assert partition == partition_of(key, PARTITIONS)
         by_key[key].append(value)
     sent: dict[str, list[bytes]] = defaultdict(list)
-    for key, value in records:
+    for key, value, _ in records:
         sent[key].append(value)
     assert by_key == sent
 
@@ -78,6 +80,6 @@ async def test_a_record_larger_than_the_topic_takes_is_refused(kafka: KafkaConta
     await publisher.start()
     try:
         with pytest.raises(PayloadTooLarge):
-            await publisher.publish_bulk(topic, [("k", b"x" * 10), ("k", b"x" * 200_000)])
+            await publisher.publish_bulk(topic, [("k", b"x" * 10, ()), ("k", b"x" * 200_000, ())])
     finally:
         await publisher.stop()

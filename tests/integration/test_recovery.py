@@ -102,7 +102,7 @@ def test_processed_events_and_invocations_are_committed(kafka: KafkaContainer,
         await admin.start()
         totals: dict[str, int] = {}
         try:
-            for group in ("starter", "worker"):  # the event topics', Faust's
+            for group in ("starter", "executor"):  # the event topics', the invocations'
                 offsets = await admin.list_consumer_group_offsets(f"{platform.prefix}-{group}")
                 for tp, meta in offsets.items():
                     totals[tp.topic] = totals.get(tp.topic, 0) + max(meta.offset, 0)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from pipeline.deadletters import Origin, Reason
@@ -90,25 +89,3 @@ async def test_no_pending_result_is_written_after_its_invocation_was_queued() ->
 
     first_queued = log.order.index("queued")
     assert "result:pending" not in log.order[first_queued:], log.order
-
-
-class CountingLog(MemoryLog):
-    def __init__(self, finals: RecentFinals) -> None:
-        super().__init__(finals)
-        self.writes: list[int] = []
-
-    async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
-        await asyncio.sleep(0.01)  # the acknowledgement takes a while
-        await super().enqueue_many(records)
-        self.writes.append(len(records))
-
-
-async def test_events_started_at_once_share_their_writes_and_each_is_queued() -> None:
-    s, log, _ = starter(subscription("s1", "zip"), log=CountingLog)
-
-    started = await asyncio.gather(*(s.start(event(b"x", ident=f"ev-{n}"), "orders", ORIGIN)
-                                     for n in range(50)))
-
-    assert started == [1] * 50
-    assert sorted(i.event.id for i in log.queued) == sorted(f"ev-{n}" for n in range(50))
-    assert len(log.writes) < 5, log.writes  # a handful of writes, not fifty
