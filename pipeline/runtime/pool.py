@@ -1,5 +1,9 @@
 """A warm pool per function: reuse idle containers, start more on demand up to a bound,
-queue (never fail) beyond it, reap the idle, replace the dead.
+queue (never fail) beyond it, reap the idle, replace the dead. The pools of one process
+share a cap on containers; a pool that needs one when the cap is reached takes the place
+of another pool's longest idle container, as OpenWhisk's invoker evicts idle containers of
+other actions (waiting out the idle timeout stalled a function for 5 minutes while others'
+idle containers held every place).
 
 The pool knows containers only as ``Instance``s, so its policy is tested with in-memory
 instances; ``pipeline.runtime.warm`` gives it real containers.
@@ -10,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,47 @@ class Capacity:
         self.limit = limit
         self.used = 0
         self._changed = asyncio.Condition()
+        self._pools: weakref.WeakSet[FunctionPool[Any]] = weakref.WeakSet()
+        self._waiting = 0
 
-    async def take(self) -> None:
+    def share(self, pool: FunctionPool[Any]) -> None:
+        self._pools.add(pool)
+
+    async def take(self, wanting: FunctionPool[Any]) -> None:
+        """A place for one more container of ``wanting``: a free one, or that of another
+        pool's longest idle container beyond its ``min_warm`` (destroyed here), or the
+        first one given back."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.used < self.limit)
-            self.used += 1
+            while self.used >= self.limit:
+                victim = self._evict(wanting)
+                if victim is not None:
+                    break
+                self._waiting += 1
+                try:
+                    await self._changed.wait()
+                finally:
+                    self._waiting -= 1
+            else:
+                self.used += 1
+                return
+        log.info("warm containers at their cap (%d): one idle for %.0fs makes room for %s",
+                 self.limit, time.monotonic() - victim[1], wanting.name)
+        try:
+            await victim[0].destroy()  # its place is the caller's: ``used`` stays
+        except Exception as exc:  # the engine failed: the caller's start goes on
+            log.warning("an evicted idle container was not removed: %r", exc)
+
+    async def idle_again(self) -> None:
+        """An instance went idle: a pool waiting for a place may take it."""
+        if self._waiting:
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _evict(self, wanting: FunctionPool[Any]) -> tuple[Instance, float] | None:
+        pools = [p for p in self._pools if p is not wanting and p.evictable]
+        if not pools:
+            return None
+        return min(pools, key=lambda p: p.idle_since).evict()
 
     async def give_back(self) -> None:
         async with self._changed:
@@ -84,6 +125,7 @@ class FunctionPool(Generic[I]):
         self._starting = 0
         self._draining = False
         self._changed = asyncio.Condition()
+        capacity.share(self)
 
     @property
     def size(self) -> int:
@@ -119,8 +161,23 @@ class FunctionPool(Generic[I]):
             self._busy += 1
         return instance, True
 
+    @property
+    def evictable(self) -> bool:
+        """Whether an idle instance can go to make room for another pool's."""
+        return bool(self._idle) and self.size > self.min_warm
+
+    @property
+    def idle_since(self) -> float:
+        return self._idle[0].since
+
+    def evict(self) -> tuple[I, float]:
+        """The longest idle instance, taken out of the pool (synchronously: no await between
+        the choice and the removal), and since when it was idle."""
+        entry = self._idle.popleft()
+        return entry.instance, entry.since
+
     async def _grow(self) -> I:
-        await self._capacity.take()
+        await self._capacity.take(self)
         try:
             return await self._start()
         except BaseException:
@@ -138,6 +195,8 @@ class FunctionPool(Generic[I]):
             self._changed.notify_all()
         if not keep:
             await self._destroy(instance)
+        else:
+            await self._capacity.idle_again()
 
     async def _destroy(self, instance: I) -> None:
         try:
@@ -161,7 +220,12 @@ class FunctionPool(Generic[I]):
                 if not self._draining:
                     self._idle.append(_Idle(instance))
                     self._changed.notify_all()
-                    continue
+                    added = True
+                else:
+                    added = False
+            if added:
+                await self._capacity.idle_again()
+                continue
             await self._destroy(instance)  # drained while it started: nobody would reap it
 
     async def maintain(self) -> None:

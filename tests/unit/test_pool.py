@@ -209,3 +209,51 @@ async def test_an_instance_that_just_answered_a_call_is_not_health_checked() -> 
     await pool.maintain()
 
     assert not box.destroyed
+
+
+async def test_at_the_cap_another_pools_longest_idle_instance_makes_room() -> None:
+    capacity = Capacity(2)
+    busy, idle = make_pool(capacity), make_pool(capacity)
+    older, _ = await idle.acquire()
+    newer, _ = await busy.acquire()
+    await idle.release(older, healthy=True)
+    await busy.release(newer, healthy=True)
+    needy = make_pool(capacity)
+
+    _, cold = await asyncio.wait_for(needy.acquire(), 1)
+
+    assert cold
+    assert (older.destroyed, newer.destroyed) == (True, False)
+    assert (capacity.used, idle.size, busy.size, needy.size) == (2, 0, 1, 1)
+
+
+async def test_instances_kept_warm_by_min_warm_are_not_taken() -> None:
+    capacity = Capacity(1)
+    kept = make_pool(capacity, min_warm=1)
+    await kept.prewarm()
+    needy = make_pool(capacity)
+
+    waiter = asyncio.ensure_future(needy.acquire())
+    await asyncio.sleep(0.01)
+
+    assert not waiter.done()
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert (capacity.used, kept.idle) == (1, 1)
+
+
+async def test_a_pool_waiting_at_the_cap_takes_an_instance_as_soon_as_it_goes_idle() -> None:
+    capacity = Capacity(1)
+    other = make_pool(capacity)
+    held, _ = await other.acquire()
+    needy = make_pool(capacity)
+    waiter = asyncio.ensure_future(needy.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+
+    await other.release(held, healthy=True)  # idle, not destroyed: no place given back
+
+    _, cold = await asyncio.wait_for(waiter, 1)
+    assert cold
+    assert held.destroyed
+    assert (capacity.used, other.size) == (1, 0)
