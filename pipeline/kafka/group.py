@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ MAX_RECORDS = 500
 RENEW_AFTER_FAILURES = 5
 STEADY_WAIT_S = 30.0
 HEARTBEAT_START_S = 0.05
+KEEP_ALIVE_S = 5.0  # at most; a quarter of max_poll_interval_s when that is shorter
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,10 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
         self._steady = asyncio.Event()  # set when a rebalance ends
         self._generation = 0  # of the assignment: a batch fetched before a rebalance ends
         self._committer: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._keep_alive_s = min(KEEP_ALIVE_S, max_poll_interval_s / 4)
+        self._polling = asyncio.Lock()  # one getmany at a time: the caller's or the keeper's
+        self._polled_at = time.monotonic()
         self._stopped = False
 
     @property
@@ -138,12 +144,14 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
     async def start(self) -> None:
         await self._open()
         self._committer = asyncio.create_task(self._commit_every(), name=f"{self.group}-commits")
+        self._keeper = asyncio.create_task(self._keep_alive(), name=f"{self.group}-keeper")
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._committer is not None:
-            self._committer.cancel()
-            await asyncio.gather(self._committer, return_exceptions=True)
+        for task in (self._committer, self._keeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._consumer is not None:
             await self._commit()
             await self._consumer.stop()
@@ -215,7 +223,9 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
             consumer = self._consumer
             assert consumer is not None
             try:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
+                async with self._polling:
+                    batches = await consumer.getmany(timeout_ms=1000, max_records=MAX_RECORDS)
+                    self._polled_at = time.monotonic()
                 failures = 0
             except asyncio.CancelledError:
                 task = asyncio.current_task()
@@ -245,6 +255,32 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
                     self._acks.handed(partition, record.offset)
                     yield Delivery(tp.topic, tp.partition, record.offset, record.value,
                                    tuple(record.headers or ()))
+
+    async def _keep_alive(self) -> None:
+        """Poll, with every partition paused, while the caller takes no records (its
+        in-flight budget is full of slow invocations): aiokafka leaves the group when a
+        member has not polled for ``max_poll_interval_s``, and the rebalance would hand
+        every record in flight out again. Records fetched for a paused partition are
+        dropped unread and fetched again once it resumes."""
+        while True:
+            await asyncio.sleep(self._keep_alive_s)
+            consumer = self._consumer
+            if (consumer is None or self._polling.locked()
+                    or time.monotonic() - self._polled_at < self._keep_alive_s):
+                continue
+            async with self._polling:
+                held = consumer.assignment() - consumer.paused()
+                consumer.pause(*held)
+                try:
+                    got = await consumer.getmany(timeout_ms=0)
+                    self._polled_at = time.monotonic()
+                    for tp, records in got.items():  # assigned meanwhile, so not paused:
+                        with contextlib.suppress(Exception):  # to be fetched again
+                            consumer.seek(tp, records[0].offset)
+                except Exception as exc:  # the caller's next poll meets it, and handles it
+                    log.debug("%s: polling to stay in the group failed (%r)", self.group, exc)
+                finally:
+                    consumer.resume(*(held & consumer.assignment()))
 
     def done(self, delivery: Delivery) -> None:
         """The work ``delivery`` started is done: its offset may be committed."""

@@ -171,3 +171,32 @@ async def test_a_consumer_whose_coordination_dies_is_replaced_and_nothing_is_los
             (topic, n) for topic in (first, later) for n in range(3))
     finally:
         await member.stop()
+
+
+async def test_a_member_whose_caller_holds_back_stays_in_the_group(
+    kafka: KafkaContainer,
+) -> None:
+    """The executor stops taking records while its in-flight budget is full of slow
+    invocations; aiokafka leaves the group when a member has not polled for
+    ``max_poll_interval``, and the rebalance would hand the records in flight out again."""
+    settings = KafkaSettings(bootstrap=kafka.bootstrap)
+    topic = await topic_with(settings, 3)
+    revoked: list[set[Partition]] = []
+
+    async def note_revoked(partitions: set[Partition]) -> None:
+        revoked.append(partitions)
+
+    member = GroupReader(settings, f"g-{uuid.uuid4().hex[:8]}", fetch_max_wait_ms=100,
+                         max_poll_interval_s=4, on_revoked=note_revoked)
+    await member.start()
+    try:
+        await member.follow([topic])
+        deliveries = member.deliveries()
+        (first,) = await take(deliveries, 1)
+        await asyncio.sleep(10)  # the caller is busy: no record taken for 2.5 intervals
+
+        rest = await take(deliveries, 2)
+    finally:
+        await member.stop()
+    assert [d.offset for d in (first, *rest)] == [0, 1, 2]
+    assert revoked == [], "the member left the group while its caller held back"
