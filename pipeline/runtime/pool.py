@@ -78,10 +78,11 @@ class Capacity:
             else:
                 self.used += 1
                 return
+        instance, idle_since = victim
         log.info("warm containers at their cap (%d): one idle for %.0fs makes room for %s",
-                 self.limit, time.monotonic() - victim[1], wanting.name)
+                 self.limit, time.monotonic() - idle_since, wanting.name)
         try:
-            await victim[0].destroy()  # its place is the caller's: ``used`` stays
+            await instance.destroy()  # its place is the caller's: ``used`` stays
         except Exception as exc:  # the engine failed: the caller's start goes on
             log.warning("an evicted idle container was not removed: %r", exc)
 
@@ -217,12 +218,10 @@ class FunctionPool(Generic[I]):
                 async with self._changed:
                     self._starting -= 1
             async with self._changed:
-                if not self._draining:
+                added = not self._draining
+                if added:
                     self._idle.append(_Idle(instance))
                     self._changed.notify_all()
-                    added = True
-                else:
-                    added = False
             if added:
                 await self._capacity.idle_again()
                 continue

@@ -10,7 +10,7 @@ agent is Faust's.
 
 Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
 core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
-it (to Faust, or to the starter's group) only once the core is done with it: its
+it (to Faust, or to its own consumer group) only once the core is done with it: its
 invocations queued, its final Result written. A worker that dies mid-way redoes that
 work after a restart (at-least-once), and ``pipeline.finals`` keeps the redone work from
 running twice. No record can stop an agent: whatever goes wrong with one record is

@@ -257,3 +257,24 @@ async def test_a_pool_waiting_at_the_cap_takes_an_instance_as_soon_as_it_goes_id
     assert cold
     assert held.destroyed
     assert (capacity.used, other.size) == (1, 0)
+
+
+async def test_an_evicted_instance_the_engine_fails_to_remove_does_not_fail_the_start() -> None:
+    class Stuck(Box):
+        async def destroy(self) -> None:
+            raise RuntimeError("the engine did not answer")
+
+    async def start_stuck() -> Box:
+        return Stuck()
+
+    capacity = Capacity(1)
+    other: FunctionPool[Box] = FunctionPool("other", start_stuck, capacity, max_size=1)
+    held, _ = await other.acquire()
+    await other.release(held, healthy=True)
+    needy = make_pool(capacity)
+
+    box, cold = await asyncio.wait_for(needy.acquire(), 1)
+
+    assert cold
+    assert not isinstance(box, Stuck)
+    assert (capacity.used, other.size, needy.size) == (1, 0, 1)
