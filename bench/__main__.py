@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import batched, cli, index, peers, pipeline, plot, replay, runtime
+from bench import batched, cli, index, peers, pipeline, plot, replay, runtime, wire
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -23,6 +23,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "cli_startup": cli.cli_startup,
     "cold": runtime.cold,
     "warm": runtime.warm,
+    "warm_client": wire.warm_client,
     "ingest": pipeline.ingest,
     "throughput": pipeline.throughput,  # before latency and soak: they run at half its rate
     "latency": pipeline.latency,

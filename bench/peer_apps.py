@@ -87,7 +87,7 @@ def faust_worker(shape: str, source: str, sink: str, clock: Clock) -> None:
             await (await results.send(key=message.key, value=dumps(result)))
             await stream.ack(event)
         finally:
-            await budget.give_back(size)
+            budget.give_back(size)
         if clock.tick():
             finish()
 

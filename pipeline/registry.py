@@ -77,6 +77,7 @@ class Registry:
         self.secrets: dict[str, Secret] = {}
         self.sinks: dict[str, Sink] = {}
         self._by_source: dict[str, set[str]] = defaultdict(set)
+        self._subscribers: dict[str, tuple[Subscription, ...]] = {}  # sorted, per source
         self._listeners: list[Listener] = []
 
     def on_change(self, listener: Listener) -> None:
@@ -103,11 +104,13 @@ class Registry:
         old = table.pop(ident, None)
         if isinstance(old, Subscription):
             self._by_source[old.source].discard(ident)
+            self._subscribers.pop(old.source, None)
         if record is None:
             return
         table[ident] = record
         if isinstance(record, Subscription):
             self._by_source[record.source].add(ident)
+            self._subscribers.pop(record.source, None)
 
     def function(self, name: str) -> FunctionSpec:
         try:
@@ -148,12 +151,15 @@ class Registry:
     def has_sinks(self, function: str) -> bool:
         return any(s.function == function for s in self.sinks.values())
 
-    def subscribers(self, source: str) -> list[Subscription]:
-        """The subscriptions of a source, in a stable order."""
-        return sorted(
-            (self.subscriptions[i] for i in self._by_source.get(source, ())),
-            key=lambda s: (s.function, s.id),
-        )
+    def subscribers(self, source: str) -> tuple[Subscription, ...]:
+        """The subscriptions of a source, in a stable order (sorted once per change: the
+        starter asks twice for every event)."""
+        found = self._subscribers.get(source)
+        if found is None:
+            found = self._subscribers[source] = tuple(sorted(
+                (self.subscriptions[i] for i in self._by_source.get(source, ())),
+                key=lambda s: (s.function, s.id)))
+        return found
 
     def sources(self) -> set[str]:
         """Every source a webhook or connector publishes to or a subscription listens on."""

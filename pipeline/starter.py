@@ -52,7 +52,8 @@ class Starter:
         queued = await self._start_each(event, source, origin)
         if batched:
             pending = Pending(event, origin, dumps(event.to_dict()))
-            await asyncio.gather(*(self._batcher.add(s, source, pending) for s in batched))
+            joins = [self._batcher.add(s, source, pending) for s in batched]
+            await (joins[0] if len(joins) == 1 else asyncio.gather(*joins))
         return queued + len(batched)
 
     async def close(self) -> None:

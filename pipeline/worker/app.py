@@ -396,7 +396,7 @@ class Worker:
                     await self._dead(origin, value, Reason.INTERNAL, f"internal error: {exc!r}")
             await taken.ack()
         finally:
-            await budget.give_back(size)
+            budget.give_back(size)
 
     async def _dead(self, origin: Origin, value: bytes | None, reason: Reason, why: str) -> None:
         log.error("dead-lettering %s: %s", origin.key, why)

@@ -47,10 +47,10 @@ async def test_the_in_flight_budget_waits_when_full_and_takes_a_giant_alone() ->
     assert not third.done()
     assert budget.full
 
-    await budget.give_back(10)
+    budget.give_back(10)
     await asyncio.wait_for(third, 1)
-    await budget.give_back(10)
-    await budget.give_back(10)
+    budget.give_back(10)
+    budget.give_back(10)
 
     await asyncio.wait_for(budget.take(1000), 1)  # larger than the budget, but alone
     assert budget.bytes == 1000
@@ -64,9 +64,9 @@ async def test_the_budget_remembers_it_was_full_until_asked() -> None:
     await budget.take(10)
     second = asyncio.create_task(budget.take(10))
     await asyncio.sleep(0.01)
-    await budget.give_back(10)
+    budget.give_back(10)
     await asyncio.wait_for(second, 1)
-    await budget.give_back(10)
+    budget.give_back(10)
     assert not budget.full
     assert budget.was_full()  # full in between
     assert not budget.was_full()  # once

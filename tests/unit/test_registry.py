@@ -72,7 +72,7 @@ def test_subscription_record_and_tombstone(registry: Registry) -> None:
 
     with pytest.raises(NotFound, match="sub_1"):
         registry.subscription("sub_1")
-    assert registry.subscribers("orders") == []
+    assert registry.subscribers("orders") == ()
 
 
 def test_tombstone_for_an_unknown_record_is_harmless(registry: Registry) -> None:
@@ -94,12 +94,13 @@ def test_subscribers_are_ordered_by_function_then_id(registry: Registry) -> None
 def test_subscribers_of_an_unknown_source_is_empty(registry: Registry) -> None:
     put(registry, subscription("s1", "audit"))
 
-    assert registry.subscribers("nobody-publishes-here") == []
+    assert registry.subscribers("nobody-publishes-here") == ()
 
 
 def test_removed_subscription_is_no_longer_a_subscriber(registry: Registry) -> None:
     put(registry, subscription("s1", "audit"))
     put(registry, subscription("s2", "zip"))
+    assert len(registry.subscribers("orders")) == 2  # sorted and kept until a change
 
     delete(registry, "subscription/s1")
 
@@ -108,10 +109,11 @@ def test_removed_subscription_is_no_longer_a_subscriber(registry: Registry) -> N
 
 def test_subscription_moved_to_another_source_leaves_the_old_one(registry: Registry) -> None:
     put(registry, subscription("s1", "audit", source="orders"))
+    assert len(registry.subscribers("orders")) == len(registry.subscribers("payments")) + 1
 
     put(registry, subscription("s1", "audit", source="payments"))
 
-    assert registry.subscribers("orders") == []
+    assert registry.subscribers("orders") == ()
     assert [s.source for s in registry.subscribers("payments")] == ["payments"]
     assert registry.sources() == {"payments"}
 
