@@ -1,16 +1,21 @@
-"""The worker: a Faust app whose agents start and execute invocations.
+"""The worker: a Faust app whose tasks start and execute invocations and deliver callbacks.
 
     faasflow.events.<source> ─► starter ─► faasflow.invocations ─► executor ─► faasflow.results
                                    └──────────── faasflow.deadletter ◄──────────┘          │
     callback URLs, sinks ◄─ POST (signed, retried) ◄─ callbacks (pipeline.callbacks) ◄─────┘
 
-The starter reads the event topics, which appear at run time, and the executor the
-invocations, each as a consumer group of its own (``pipeline.kafka.group``); the callbacks
-agent is Faust's.
+The starter reads the event topics, which appear at run time, the executor the
+invocations and the callbacks the results, each as a consumer group of its own
+(``pipeline.kafka.group``: batches fetched at once, acknowledgements in any order). Faust's
+agents read them until 2026-12, when its per-record machinery cost more than the work: in
+a profile of ``events_to_results`` Faust's consumer, its thread and the callbacks agent
+(which passes over most results) took 40% of the worker's CPU, the executor 20%. The
+groups took over the offsets Faust's group had committed. Faust runs the worker, its tasks,
+lifecycle and signals, without a consumer or a producer of its own (``TasksOnly``).
 
 Agents stay thin: decode (an undecodable record is dead-lettered), hand the record to the
 core (``pipeline.starter``, ``pipeline.executor``) in a task of its own, and acknowledge
-it (to Faust, or to its own consumer group) only once the core is done with it: its
+it to its consumer group only once the core is done with it: its
 invocations queued, its final Result written. A worker that dies mid-way redoes that
 work after a restart (at-least-once), and ``pipeline.finals`` keeps the redone work from
 running twice. No record can stop an agent: whatever goes wrong with one record is
@@ -29,7 +34,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import faust
-from faust.types import TP
+from faust.app.base import BootStrategy
 
 from pipeline.admission import Admission, InflightBudget
 from pipeline.callbacks.dispatcher import may_have_targets
@@ -47,7 +52,6 @@ from pipeline.settings import Settings
 from pipeline.starter import Starter
 from pipeline.topics import Topics
 from pipeline.worker.connectors import WorkerConnectors
-from pipeline.worker.fetching import adjust_consumer
 from pipeline.worker.reporting import HealthReporter
 from pipeline.writer import Writer
 
@@ -67,14 +71,6 @@ class Taken:
     ack: Callable[[], Awaitable[object]]
 
 
-async def faust_records(stream: faust.StreamT[Any]) -> AsyncIterator[Taken]:
-    stream.enable_acks = False
-    async for event in stream.events():
-        message = event.message
-        yield Taken(Origin(message.topic, message.partition, message.offset), message.value,
-                    message.headers, partial(stream.ack, event))
-
-
 async def group_records(reader: GroupReader) -> AsyncIterator[Taken]:
     async for delivery in reader.deliveries():
         async def ack(delivery: Any = delivery) -> None:
@@ -84,49 +80,28 @@ async def group_records(reader: GroupReader) -> AsyncIterator[Taken]:
                     delivery.value, delivery.headers, ack)
 
 
-class FaustConsumption:
-    """The Faust consumer's partitions, as the health reporter watches them."""
+class TasksOnly(BootStrategy):
+    """Faust's services for an app of tasks: the consumer groups are ``GroupReader``s and
+    the writes the ``Publisher``'s (Faust's documented way to leave out its Kafka clients)."""
 
-    def __init__(self, worker: Worker) -> None:
-        self._worker = worker
-        self.group = worker.app.conf.id
+    enable_kafka_consumer = False
+    enable_kafka_producer = False
+    enable_web = False
 
-    @property
-    def assigned(self) -> frozenset[Partition]:
-        return self._worker.assigned
 
-    @property
-    def rebalancing(self) -> bool:
-        return bool(self._worker.app.rebalancing)
-
-    async def seek(self, partition: Partition, offset: int) -> None:
-        await self._worker.app.consumer.seek(TP(*partition), offset)
+class WorkerApp(faust.App):
+    BootStrategy = TasksOnly
 
 
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
-    kafka = settings.kafka
-    adjust_consumer(settings.worker.fetch_max_wait_ms)
-    return faust.App(
+    """The name is the group Faust's agents read in until 2026-12, which the groups of the
+    starter, the executor and the callbacks inherit their first offsets from."""
+    return WorkerApp(
         f"{topics.prefix}-worker",
-        broker=[f"kafka://{s}" for s in kafka.bootstrap_servers().split(",")],
-        key_serializer="raw",
-        value_serializer="raw",
+        broker=[f"kafka://{s}" for s in settings.kafka.bootstrap_servers().split(",")],
         store="memory://",
         datadir=str(settings.state_dir / "faust"),  # not the working directory
         web_enabled=False,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        producer_acks=-1,
-        producer_max_request_size=kafka.message_bytes,
-        consumer_max_fetch_size=kafka.message_bytes + 65536,
-        broker_session_timeout=kafka.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, kafka.session_timeout_s / 3),
-        # commits every second, off the fetch loop (Faust commits inline, holding up the
-        # delivery of every partition, once per ``broker_commit_every`` records)
-        broker_commit_every=1_000_000,
-        broker_commit_interval=1.0,
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
     )
 
 
@@ -139,17 +114,16 @@ class Worker:
         self.topics = Topics(kafka)
         self.registry = Registry()
         self.app = faust_app(settings, self.topics)
-        self.sources = GroupReader(
-            kafka, f"{self.topics.prefix}-starter",
-            fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
-            max_poll_interval_s=settings.runtime.max_timeout_s + 60,
-            on_revoked=self._starter_revoked, inherit_from=self.app.conf.id)
-        self.executions = GroupReader(
-            kafka, f"{self.topics.prefix}-executor",
-            fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
-            max_poll_interval_s=settings.runtime.max_timeout_s + 60,
-            on_revoked=self._executor_revoked, on_assigned=self._executor_assigned,
-            inherit_from=self.app.conf.id)
+        group = partial(GroupReader, kafka, fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
+                        max_poll_interval_s=settings.runtime.max_timeout_s + 60,
+                        inherit_from=self.app.conf.id)
+        self.sources = group(f"{self.topics.prefix}-starter", on_revoked=self._finish_or_stop)
+        self.executions = group(f"{self.topics.prefix}-executor",
+                                on_revoked=self._executor_revoked,
+                                on_assigned=self._executor_assigned)
+        self.deliveries = group(f"{self.topics.prefix}-callbacks",
+                                on_revoked=self._finish_or_stop,
+                                on_assigned=self._callbacks_assigned)
         self._followed: set[str] = set()
         self.finals = RecentFinals(settings.worker.dedupe_horizon_s)
         self.publisher = Publisher(kafka)
@@ -171,27 +145,20 @@ class Worker:
         self._ready = asyncio.Event()
         self._runtimes: Runtimes | None = None
         self._registry_view: CompactedView | None = None
-        self._assigned: set[tuple[str, int]] = set()
         self._tasks: dict[tuple[str, int], set[asyncio.Task[None]]] = defaultdict(set)
-        self._rebalanced = False  # Faust's group has assigned this worker its partitions
-        self._executing = False  # and the executor's group
-        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
+        self._executing = False  # the executor's group has assigned this worker partitions
+        self._delivering = False  # and the callbacks' group
         self.app.on_before_shutdown.connect(self._on_shutdown)
-        self.consumptions = (FaustConsumption(self), self.sources, self.executions)
+        self.consumptions = (self.sources, self.executions, self.deliveries)
         self.app.task(self._starter)
         self.app.task(self._executor)
-        self.app.agent(self.app.topic(self.topics.results), name="callbacks")(self._callbacks)
+        self.app.task(self._callbacks)
         self.app.task(self._follow_registry)
         self.app.task(self.reporter.run)
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
-
-    @property
-    def assigned(self) -> frozenset[tuple[str, int]]:
-        """The (topic, partition)s this worker's Faust agent consumes."""
-        return frozenset(self._assigned)
 
     async def prepare(self) -> None:
         """Before Faust starts: the core topics exist."""
@@ -225,6 +192,8 @@ class Worker:
         await self.executions.follow([self.topics.invocations])
         await self.sources.start()
         await self._follow_sources()
+        await self.deliveries.start()
+        await self.deliveries.follow([self.topics.results])
         self._ready.set()
         self._mark_ready()
         log.info("registry loaded: %d functions, %d subscriptions, %d connectors; "
@@ -256,8 +225,8 @@ class Worker:
         if self.replays is not None:
             await self.replays.stop()
         await self._cancel([task for tasks in self._tasks.values() for task in tasks])
-        await self.sources.stop()
-        await self.executions.stop()
+        for reader in self.consumptions:
+            await reader.stop()
         await self.starter.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
@@ -267,17 +236,6 @@ class Worker:
         for view in self.views:
             await view.stop()
         await self.publisher.stop()
-
-    async def _on_partitions_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Work of the partitions this worker lost is abandoned to their new owner."""
-        (assigned,) = args  # Faust sends the whole new assignment
-        now = {(tp.topic, tp.partition) for tp in assigned}
-        lost = self._assigned - now
-        self._assigned = now
-        self._rebalanced = True
-        if lost:
-            await self._cancel([task for tp in lost for task in self._tasks.pop(tp, ())])
-        self._mark_ready()
 
     async def _executor_revoked(self, lost: set[Partition]) -> None:
         """Most invocations end within the grace, and their offsets are committed. Those
@@ -300,9 +258,14 @@ class Worker:
         self._executing = True
         self._mark_ready()
 
-    async def _starter_revoked(self, lost: set[Partition]) -> None:
-        """The starter's work is short (its invocations queued): let that of partitions
-        taken away finish, so that their new owner does not redo it; stop what does not."""
+    async def _callbacks_assigned(self, assigned: frozenset[Partition]) -> None:
+        self._delivering = True
+        self._mark_ready()
+
+    async def _finish_or_stop(self, lost: set[Partition]) -> None:
+        """The starter's work and the callbacks' are short (invocations queued, a callback
+        posted or scheduled): let that of partitions taken away finish, so that their new
+        owner does not redo it; stop what does not."""
         tasks = [task for partition in lost for task in self._tasks.pop(partition, ())]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=REVOKE_GRACE_S)
@@ -316,7 +279,7 @@ class Worker:
     def _mark_ready(self) -> None:
         """Once the registry is loaded and partitions are assigned, say so in a file named
         after this process: ``faasflow up`` and the tests wait for it."""
-        if self._ready.is_set() and self._rebalanced and self._executing:
+        if self._ready.is_set() and self._executing and self._delivering:
             marker = self.settings.worker_ready_marker(os.getpid())
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
@@ -343,7 +306,7 @@ class Worker:
 
         await self._pipeline(group_records(self.executions), Invocation.from_dict, run)
 
-    async def _callbacks(self, stream: faust.StreamT[Any]) -> None:
+    async def _callbacks(self) -> None:
         await self._ready.wait()
         callbacks = self.callbacks
         assert callbacks is not None
@@ -354,7 +317,7 @@ class Worker:
         def wanted(headers: Mapping[str, bytes]) -> bool:
             return may_have_targets(headers, self.registry.has_sinks)
 
-        await self._pipeline(faust_records(stream), Result.from_dict, deliver,
+        await self._pipeline(group_records(self.deliveries), Result.from_dict, deliver,
                              self.callback_budget, wanted)
 
     async def _pipeline(self, records: AsyncIterator[Taken], parse: Callable[[Any], T],

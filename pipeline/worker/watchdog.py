@@ -1,10 +1,11 @@
-"""Noticing records the worker's consumer skipped, and a consumer that stopped.
+"""Noticing records the worker's consumers skipped, and a consumer that stopped.
 
-Two failures of the consumer under Faust, both seen here:
+Two failures seen here of Faust's consumer, which read the worker's topics until 2026-12;
+the consumer groups that replaced it (``pipeline.kafka.group``) are watched the same way:
 
-- **Skipped records.** A record fetched while a rebalance suspends the flow can be marked
-  read without reaching an agent (``pipeline.worker.fetching`` has the details); when no
-  later record of its partition comes, nothing reveals the loss. So, per partition this
+- **Skipped records.** Faust's fetch loop could mark a record read without it reaching an
+  agent, when a rebalance suspended the flow; when no later record of its partition came,
+  nothing revealed the loss. So, per partition this
   worker is assigned: records exist past the point it reached (the last offset its agents
   received, or the group's committed offset), and nothing came from that partition for
   ``resync_after_s``: the watchdog names the offset to read again from. Reading a record

@@ -199,12 +199,12 @@ def rewrite_result(platform: Platform, kafka: KafkaContainer, ident: str) -> tup
 
 
 def handled(platform: Platform, kafka: KafkaContainer, at: tuple[int, int]) -> bool:
-    """Whether the worker group committed past ``at`` in the results topic."""
+    """Whether the callbacks group committed past ``at`` in the results topic."""
     settings = KafkaSettings(bootstrap=kafka.bootstrap, topic_prefix=platform.prefix)
     where = (Topics(settings).results, at[0])
 
     async def committed() -> int:
-        probe = GroupProbe(settings, f"{platform.prefix}-worker")
+        probe = GroupProbe(settings, f"{platform.prefix}-callbacks")
         await probe.start()
         try:
             _, offsets = await probe.offsets([where])
