@@ -242,6 +242,7 @@ def worker() -> None:
     import uvloop
     from faust.worker import Worker as FaustWorker
 
+    from pipeline import collector
     from pipeline.settings import Settings
     from pipeline.worker.app import Worker
 
@@ -257,4 +258,5 @@ def worker() -> None:
     # root logger to DEBUG, so every debug call of Faust and aiokafka built a record (8%
     # of a Faust agent's time, bench/peers.py); it also wrote escape codes into the log.
     faust_worker.spinner = None
+    collector.settle()
     faust_worker.execute_from_commandline()

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from pipeline import __version__
+from pipeline import __version__, collector
 from pipeline.callbacks.service import GatewayTargets
 from pipeline.connector_states import ConnectorStates
 from pipeline.control import ControlPlane
@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
                 registry_position=lambda: registry_view.position(0))
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
+            collector.settle()
             yield
 
     app = FastAPI(
