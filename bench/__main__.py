@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import batched, cli, index, peers, pipeline, plot, replay, runtime, wire
+from bench import batched, cli, index, peers, pipeline, plot, replay, runtime, stages, wire
 from bench.harness import Measurement
 from bench.stack import Stack
 
@@ -27,6 +27,7 @@ MEASURES: dict[str, Callable[[Stack], Awaitable[list[Measurement]]]] = {
     "ingest": pipeline.ingest,
     "throughput": pipeline.throughput,  # before latency and soak: they run at half its rate
     "latency": pipeline.latency,
+    "stages": stages.stages,  # where latency goes, stage by stage, at a fixed rate
     "batched": batched.batched,
     "index": index.index,
     "replay": replay.replay,
