@@ -116,7 +116,7 @@ class InflightBudget:
 
     def was_full(self) -> bool:
         """Whether an agent waited for room since the last call (or it is full now): the
-        records behind it then waited in Faust's buffers, received by the worker but not
+        records behind it then waited in the consumer's buffers, received by the worker but not
         yet by the agent, which is being busy, not having skipped them."""
         was, self._was_full = self._was_full or self.full, False
         return was

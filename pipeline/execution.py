@@ -1,6 +1,6 @@
 """The core of the starter and the executor, free of Kafka and Docker.
 
-Faust agents and the gateway call these plain functions; unit tests call them with
+The worker and the gateway call these plain functions; unit tests call them with
 in-memory registries and runners.
 """
 
