@@ -126,8 +126,8 @@ class InflightBudget:
             self.records < self.max_records and self.bytes + size <= self.max_bytes)
 
     async def take(self, size: int) -> None:
-        """Without a lock: each agent takes its records one after the other, and the usual
-        case, room, costs no await (it took 7% of the worker's time with a Condition)."""
+        """Without a lock (the event loop runs one ``take`` at a time): the usual case,
+        room, costs no await (a Condition took 7% of the worker's time)."""
         while not self._room(size):
             self._was_full = True
             self._freed.clear()

@@ -28,8 +28,7 @@ import asyncio
 import logging
 import os
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -43,7 +42,7 @@ from pipeline.deadletters import Origin, Reason, of_record
 from pipeline.executor import Executor, durably
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
-from pipeline.kafka.group import GroupReader, Partition
+from pipeline.kafka.group import Delivery, GroupReader, Partition
 from pipeline.records import Event, Invocation, Result, strict_loads
 from pipeline.registry import Registry, position_required
 from pipeline.replays.worker import WorkerReplays
@@ -59,25 +58,6 @@ log = logging.getLogger(__name__)
 
 REVOKE_GRACE_S = 10.0  # how long a revoked partition's work is given to finish
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """A record an agent took, and how to acknowledge it once handled."""
-
-    origin: Origin
-    value: bytes | None
-    headers: Any
-    ack: Callable[[], Awaitable[object]]
-
-
-async def group_records(reader: GroupReader) -> AsyncIterator[Taken]:
-    async for delivery in reader.deliveries():
-        async def ack(delivery: Any = delivery) -> None:
-            reader.done(delivery)
-
-        yield Taken(Origin(delivery.topic, delivery.partition, delivery.offset),
-                    delivery.value, delivery.headers, ack)
 
 
 class TasksOnly(BootStrategy):
@@ -288,7 +268,7 @@ class Worker:
 
     async def _starter(self) -> None:
         await self._ready.wait()
-        await self._pipeline(group_records(self.sources), Event.from_dict, self._start)
+        await self._pipeline(self.sources, Event.from_dict, self._start)
 
     async def _start(self, event: Event, origin: Origin) -> None:
         await self._registry_at(position_required(event))
@@ -304,7 +284,7 @@ class Worker:
         async def run(invocation: Invocation, origin: Origin) -> None:
             await executor.handle(invocation)
 
-        await self._pipeline(group_records(self.executions), Invocation.from_dict, run)
+        await self._pipeline(self.executions, Invocation.from_dict, run)
 
     async def _callbacks(self) -> None:
         await self._ready.wait()
@@ -317,10 +297,10 @@ class Worker:
         def wanted(headers: Mapping[str, bytes]) -> bool:
             return may_have_targets(headers, self.registry.has_sinks)
 
-        await self._pipeline(group_records(self.deliveries), Result.from_dict, deliver,
+        await self._pipeline(self.deliveries, Result.from_dict, deliver,
                              self.callback_budget, wanted)
 
-    async def _pipeline(self, records: AsyncIterator[Taken], parse: Callable[[Any], T],
+    async def _pipeline(self, reader: GroupReader, parse: Callable[[Any], T],
                         handle: Callable[[T, Origin], Awaitable[None]],
                         budget: InflightBudget | None = None,
                         wanted: Callable[[Mapping[str, bytes]], bool] | None = None) -> None:
@@ -329,23 +309,24 @@ class Worker:
         when every record before it is acknowledged). A record ``wanted`` says has nothing
         to do, from its headers, is acknowledged at once."""
         budget = budget or self.inflight
-        async for taken in records:
-            origin = taken.origin
+        async for delivery in reader.deliveries():
+            origin = Origin(delivery.topic, delivery.partition, delivery.offset)
             self.reporter.received(origin)
-            if wanted is not None and not wanted(dict(taken.headers or ())):
-                await taken.ack()
+            if wanted is not None and not wanted(dict(delivery.headers)):
+                reader.done(delivery)
                 continue
-            size = len(taken.value or b"")
+            size = len(delivery.value or b"")
             await budget.take(size)
-            task = asyncio.create_task(self._one(taken, size, parse, handle, budget))
+            task = asyncio.create_task(
+                self._one(reader, delivery, origin, size, parse, handle, budget))
             tasks = self._tasks[(origin.topic, origin.partition)]
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    async def _one(self, taken: Taken, size: int, parse: Callable[[Any], T],
-                   handle: Callable[[T, Origin], Awaitable[None]],
+    async def _one(self, reader: GroupReader, delivery: Delivery, origin: Origin, size: int,
+                   parse: Callable[[Any], T], handle: Callable[[T, Origin], Awaitable[None]],
                    budget: InflightBudget) -> None:
-        origin, value = taken.origin, taken.value
+        value = delivery.value
         try:
             try:
                 record = parse(strict_loads(value or b""))
@@ -357,7 +338,7 @@ class Worker:
                 except Exception as exc:  # a bug of ours: keep the record, move on
                     log.exception("record %s failed", origin.key)
                     await self._dead(origin, value, Reason.INTERNAL, f"internal error: {exc!r}")
-            await taken.ack()
+            reader.done(delivery)
         finally:
             budget.give_back(size)
 
