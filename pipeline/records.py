@@ -223,6 +223,15 @@ class Invocation:
     split_on_error: bool = False  # a batch failing whole is halved (``pipeline.batches``)
     ordered: bool = False  # it waits for earlier invocations of its items' subjects
 
+    @property
+    def queue_key(self) -> str:
+        """Its key in the invocations topic, which picks its partition and so its worker.
+        An ordered invocation goes by its function: invocations that share a subject must
+        reach one executor in the order they were queued (``pipeline.batches.ordering``).
+        Any other goes by its own id, so that every worker of the group shares a busy
+        function's work (a function's ``max_concurrency`` is therefore per worker)."""
+        return self.function if self.ordered else self.id
+
     def to_dict(self, event: Any = None) -> dict[str, Any]:
         """``event``: the event's JSON form, when the caller holds it already (a replay
         carries the text it read: ``pipeline.replays.encoding``)."""

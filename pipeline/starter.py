@@ -74,7 +74,7 @@ class Starter:
                           partial(self._writes.write_pending, [(i.id, pending_record(i))
                                                         for i in invocations]))
             await durably(f"invocations of event {event.id}",
-                          partial(self._writes.enqueue_many, [(i.function,
+                          partial(self._writes.enqueue_many, [(i.queue_key,
                                                              invocation_record(i, None))
                                                             for i in invocations]))
         except PayloadTooLarge as exc:
@@ -112,7 +112,7 @@ class Starter:
                                   [(invocation.id, pending_record(invocation))]))
             await durably(f"batch invocation {invocation.id}",
                           partial(self._writes.enqueue_many,
-                                  [(invocation.function, invocation_record(invocation, None))]))
+                                  [(invocation.queue_key, invocation_record(invocation, None))]))
         except PayloadTooLarge as exc:
             for each in batch:
                 await self._refuse(each.event, each.origin, [], exc.message)

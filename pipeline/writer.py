@@ -96,7 +96,7 @@ class Writer:
                                                     letter.encode()))
 
     async def enqueue(self, invocation: Invocation) -> None:
-        await self.enqueue_many([(invocation.function, dumps(invocation.to_dict()))])
+        await self.enqueue_many([(invocation.queue_key, dumps(invocation.to_dict()))])
 
     async def write_pending(self, records: Sequence[tuple[str, bytes]]) -> None:
         """Pending Results (encoded: invocation id and record), each acknowledged before
@@ -104,7 +104,7 @@ class Writer:
         await self._results.write([(key, value, PENDING_HEADERS) for key, value in records])
 
     async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """Invocations (encoded: function and record), each acknowledged before this
+        """Invocations (encoded: ``Invocation.queue_key`` and record), each acknowledged before this
         returns."""
         await self._invocations.write([(key, value, ()) for key, value in records])
 

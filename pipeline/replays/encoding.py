@@ -42,7 +42,7 @@ class Queue(Protocol):
         ...
 
     async def enqueue_many(self, records: Sequence[Encoded]) -> None:
-        """Invocations, keyed by function."""
+        """Invocations, keyed by ``Invocation.queue_key``."""
         ...
 
 

@@ -195,7 +195,7 @@ class Runner:
                     continue
                 if not again:
                     fed.pending.append((invocation.id, pending_record(invocation)))
-                fed.queued.append((invocation.function,
+                fed.queued.append((invocation.queue_key,
                                    invocation_record(invocation, read.carried)))
         return fed
 

@@ -364,3 +364,13 @@ def test_json_depth_is_measured_outside_strings(payload: bytes, within: bool) ->
     else:
         with pytest.raises(ValueError, match="nested deeper"):
             strict_loads(payload)
+
+
+def test_invocations_spread_over_partitions_unless_ordered() -> None:
+    """Keyed by function, one busy function's work would sit in one partition and so on one
+    worker however many run; only ordered invocations need that."""
+    free = Invocation(id="inv-1", function="f", event=event(b"{}", "application/json"))
+    ordered = Invocation(id="inv-2", function="f", event=event(b"{}", "application/json"),
+                         ordered=True)
+    assert free.queue_key == "inv-1"
+    assert ordered.queue_key == "f"

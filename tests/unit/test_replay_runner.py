@@ -63,7 +63,7 @@ class MemoryOutput:
 
     async def enqueue_many(self, records: Sequence[tuple[str, bytes]]) -> None:
         invocations = [Invocation.from_dict(strict_loads(value)) for _, value in records]
-        assert [key for key, _ in records] == [i.function for i in invocations]
+        assert [key for key, _ in records] == [i.queue_key for i in invocations]
         self.writes += 1
         if self.writes == self.die_at:
             self.queued.extend(invocations[: len(invocations) // 2])  # half landed
