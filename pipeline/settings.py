@@ -116,6 +116,10 @@ class RuntimeSettings(BaseModel):
     max_warm_containers: int = Field(default=32, ge=1, description="per gateway or worker")
     init_timeout_s: float = Field(default=10.0, gt=0, description="start + /init of a warm one")
     maintain_interval_s: float = Field(default=1.0, gt=0, description="reaping, health checks")
+    socket_dir: Path | None = Field(
+        default=None, description="where warm containers' sockets are (unset: "
+                                  "<state_dir>/run/warm); in a container, a volume shared by "
+                                  "the node's faasflow processes")
 
 
 class CallbackSettings(BaseModel):

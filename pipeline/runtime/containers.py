@@ -1,11 +1,28 @@
-"""Warm containers: starting one (its socket volume, the container, the runtime ready and
-its code sent), removing it, and removing those a dead process left behind.
+"""Warm containers: starting one (its socket directory, the container, the runtime ready
+and its code sent), removing it, and removing those a dead process left behind.
 
-The socket lives on a volume of its own: a tmpfs of 256 KiB that the engine mounts at
-/run/faasflow in the container and at its Mountpoint on this host, where the pool connects
-(faasflow runs as root beside dockerd). Whatever the function writes there is bounded and
-never reaches the host's disk; removing the container, then the volume, unmounts it. Both
-carry the labels of their function and of the process that made them (``OWNER``).
+Every gateway or worker process is an *instance* (a random id) with a directory of its own
+under the socket root (``runtime.socket_dir``, by default ``<state_dir>/run/warm``; the
+layout is in ``pipeline.runtime.sockets``). Each warm container gets a directory there,
+bind-mounted read-write at /run/faasflow, where its runtime listens on ``runtime.sock`` and
+this process connects. The engine resolves a bind's source on its own host, so the source is
+the directory's host path (``pipeline.runtime.hostpaths``): the same path when faasflow runs
+beside dockerd; when it runs in a container (a Swarm worker talking to its node's engine),
+the socket root must be a volume — a tmpfs, shared by the node's faasflow processes — and
+the path is mapped through it. The Python runtime that exec mode needs is copied there too,
+bound read-only at /opt/faasflow: a path of this process's image means nothing to the engine.
+
+The directory belongs to the function's user (65534) only until its runtime answers the
+health check; then it is handed back to root (0755) and emptied but for the socket, so the
+function cannot keep writing files there, onto the host. Code sent with ``POST /init`` runs
+after that.
+
+Containers carry the labels of their function, of their instance (``faasflow.owner``) and of
+their socket root's host path (``faasflow.sockets``). An instance holds an flock on
+``<root>/<instance>.lock`` for its whole life: it cannot outlive its process, whatever kills
+it, and it means the same in every container sharing the volume (a pid or a hostname of a
+container does not). An instance whose lock is missing or free is dead: the next process on
+the same socket root removes its containers and its directory.
 
 What runs inside depends on the function:
 - a code function (``runtime`` + ``code``): the language's runtime image, sent the source
@@ -13,7 +30,7 @@ What runs inside depends on the function:
 - an image built from a runtime image (label ``faasflow.runtime``): its own entrypoint,
   which loads the handler baked into it;
 - any other image with python3: its own command, run per request by the Python runtime's
-  exec mode (the classic watchdog's fork-per-request), mounted read-only from this repo.
+  exec mode (the classic watchdog's fork-per-request).
 """
 
 from __future__ import annotations
@@ -21,19 +38,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
-import socket
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RuntimeUnavailable
 from pipeline.records import dumps
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
-from pipeline.runtime.shim import SHIM_DIR
+from pipeline.runtime.sockets import INSTANCE, SOCKET_NAME, SocketRoot, hand_back
 from pipeline.runtime.wire import Broken, RuntimeConnection, Unreached
 from pipeline.settings import RuntimeSettings
 from pipeline.specs import FunctionSpec
@@ -41,11 +56,7 @@ from pipeline.specs import FunctionSpec
 log = logging.getLogger(__name__)
 
 SOCKET_DIR_IN_CONTAINER = "/run/faasflow"
-SOCKET_NAME = "runtime.sock"
-SOCKET_VOLUME = {"type": "tmpfs", "device": "tmpfs",
-                 "o": "size=256k,nr_inodes=64,uid=65534,gid=65534,mode=0700"}
-MAX_SOCKET_PATH = 107  # bytes in sun_path, less its terminating NUL
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+SHIM_IN_CONTAINER = "/opt/faasflow"
 HEALTH_TIMEOUT_S = 1.0
 
 
@@ -53,33 +64,18 @@ class StartFailed(Exception):
     """A warm container did not come up or refused its code; the reason is the user's."""
 
 
-def socket_path(mountpoint: str) -> Path:
-    """Where the host reaches a container's socket on its volume. When it cannot — a
-    data-root too long for a unix socket's path, or a process that may not enter the engine's
-    volumes — that is the host's fault, not the function's: ``RuntimeUnavailable`` (nothing
-    ran, and the call waits and is retried until the host is mended)."""
-    path = Path(mountpoint) / SOCKET_NAME
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise RuntimeUnavailable(f"{path} is too long for a unix socket: give the Docker "
-                                 "Engine a shorter data-root")
-    if not os.access(mountpoint, os.X_OK):
-        raise RuntimeUnavailable(f"this process may not enter {mountpoint}, where warm "
-                                 "containers' sockets are: run faasflow as root beside dockerd")
-    return path
-
-
 class WarmContainer:
-    """One running runtime container, its socket volume, and the connection that reaches
-    it (``wire``: a warm call is the executor's hottest path)."""
+    """One running runtime container, its socket directory, and the connection that
+    reaches it (``wire``: a warm call is the executor's hottest path)."""
 
-    def __init__(self, engine: Engine, ident: str, volume: str, socket_file: Path, *,
+    def __init__(self, engine: Engine, ident: str, directory: Path, *,
                  exec_mode: bool) -> None:
         self._engine = engine
         self.id = ident
-        self.volume = volume
+        self.directory = directory
         self.exec_mode = exec_mode
         self.init_s = 0.0
-        self._connection = RuntimeConnection(str(socket_file))
+        self._connection = RuntimeConnection(str(directory / SOCKET_NAME))
 
     async def post(self, path: str, body: Any, timeout_s: float,
                    headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
@@ -96,52 +92,61 @@ class WarmContainer:
             return False
         return status == 200
 
+    async def reconnect(self) -> None:
+        """Drop the connections opened so far: the next call connects anew."""
+        await self._connection.aclose()
+
     async def destroy(self) -> None:
         await self._connection.aclose()
-        await asyncio.to_thread(_discard, self._engine, self.id, self.volume)
+        await asyncio.to_thread(_discard, self._engine, self.id, self.directory)
 
 
-def _discard(engine: Engine, ident: str | None, volume: str) -> None:
-    """The container first: a volume in use cannot be removed."""
+def _discard(engine: Engine, ident: str | None, directory: Path | None) -> None:
     if ident is not None:
         engine.remove_container(ident)
-    engine.remove_volume(volume)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Containers:
-    """Starts the warm containers of every pool of one runner."""
+    """Starts the warm containers of every pool of one runner, their sockets under
+    ``socket_dir``."""
 
     def __init__(self, settings: RuntimeSettings,
                  secret_env: Callable[[FunctionSpec], Mapping[str, str]],
-                 engine: Engine) -> None:
+                 engine: Engine, socket_dir: Path) -> None:
         self._settings = settings
         self._secret_env = secret_env
         self._engine = engine
+        self._root = SocketRoot(socket_dir, engine)
+
+    @property
+    def instance(self) -> str:
+        return self._root.instance
 
     async def start(self, function: FunctionSpec) -> WarmContainer:
         t0 = time.perf_counter()
         suffix = secrets.token_hex(6)
-        labels = {"faasflow.function": function.name, "faasflow.mode": "warm",
-                  "faasflow.owner": OWNER}
-        volume = f"faasflow-sock-{suffix}"
         name = f"faasflow-warm-{function.name[:40]}-{suffix}"
         ident: str | None = None
+        directory: Path | None = None
         try:
-            socket_file = socket_path(await asyncio.to_thread(
-                self._engine.create_volume, volume, labels, SOCKET_VOLUME))
+            labels = {"faasflow.function": function.name, "faasflow.mode": "warm",
+                      "faasflow.owner": self._root.instance,
+                      "faasflow.sockets": str(await asyncio.to_thread(self._root.open))}
+            directory = await asyncio.to_thread(self._root.directory, suffix)
             command = await asyncio.to_thread(self._exec_command, function)
-            ident = await asyncio.to_thread(self._create, function, name, volume, labels,
+            ident = await asyncio.to_thread(self._create, function, name, directory, labels,
                                             command)
         except BaseException as exc:
-            await asyncio.to_thread(_discard, self._engine, ident, volume)
+            await asyncio.to_thread(_discard, self._engine, ident, directory)
             if isinstance(exc, Missing):
                 raise StartFailed(f"image {function.image} ({function.image_digest}) "
                                   "is no longer present") from None
             if isinstance(exc, Refused):
                 raise StartFailed(f"its container did not start: {exc}") from None
             raise
-        container = WarmContainer(self._engine, ident, volume, socket_file,
-                                  exec_mode=command is not None)
+        container = WarmContainer(self._engine, ident, directory, exec_mode=command is not None)
         try:
             await self._ready(container, function)
         except BaseException:
@@ -161,13 +166,13 @@ class Containers:
             return None
         return [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
 
-    def _create(self, function: FunctionSpec, name: str, volume: str,
+    def _create(self, function: FunctionSpec, name: str, directory: Path,
                 labels: Mapping[str, str], command: list[str] | None) -> str:
-        binds = {volume: {"bind": SOCKET_DIR_IN_CONTAINER, "mode": "rw"}}
+        binds = {self._root.host(directory): {"bind": SOCKET_DIR_IN_CONTAINER, "mode": "rw"}}
         entrypoint: list[str] | None = None
         if command is not None:
-            binds[str(SHIM_DIR)] = {"bind": "/opt/faasflow", "mode": "ro"}
-            entrypoint = ["python3", "/opt/faasflow/runtime.py", "--exec", *command]
+            binds[self._root.host(self._root.shim)] = {"bind": SHIM_IN_CONTAINER, "mode": "ro"}
+            entrypoint = ["python3", f"{SHIM_IN_CONTAINER}/runtime.py", "--exec", *command]
         options = hardening(function.memory_mb, self._settings)
         if function.network:
             options["network_mode"] = "bridge"
@@ -192,6 +197,10 @@ class Containers:
                 raise StartFailed(f"the runtime did not answer within "
                                   f"{self._settings.init_timeout_s:g}s of starting")
             await asyncio.sleep(0.01)
+        if not await asyncio.to_thread(hand_back, container.directory):
+            raise StartFailed(f"its runtime left no socket at {SOCKET_DIR_IN_CONTAINER}/"
+                              f"{SOCKET_NAME}, but something else")
+        await container.reconnect()  # the checked socket, not whatever answered before
         if function.code is None:
             return
         try:
@@ -211,29 +220,23 @@ class Containers:
             raise StartFailed(f"/init failed: {reason}")
 
     def remove_orphans(self) -> None:
-        """Warm containers, and their socket volumes, left by a gateway or worker of this
-        host that died."""
-        warm = {"faasflow.mode": "warm"}
-        for found in self._engine.containers(warm):
-            if _orphaned(found.get("Labels") or {}):
-                log.info("removing orphaned warm container %s", found["Id"][:12])
-                self._engine.remove_container(found["Id"])
-        for volume in self._engine.volumes(warm):
-            if _orphaned(volume.get("Labels") or {}):
-                log.info("removing orphaned socket volume %s", volume["Name"])
-                self._engine.remove_volume(volume["Name"])
+        """The warm containers of every dead instance on this socket root (labelled with its
+        host path: another root is another checkout's or another node's to judge), then their
+        directories and locks. Blocks."""
+        sockets = str(self._root.open())
+        left: dict[str, list[str]] = {}
+        for found in self._engine.containers({"faasflow.mode": "warm",
+                                              "faasflow.sockets": sockets}):
+            owner = (found.get("Labels") or {}).get("faasflow.owner", "")
+            if INSTANCE.fullmatch(owner) and owner != self._root.instance:
+                left.setdefault(owner, []).append(str(found["Id"]))
+        for owner in sorted(self._root.others() | set(left)):
+            with self._root.if_dead(owner) as dead:
+                for ident in left.get(owner, []) if dead else []:
+                    log.info("removing warm container %s of dead instance %s", ident[:12],
+                             owner)
+                    self._engine.remove_container(ident)
 
-
-def _orphaned(labels: Mapping[str, str]) -> bool:
-    owner_host, _, pid = labels.get("faasflow.owner", "").rpartition(":")
-    return owner_host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def close(self) -> None:
+        """This instance's directory and lock (its containers are removed by then). Blocks."""
+        self._root.close()

@@ -3,7 +3,7 @@ errors are mapped. The cold runner, the warm runner and ``fn build`` all go thro
 
     what the SDK raises                              what callers see
     the engine unreachable, a timeout, HTTP 5xx      RuntimeUnavailable
-    HTTP 404: no such container, image or volume     Missing
+    HTTP 404: no such container or image             Missing
     another HTTP 4xx: the engine refuses the call    Refused (no such executable in the
                                                      image, a name in use, a bad option)
 
@@ -38,7 +38,7 @@ OOM_EVENT_POLL_S = 0.1
 
 
 class Missing(Exception):
-    """The container, image or volume does not exist (or no longer)."""
+    """The container or image does not exist (or no longer)."""
 
 
 class Refused(Exception):
@@ -194,6 +194,11 @@ class Engine:
         with mapped("listing containers"):
             return list(self._client.api.containers(all=True, filters={"label": _filters(labels)}))
 
+    def container_mounts(self, ident: str) -> list[dict[str, Any]]:
+        """The container's ``Mounts`` (Type, Source: the host path, Destination…)."""
+        with mapped(f"inspecting {ident[:12]}"):
+            return list(self._client.api.inspect_container(ident).get("Mounts") or [])
+
     def remove_container(self, ident: str) -> None:
         """Force-remove; one already gone is fine. Best effort: an engine error is logged,
         never raised (whatever stays behind, the orphan cleanup finds)."""
@@ -204,33 +209,6 @@ class Engine:
             pass
         except (Refused, RuntimeUnavailable) as exc:
             log.warning("could not remove container %s: %s", ident[:12], str(exc))
-
-    # volumes
-
-    def create_volume(self, name: str, labels: Mapping[str, str],
-                      options: Mapping[str, str]) -> str:
-        """A volume of the ``local`` driver with ``options``; where it is mounted on this
-        host (the engine's Mountpoint)."""
-        with mapped(f"creating volume {name}"):
-            created = self._client.api.create_volume(name, driver="local",
-                                                     driver_opts=dict(options),
-                                                     labels=dict(labels))
-        return str(created["Mountpoint"])
-
-    def volumes(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        with mapped("listing volumes"):
-            found = self._client.api.volumes(filters={"label": _filters(labels)})
-        return list(found.get("Volumes") or [])
-
-    def remove_volume(self, name: str) -> None:
-        """Best effort, as ``remove_container``: gone is fine, errors are logged."""
-        try:
-            with mapped(f"removing volume {name}"):
-                self._client.api.remove_volume(name)
-        except Missing:
-            pass
-        except (Refused, RuntimeUnavailable) as exc:
-            log.warning("could not remove volume %s: %s", name, str(exc))
 
 
 def _filters(labels: Mapping[str, str]) -> list[str]:

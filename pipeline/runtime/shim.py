@@ -1,7 +1,8 @@
 """The Python runtime (functions/runtime/python/runtime.py), loaded as a module here and only
 here: the host decodes a warm call's input with the very ``decode_input`` that cold
 containers run, so warm and cold cannot disagree. The file stays self-contained (standard
-library only), since it is bind-mounted into images that know nothing of faasflow.
+library only), since exec mode runs it in images that know nothing of faasflow (a copy in
+the socket root, bind-mounted read-only: see ``pipeline.runtime.containers``).
 """
 
 from __future__ import annotations

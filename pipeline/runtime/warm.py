@@ -55,7 +55,9 @@ class WarmRunner:
         self._settings = settings.runtime
         self._engine = engine
         self._sharers = sharers
-        self._containers = Containers(settings.runtime, secret_env, engine)
+        self._containers = Containers(
+            settings.runtime, secret_env, engine,
+            settings.runtime.socket_dir or settings.state_dir / "run" / "warm")
         self._capacity = Capacity(share_of(settings.runtime.max_warm_containers, sharers))
         self._pools: dict[str, tuple[FunctionSpec, FunctionPool[WarmContainer]]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -72,6 +74,7 @@ class WarmRunner:
         self._pools.clear()
         await asyncio.gather(*(pool.drain() for pool in pools), *self._background,
                              return_exceptions=True)
+        await asyncio.to_thread(self._containers.close)
 
     # pools
 

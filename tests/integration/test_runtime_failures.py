@@ -39,7 +39,7 @@ FAULTS = (
     "    if what == 'oom':\n"
     "        return len([bytearray(8 << 20) for _ in range(64)])\n"
     "    if what == 'sleep':\n"
-    "        open('/run/faasflow/busy', 'w').close()\n"
+    "        open('/tmp/busy', 'w').close()\n"
     "        time.sleep(60)\n"
     "    return 'ok'\n"
 )
@@ -97,14 +97,14 @@ async def while_running(call: Awaitable[RunOutcome], ready: Callable[[], str | N
 
 
 def busy_container(client: docker.DockerClient, function: str) -> Callable[[], str | None]:
-    """The warm container whose handler has begun to sleep (its marker is on the volume)."""
+    """The warm container whose handler has begun to sleep (its marker is in its /tmp)."""
 
     def ready() -> str | None:
-        for volume in client.api.volumes(filters={"label": f"faasflow.function={function}"}
-                                         )["Volumes"] or []:
-            if (Path(volume["Mountpoint"]) / "busy").exists():
-                (found,) = client.api.containers(
-                    filters={"volume": volume["Name"], "status": "running"})
+        for found in client.api.containers(filters={"label": f"faasflow.function={function}",
+                                                    "status": "running"}):
+            probe = client.api.exec_create(found["Id"], ["test", "-e", "/tmp/busy"])
+            client.api.exec_start(probe["Id"])
+            if client.api.exec_inspect(probe["Id"])["ExitCode"] == 0:
                 return str(found["Id"])
         return None
 
@@ -173,8 +173,6 @@ def remove_everything_of(client: docker.DockerClient, function: str) -> None:
     label = {"label": f"faasflow.function={function}"}
     for found in client.api.containers(all=True, filters=label):
         client.api.remove_container(found["Id"], force=True)
-    for volume in client.api.volumes(filters=label)["Volumes"] or []:
-        client.api.remove_volume(volume["Name"])
 
 
 def cold_container(client: docker.DockerClient, invocation_id: str) -> Callable[[], str | None]:

@@ -13,7 +13,6 @@ import pytest
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, Status
 from pipeline.runtime.base import capped
-from pipeline.runtime.containers import socket_path
 from pipeline.runtime.docker import hardening
 from pipeline.runtime.engine import Ended, Engine
 from pipeline.runtime.verdicts import Verdict, broken_call, cold_verdict
@@ -123,15 +122,6 @@ def test_capped_cuts_only_over_the_limit() -> None:
 def test_the_host_takes_the_warm_output_as_the_runtime_wrote_it(
         reply: dict[str, object], output: bytes) -> None:
     assert _output(reply) == output
-
-
-def test_a_socket_the_host_cannot_reach_is_the_engines_fault_not_the_functions(
-        tmp_path: Path) -> None:
-    assert socket_path(str(tmp_path)) == tmp_path / "runtime.sock"
-    with pytest.raises(RuntimeUnavailable, match="too long"):
-        socket_path("/" + "d" * 100)
-    with pytest.raises(RuntimeUnavailable, match="may not enter"):
-        socket_path(str(tmp_path / "gone"))
 
 
 def test_no_engine_is_runtime_unavailable(tmp_path: Path) -> None:
