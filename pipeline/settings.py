@@ -144,6 +144,30 @@ class CallbackSettings(BaseModel):
     per_target: int = Field(default=4, ge=1, description="deliveries in flight per target")
 
 
+class AutoscaleSettings(BaseModel):
+    """``faasflow autoscale``: the worker service's replicas follow the consumer lag
+    (``pipeline.autoscale``)."""
+
+    service: str = Field(default="faasflow_worker", min_length=1,
+                         description="the workers' Swarm service: <stack>_worker")
+    min_workers: int = Field(default=1, ge=1)
+    max_workers: int = Field(
+        default=3, ge=1, description="also capped by the invocations topic's partitions")
+    target_lag_per_worker: int = Field(
+        default=1000, ge=1, description="records waiting (summed over the worker's consumer "
+                                        "groups) that one worker is given")
+    interval_s: float = Field(default=5.0, gt=0, description="between two readings")
+    scale_down_after_s: float = Field(
+        default=30.0, ge=0, description="fewer workers must have been enough this long")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscaleSettings:
+        if self.max_workers < self.min_workers:
+            raise ValueError(f"max_workers ({self.max_workers}) is below min_workers "
+                             f"({self.min_workers})")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FAASFLOW_",
@@ -165,6 +189,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
 
     @model_validator(mode="after")
     def _derive_kafka_limits(self) -> Settings:

@@ -1,17 +1,26 @@
-"""The cluster itself: waiting for it, topics, where a consumer group stands, offsets by time."""
+"""The cluster itself: waiting for it, topics, where a consumer group stands, how far
+consumer groups lag behind, offsets by time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.kafka.errors import broker_errors
@@ -99,25 +108,33 @@ async def _raise_size_limits(admin: AIOKafkaAdminClient, specs: Sequence[TopicSp
         log.info("raised max.message.bytes of %s", [r.name for r in small])
 
 
-class GroupProbe:
-    """Where a consumer group stands: the end offsets of partitions, and what the group
-    committed in them (the worker's watchdog asks every few seconds)."""
+class _Probe:
+    """An admin client and a consumer outside any group, started and stopped together."""
 
-    def __init__(self, kafka: KafkaSettings, group: str) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         self._kafka = kafka
-        self._group = group
         self._admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers(),
                                           request_timeout_ms=int(kafka.publish_timeout_s * 1000))
         self._reader = consumer(kafka)
 
     async def start(self) -> None:
-        with broker_errors("starting a group probe"):
-            await self._admin.start()
-            await self._reader.start()
+        with broker_errors(f"starting a {type(self).__name__}"):
+            async with asyncio.timeout(self._kafka.publish_timeout_s * 2):
+                await self._admin.start()
+                await self._reader.start()
 
     async def stop(self) -> None:
         await self._reader.stop()
         await self._admin.close()
+
+
+class GroupProbe(_Probe):
+    """Where a consumer group stands: the end offsets of partitions, and what the group
+    committed in them (the worker's watchdog asks every few seconds)."""
+
+    def __init__(self, kafka: KafkaSettings, group: str) -> None:
+        super().__init__(kafka)
+        self._group = group
 
     async def offsets(self, partitions: Iterable[tuple[str, int]]
                       ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
@@ -134,6 +151,90 @@ class GroupProbe:
         return ({(tp.topic, tp.partition): end for tp, end in ends.items()},
                 {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()
                  if meta is not None and meta.offset >= 0})
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What one consumer group reads: ``topics``, and of the topics whose names start with
+    ``prefix``, those the group has committed in (the topics it follows appear at run time,
+    and a topic no member follows has no lag to work off)."""
+
+    group: str
+    topics: tuple[str, ...] = ()
+    prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """Records written and not yet committed, per consumer group, and the partition count
+    of every topic counted."""
+
+    by_group: Mapping[str, int]
+    partitions: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_group.values())
+
+
+class LagProbe(_Probe):
+    """The lag of consumer groups: for every partition they read, its end offset less the
+    offset the group committed in it. A partition the group never committed in counts from
+    its log start, where a member of the group would begin (``auto_offset_reset`` is
+    earliest); a committed offset the log has since deleted past counts from the log start
+    too. One admin client and one consumer for all the groups, kept between readings."""
+
+    def __init__(self, kafka: KafkaSettings, reads: Sequence[Reads]) -> None:
+        super().__init__(kafka)
+        self._reads = tuple(reads)
+
+    async def read(self) -> Lag:
+        with broker_errors("reading the consumer lag"):
+            async with asyncio.timeout(self._kafka.publish_timeout_s * 2):
+                return await self._read()
+
+    async def _read(self) -> Lag:
+        partitions = {t["topic"]: [p["partition"] for p in t["partitions"]]
+                      for t in await self._admin.describe_topics()
+                      if t["error_code"] == 0 and t["partitions"]}
+        committed = {r.group: await self._committed(r.group) for r in self._reads}
+        counted = {r.group: sorted(_topics_of(r, partitions, committed[r.group]))
+                   for r in self._reads}
+        tps = sorted({TopicPartition(topic, p) for topics in counted.values()
+                      for topic in topics for p in partitions[topic]})
+        starts = await self._reader.beginning_offsets(tps) if tps else {}
+        ends = await self._reader.end_offsets(tps) if tps else {}
+        by_group: dict[str, int] = {}
+        for group, topics in counted.items():
+            done = {tp: meta.offset for tp, meta in committed[group].items()
+                    if meta is not None and meta.offset >= 0}
+            by_group[group] = sum(
+                max(0, ends[tp] - max(done.get(tp, starts[tp]), starts[tp]))
+                for tp in tps if tp.topic in topics)
+        return Lag(by_group, {topic: len(partitions[topic])
+                              for topics in counted.values() for topic in topics})
+
+    async def _committed(self, group: str) -> dict[TopicPartition, Any]:
+        """Every offset ``group`` committed. A group's coordinator takes a moment to be
+        found the first time (on a new cluster, ``__consumer_offsets`` is created then)."""
+        async for attempt in AsyncRetrying(retry=retry_if_exception(_retriable),
+                                           wait=wait_fixed(0.2), reraise=True):
+            with attempt:
+                return dict(await self._admin.list_consumer_group_offsets(group))
+        raise AssertionError("unreachable: AsyncRetrying returns or raises")
+
+
+def _retriable(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+def _topics_of(reads: Reads, partitions: Mapping[str, Sequence[int]],
+               committed: Mapping[TopicPartition, object]) -> set[str]:
+    """The existing topics ``reads`` counts."""
+    found = set(reads.topics)
+    if reads.prefix is not None:
+        found |= {tp.topic for tp in committed if tp.topic.startswith(reads.prefix)}
+    return found & partitions.keys()
 
 
 async def offsets_at(kafka: KafkaSettings, topic: str, at_s: float) -> dict[int, int]:

@@ -8,7 +8,10 @@ errors are mapped. The cold runner, the warm runner and ``fn build`` all go thro
                                                      image, a name in use, a bad option)
 
 ``Missing`` and ``Refused`` never leave ``pipeline.runtime`` (and the image builder): the
-runners turn them into outcomes. Every method blocks; callers run them in a worker thread.
+runners turn them into outcomes. The Swarm service methods raise faasflow's own errors:
+``NotFound`` for no such service, ``InvalidRequest`` for an engine that is not a Swarm
+manager (HTTP 503) or a service that is not replicated. Every method blocks; callers run
+them in a worker thread.
 Errors are logged as text: a log record holding the exception would keep its traceback alive,
 and with it the socket docker-py leaves unclosed when a connection fails.
 """
@@ -28,6 +31,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 
+from pipeline import errors
 from pipeline.errors import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
@@ -209,6 +213,50 @@ class Engine:
             pass
         except (Refused, RuntimeUnavailable) as exc:
             log.warning("could not remove container %s: %s", ident[:12], str(exc))
+
+    # services (Docker Swarm; the engine must be a manager)
+
+    def service_replicas(self, name: str) -> int:
+        """The replica count the replicated service ``name`` asks for (its spec, not how
+        many of its tasks run at the moment)."""
+        with _swarm(name, f"inspecting service {name}"):
+            spec = self._client.services.get(name).attrs["Spec"]
+        return _replicas(name, spec)
+
+    def scale_service(self, name: str, replicas: int) -> None:
+        """Set the replica count of the replicated service ``name``; the rest of its spec,
+        and its running tasks, stay as they are (``docker service scale``)."""
+        with _swarm(name, f"scaling service {name} to {replicas}"):
+            service = self._client.services.get(name)
+            _replicas(name, service.attrs["Spec"])
+            service.scale(replicas)
+
+
+@contextmanager
+def _swarm(service: str, doing: str) -> Iterator[None]:
+    """``mapped``, with the two answers of Swarm calls made plain."""
+    try:
+        with mapped(doing):
+            yield
+    except Missing as exc:
+        raise errors.NotFound(f"no Swarm service {service} ({doing}); "
+                              "'docker service ls' lists them") from exc
+    except RuntimeUnavailable as exc:
+        cause = exc.__cause__
+        if (isinstance(cause, APIError) and cause.status_code == 503
+                and "not a swarm manager" in str(cause.explanation or "").lower()):
+            raise errors.InvalidRequest(
+                f"{doing}: this Docker Engine is not a Swarm manager; run this on a manager "
+                "node, or point DOCKER_HOST at one") from exc
+        raise
+
+
+def _replicas(service: str, spec: Mapping[str, Any]) -> int:
+    replicated = (spec.get("Mode") or {}).get("Replicated")
+    if replicated is None:
+        raise errors.InvalidRequest(f"Swarm service {service} is not replicated (mode "
+                                    f"{', '.join(spec.get('Mode') or {}) or 'unknown'})")
+    return int(replicated.get("Replicas", 1))
 
 
 def _filters(labels: Mapping[str, str]) -> list[str]:
