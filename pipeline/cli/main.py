@@ -235,6 +235,27 @@ def gateway() -> None:
 
 
 @app.command()
+def autoscale() -> None:
+    """Keep the worker service of a Docker Swarm stack (FAASFLOW_AUTOSCALE_SERVICE, default
+    faasflow_worker) between FAASFLOW_AUTOSCALE_MIN_WORKERS and _MAX_WORKERS replicas,
+    following the Kafka consumer lag; runs in the foreground, on a Swarm manager."""
+    import asyncio
+
+    from pipeline.autoscale.loop import run
+    from pipeline.errors import PermanentError
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings)
+    try:
+        asyncio.run(run(settings))
+    except PermanentError as exc:
+        raise fail(exc.message) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def worker() -> None:
     """Run a worker in the foreground (workers share the work through a consumer group)."""
     import asyncio
