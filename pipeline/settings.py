@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path = Field(default_factory=lambda: xdg("XDG_STATE_HOME", ".local/state"))
+    secrets_dir: Path | None = Field(
+        default=None, description="where the token and the callback signing secret are kept "
+                                  "(files `token`, `callback-secret`); unset = the state "
+                                  "directory. A stack points it at its Docker secrets")
     cache_dir: Path = Field(default_factory=lambda: xdg("XDG_CACHE_HOME", ".cache"))
     log_level: str = "INFO"
     max_payload_bytes: int = Field(
@@ -213,11 +217,11 @@ class Settings(BaseSettings):
 
     @property
     def token_file(self) -> Path:
-        return self.state_dir / TOKEN_FILE
+        return (self.secrets_dir or self.state_dir) / TOKEN_FILE
 
     @property
     def signing_secret_file(self) -> Path:
-        return self.state_dir / "callback-secret"
+        return (self.secrets_dir or self.state_dir) / "callback-secret"
 
     def auth_token(self, *, create: bool = False) -> str | None:
         """The management token: from settings, else from the state directory.

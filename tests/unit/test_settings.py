@@ -129,3 +129,18 @@ def test_an_empty_token_file_is_replaced(tmp_path: Path) -> None:
 
     assert token
     assert (tmp_path / "token").read_text().strip() == token
+
+
+def test_the_secrets_can_live_apart_from_the_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A stack mounts its Docker secrets read-only at /run/secrets; the state stays writable."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "token").write_text("t" * 32 + "\n")
+    monkeypatch.setenv("FAASFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FAASFLOW_SECRETS_DIR", str(tmp_path / "secrets"))
+
+    settings = Settings()
+
+    assert settings.auth_token() == "t" * 32
+    assert settings.signing_secret_file == tmp_path / "secrets" / "callback-secret"
