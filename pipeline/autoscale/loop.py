@@ -15,6 +15,7 @@ manager, end the command (a configuration to fix, not an outage to wait out).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -67,11 +68,9 @@ class Autoscaler:
 
     async def check(self) -> None:
         """Start-up: the service can be scaled (``PermanentError`` when it cannot); an
-        engine that does not answer yet is waited for by the loop."""
-        try:
+        engine that does not answer yet is waited for by the loop (which says so)."""
+        with contextlib.suppress(RetryableError):
             await self._scaler.replicas()
-        except RetryableError as exc:
-            log.warning("%s; trying again every %.0fs", exc.message, self.settings.interval_s)
 
     async def run(self) -> None:
         try:
