@@ -48,7 +48,7 @@ from typing import Any
 from pipeline.records import dumps
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
-from pipeline.runtime.sockets import INSTANCE, SOCKET_NAME, SocketRoot, hand_back
+from pipeline.runtime.sockets import ID_BYTES, INSTANCE, SOCKET_NAME, SocketRoot, hand_back
 from pipeline.runtime.wire import Broken, RuntimeConnection, Unreached
 from pipeline.settings import RuntimeSettings
 from pipeline.specs import FunctionSpec
@@ -126,8 +126,8 @@ class Containers:
 
     async def start(self, function: FunctionSpec) -> WarmContainer:
         t0 = time.perf_counter()
-        suffix = secrets.token_hex(6)
-        name = f"faasflow-warm-{function.name[:40]}-{suffix}"
+        suffix = secrets.token_hex(ID_BYTES)
+        name = f"faasflow-warm-{function.name[:40]}-{self._root.instance}-{suffix}"
         ident: str | None = None
         directory: Path | None = None
         try:

@@ -29,7 +29,10 @@ SOCKET_NAME = "runtime.sock"
 SHIM_FILES = ("runtime.py",)
 MAX_SOCKET_PATH = 107  # bytes in sun_path, less its terminating NUL
 NOBODY_ID = 65534  # pipeline.runtime.docker.NOBODY, the user of every function container
-INSTANCE = re.compile(r"[0-9a-f]{12}")
+# Short ids: the socket's path, <root>/<instance>/<suffix>/runtime.sock, must fit in
+# MAX_SOCKET_PATH, and a root under a state directory can be 70 bytes long already.
+ID_BYTES = 4
+INSTANCE = re.compile(r"[0-9a-f]{8}")
 
 
 class SocketRoot:
@@ -38,7 +41,7 @@ class SocketRoot:
 
     def __init__(self, root: Path, engine: Engine) -> None:
         self.root = root
-        self.instance = secrets.token_hex(6)
+        self.instance = secrets.token_hex(ID_BYTES)
         self._engine = engine
         self._opening = threading.Lock()
         self._lock: int | None = None

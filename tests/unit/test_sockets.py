@@ -61,7 +61,7 @@ def test_an_instance_is_alive_while_its_lock_is_held_and_leaves_nothing_when_clo
 @pytest.mark.parametrize("lock", ["free", "missing"])
 def test_a_dead_instances_directory_and_lock_are_removed(root: SocketRoot, lock: str) -> None:
     root.open()
-    dead = "0123456789ab"
+    dead = "01234567"
     (root.root / dead / "c0ffee").mkdir(parents=True)
     if lock == "free":
         (root.root / f"{dead}.lock").touch()
@@ -77,7 +77,7 @@ def test_a_dead_instances_directory_and_lock_are_removed(root: SocketRoot, lock:
 def test_a_containers_directory_is_the_functions_user_until_handed_back(
         root: SocketRoot) -> None:
     root.open()
-    directory = root.directory("abcdef012345")
+    directory = root.directory("abcdef01")
     assert (directory.stat().st_uid, directory.stat().st_gid) == (65534, 65534)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     listening = socket.socket(socket.AF_UNIX)
@@ -106,6 +106,6 @@ def test_a_socket_path_too_long_is_the_hosts_fault(tmp_path: Path) -> None:
     root.open()
     try:
         with pytest.raises(RuntimeUnavailable, match="too long for a unix socket"):
-            root.directory("abcdef012345")
+            root.directory("abcdef01")
     finally:
         root.close()
