@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the faasflow images, each only when it is missing or its recipe changed:
 #   faasflow/base:<hash>, :latest   Debian from debootstrap (nothing can be pulled on our machines)
-#   faasflow/kafka:<version>        the single-node KRaft broker, FROM base
+#   faasflow/kafka:<version>        the KRaft broker (one node, or a cluster member), FROM base
+#   faasflow/platform:latest        gateway, worker, broker and CLI in one image, FROM kafka
 #   faasflow/runtime-<lang>:latest  the in-container function runtimes, functions/runtime/<lang>/
 #   faasflow/<name>:latest          each example function in functions/examples/<name>/
 # Needs what setup.sh provides first: a running Docker daemon and the Kafka jars.
@@ -89,6 +90,62 @@ build_kafka() {
     STATUS=built
 }
 
+# What the platform image runs: faasflow's own code, not the repository.
+APP_PATHS=(pipeline connectors functions/runtime functions/templates)
+
+# The platform's runtime dependencies ([project] dependencies, not the dev extras) as wheels, at
+# exactly the versions of the tested venv, built on the host: a build container reaches the
+# Debian mirror but not PyPI. Kept in the cache per set of pins: $WHEELS names the folder.
+platform_wheels() {
+    local venv=$REPO/.venv pins deps pip_version key
+    if [[ ! -x $venv/bin/pip ]]; then
+        echo "no venv in $venv: run compose/setup.sh first" >&2
+        return 1
+    fi
+    pins=$("$venv/bin/pip" freeze --exclude-editable)
+    deps=$("$venv/bin/python" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
+        "$REPO/pyproject.toml")
+    pip_version=$("$venv/bin/python" -c 'import pip; print(pip.__version__)')
+    key=$(printf '%s\n' "$pins" --- "$deps" --- "pip==$pip_version" | sha256 | cut -c1-16)
+    WHEELS=$CACHE/platform/wheels/$key
+    [[ -d $WHEELS ]] && return
+    local partial=$WHEELS.partial
+    rm -rf "$partial"
+    mkdir -p "$partial"
+    echo "$pins" >"$partial/constraints.txt"
+    echo "$deps" >"$partial/requirements.txt"
+    # pip itself too: the image has no ensurepip, and runs pip from this wheel.
+    PIP_DISABLE_PIP_VERSION_CHECK=1 quietly "$venv/bin/pip" wheel --wheel-dir "$partial" \
+        -c "$partial/constraints.txt" -r "$partial/requirements.txt" "pip==$pip_version"
+    mv "$partial" "$WHEELS" # complete or absent: an interrupted run starts over
+}
+
+build_platform() {
+    local tag=$1 recipe context=$WORK/platform
+    platform_wheels
+    # Made of its folder, the wheel set, the application's files and the Kafka image below.
+    recipe=$({
+        (cd "$REPO/compose/platform" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+        basename "$WHEELS"
+        (cd "$REPO" && find "${APP_PATHS[@]}" -type f ! -name '*.pyc' -print0 | sort -z |
+            xargs -0 sha256sum)
+        image_id "faasflow/kafka:$KAFKA_VERSION"
+    } | sha256)
+    if [[ $(docker image inspect -f '{{ index .Config.Labels "faasflow.recipe" }}' "$tag" 2>/dev/null) == "$recipe" ]]; then
+        STATUS=ready
+        return
+    fi
+    mkdir -p "$context/app"
+    cp "$REPO"/compose/platform/* "$context/"
+    cp -r "$WHEELS" "$context/wheels"
+    tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' -c "${APP_PATHS[@]}" | tar -C "$context/app" -x
+    quietly docker build -q --force-rm --build-arg "KAFKA_VERSION=$KAFKA_VERSION" \
+        --label "faasflow.recipe=$recipe" -t "$tag" "$context"
+    remove_tree "$context"
+    STATUS=built
+}
+
 build_runtime() {
     local dir=$1 tag=$2 recipe
     # Made of its folder (Dockerfile and runtime) and the base below: a change to any of them
@@ -116,6 +173,7 @@ build_function() {
 base_tag=faasflow/base:$(sha256 "$REPO/compose/base/recipe" | cut -c1-12)
 step "$base_tag" build_base "$base_tag"
 step "faasflow/kafka:$KAFKA_VERSION" build_kafka "faasflow/kafka:$KAFKA_VERSION"
+step "faasflow/platform:latest" build_platform "faasflow/platform:latest"
 for lang in python node; do
     step "faasflow/runtime-$lang:latest" build_runtime "$REPO/functions/runtime/$lang" "faasflow/runtime-$lang:latest"
 done
