@@ -13,9 +13,11 @@ the path is mapped through it. The Python runtime that exec mode needs is copied
 bound read-only at /opt/faasflow: a path of this process's image means nothing to the engine.
 
 The directory belongs to the function's user (65534) only until its runtime answers the
-health check; then it is handed back to root (0755) and emptied but for the socket, so the
-function cannot keep writing files there, onto the host. Code sent with ``POST /init`` runs
-after that.
+health check; then it is handed back to root (0755) and emptied but for the socket: the
+function can create nothing there any more, onto the host's disk (root still connects to the
+socket), and code sent with ``POST /init`` runs after that. (Code that ran before — a
+handler baked into an image, at load — could hold a file open and grow it once unlinked: a
+socket root on a sized tmpfs bounds even that.)
 
 Containers carry the labels of their function, of their instance (``faasflow.owner``) and of
 their socket root's host path (``faasflow.sockets``). An instance holds an flock on
@@ -120,10 +122,6 @@ class Containers:
         self._engine = engine
         self._root = SocketRoot(socket_dir, engine)
 
-    @property
-    def instance(self) -> str:
-        return self._root.instance
-
     async def start(self, function: FunctionSpec) -> WarmContainer:
         t0 = time.perf_counter()
         suffix = secrets.token_hex(ID_BYTES)
@@ -198,8 +196,8 @@ class Containers:
                                   f"{self._settings.init_timeout_s:g}s of starting")
             await asyncio.sleep(0.01)
         if not await asyncio.to_thread(hand_back, container.directory):
-            raise StartFailed(f"its runtime left no socket at {SOCKET_DIR_IN_CONTAINER}/"
-                              f"{SOCKET_NAME}, but something else")
+            raise StartFailed(f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME} is not its "
+                              "runtime's socket any more")
         await container.reconnect()  # the checked socket, not whatever answered before
         if function.code is None:
             return

@@ -12,6 +12,7 @@ alike, unlike /proc/self/cgroup.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -60,9 +61,11 @@ def through_mounts(path: PurePosixPath, mounts: Iterable[Mapping[str, Any]]
 
 def host_path(path: Path, engine: Inspector, mountinfo: str | None = None) -> Path:
     """``path`` (absolute, symlinks resolved) as the engine's host sees it. ``mountinfo``:
-    this process's, read when not given. A container the engine does not know is not one of
-    its own (the engine itself runs in that container): then the path is its own."""
-    ident = container_id(MOUNTINFO.read_text() if mountinfo is None else mountinfo)
+    this process's, read once when not given (the caller keeps what it maps: the socket
+    root's host path is asked for once per process). A container the engine does not know
+    is not one of its own (the engine itself runs in that container): then the path is its
+    own."""
+    ident = _own_container() if mountinfo is None else container_id(mountinfo)
     if ident is None:
         return path
     try:
@@ -75,3 +78,11 @@ def host_path(path: Path, engine: Inspector, mountinfo: str | None = None) -> Pa
             f"{path} must be on a volume or a bind mount of this container ({ident[:12]}): "
             "the Docker Engine cannot reach it otherwise to mount it into warm containers")
     return Path(mapped)
+
+
+@functools.cache
+def _own_container() -> str | None:
+    try:
+        return container_id(MOUNTINFO.read_text())
+    except OSError:  # no /proc: no container of an engine either
+        return None
