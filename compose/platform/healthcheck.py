@@ -1,7 +1,11 @@
 """The platform image's HEALTHCHECK. The role (the entrypoint's first argument, read from PID 1's
 command line) decides what is asked: the gateway's /healthz must answer 200 (503 while its Kafka
-views fail), the broker's port must accept a connection; other roles have no port to ask, and
-pass. Standard library only: it runs every few seconds."""
+views fail); the broker's controller port must accept a connection; other roles have no port to
+ask, and pass. Standard library only: it runs every few seconds.
+
+Not the broker's client port: a cluster member opens it only once the quorum has formed, and
+Swarm replaces an unhealthy task, so members waiting for their peers were killed in turn and the
+cluster never formed. The controller listener is open from the start (on 127.0.0.1 too)."""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def healthy() -> bool:
             except OSError:  # URLError and HTTPError (the 503) are OSErrors
                 return False
         case "broker":
-            port = os.environ.get("KAFKA_PORT", "9092")
+            port = os.environ.get("KAFKA_CONTROLLER_PORT", "9093")
             try:
                 socket.create_connection(("127.0.0.1", int(port)), timeout=4).close()
             except OSError:
