@@ -2,7 +2,7 @@
 # (packages, Docker daemon, venv, Kafka jars, images; seconds when already done) first.
 VENV := .venv/bin
 
-.PHONY: setup up down test fuzz lint bench chaos
+.PHONY: setup up down test fuzz lint bench chaos stack stack-down stack-test
 
 setup:
 	bash compose/setup.sh
@@ -33,3 +33,17 @@ bench: setup
 # the Docker daemon restarted, …; about 15 minutes). `make test` runs a slice of it.
 chaos: setup
 	FAASFLOW_CHAOS=full $(VENV)/pytest -q -s -m chaos
+
+# faasflow on Docker Swarm (compose/stack.yml): a Swarm if there is none, three brokers, two
+# gateways behind a load balancer on :8080, workers and their autoscaler. README, "Run on
+# several machines".
+stack: setup
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down
+
+# The stack's tests at full scale (more events, every worker count from 1 to 3); `make test`
+# runs a slice of them.
+stack-test: setup
+	FAASFLOW_STACK_LOAD=full $(VENV)/pytest -q -s tests/stack

@@ -76,6 +76,9 @@ class WorkerApp(faust.App):
 def faust_app(settings: Settings, topics: Topics) -> faust.App:
     """The name is the group Faust's agents read in until 2026-12, which the groups of the
     starter, the executor and the callbacks inherit their first offsets from."""
+    # Faust makes its data directory without parents: a fresh state directory (a container's
+    # FAASFLOW_STATE_DIR) would stop the worker at start.
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     return WorkerApp(
         f"{topics.prefix}-worker",
         broker=[f"kafka://{s}" for s in settings.kafka.bootstrap_servers().split(",")],

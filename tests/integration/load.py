@@ -128,3 +128,32 @@ def wait_until_final(bootstrap: str, prefix: str, events: Iterable[str], per_eve
         if wanted <= done or time.monotonic() > deadline:
             return written
         time.sleep(2)
+
+
+def report(name: str, sent: Sent, written: Written, functions: int) -> dict[str, Any]:
+    """Figures per fault: sent, acknowledged, final, lost, duplicated; printed for the
+    closing note and checked by the caller."""
+    finals = written.finals()
+    by_event = written.by_event()
+    acknowledged = set(sent.acknowledged)
+    complete = {e for e in acknowledged if len(by_event.get(e, ())) == functions
+                and all(finals[i] for i in by_event[e])}
+    figures = {
+        "fault": name, "sent": len(sent.acknowledged) + sum(sent.refused.values())
+        + sent.unanswered, "acknowledged": len(acknowledged),
+        "refused": dict(sent.refused), "unanswered": sent.unanswered,
+        "final": sum(1 for records in finals.values() if records),
+        "lost": len(acknowledged - complete),
+        # a final Result written again unchanged (a producer's retry after the broker came
+        # back) is still one Result; two that differ are a duplicate
+        "rewritten": sum(1 for records in finals.values() if len(records) > 1),
+        "duplicated": sum(1 for records in finals.values()
+                          if len({json.dumps(r, sort_keys=True) for r in records}) > 1),
+        "slowest_answer_s": round(sent.slowest_s, 2),
+    }
+    print(f"\nCHAOS {figures}")
+    for records in finals.values():
+        if len({json.dumps(r, sort_keys=True) for r in records}) > 1:
+            print("CHAOS a duplicate:", *records, sep="\n  ")
+            break
+    return figures

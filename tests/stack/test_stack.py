@@ -1,0 +1,209 @@
+"""faasflow on a real Docker Swarm with a three-broker Kafka cluster (compose/stack.yml).
+
+What a user of the stack relies on: the hello-world through a webhook; warm functions run
+by workers that are containers themselves; two gateways that agree at once; workers added
+under load sharing it; a worker and then a broker killed under load losing nothing; the
+autoscaler adding workers for a burst and removing them after. ``make stack-test`` runs it
+with more events (``FAASFLOW_STACK_LOAD=full``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.load import Background, deliver, report, wait_until_final
+from tests.integration.platform import wait_for
+from tests.stack.conftest import BOOTSTRAP, FULL, NAME, URL, Stack
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800 if FULL else 900)]
+
+ECHO = "def main(args):\n    return args\n"
+NAP = "import time\ndef main(args):\n    time.sleep(0.05)\n    return args\n"
+
+
+def warm(stack: Stack, name: str, code: str = ECHO, source: str | None = None) -> None:
+    stack.deploy(name, runtime="python", code=code, mode="warm", min_warm=1)
+    if source is not None:
+        stack.subscribe(name, source)
+
+
+def final(stack: Stack, event_id: str) -> dict[str, Any]:
+    response = stack.api.get("/v1/invocations", params={"event_id": event_id, "wait": 60},
+                             timeout=90)
+    assert response.status_code == 200, response.text
+    results = response.json()
+    assert len(results) == 1, results
+    return dict(results[0])
+
+
+def test_the_hello_world_runs_through_a_webhook(stack: Stack) -> None:
+    stack.deploy("hello", image="faasflow/hello:latest")
+    stack.subscribe("hello", "hello")
+    hook = stack.webhook("hello")
+
+    sent = stack.anonymous.post(hook["url"], content=b"Swarm")
+
+    assert sent.status_code == 202, sent.text
+    result = final(stack, sent.json()["event_id"])
+    assert result["status"] == "succeeded", result
+    assert result["output"] == "Hello, Swarm!\n"
+
+
+def test_a_warm_function_runs_in_a_worker_container(stack: Stack) -> None:
+    """The worker is a container: its warm containers are its siblings on the node's
+    engine, their sockets in the node's socket volume."""
+    warm(stack, "greet", "def main(args):\n    return {'hi': args}\n", source="greet")
+    hook = stack.webhook("greet")
+
+    sent = stack.anonymous.post(hook["url"], json={"n": 1})
+
+    result = final(stack, sent.json()["event_id"])
+    assert (result["status"], result["output"]) == ("succeeded", {"hi": {"n": 1}}), result
+    siblings = stack.engine.containers.list(filters={"label": ["faasflow.mode=warm",
+                                                                "faasflow.function=greet"]})
+    assert siblings, "no warm container of greet on the node's engine"
+    assert all(f"{NAME}_warm-sockets" in c.labels["faasflow.sockets"] for c in siblings)
+
+
+def call_inside(container: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A request to the gateway in ``container`` itself, on its own loopback: not through
+    the load balancer, which picks any gateway."""
+    script = (
+        "import json, sys, urllib.request, urllib.error\n"
+        "token = open('/run/secrets/token').read().strip()\n"
+        "method, path, body = sys.argv[1], sys.argv[2], sys.argv[3]\n"
+        "request = urllib.request.Request('http://127.0.0.1:8080' + path, method=method,\n"
+        "    data=body.encode() if body else None, headers={\n"
+        "        'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})\n"
+        "try:\n"
+        "    answer = urllib.request.urlopen(request, timeout=60)\n"
+        "except urllib.error.HTTPError as refused:\n"
+        "    answer = refused\n"
+        "print(json.dumps([answer.status, answer.read().decode()]))\n")
+    code, output = container.exec_run(
+        ["python", "-c", script, method, path, "" if body is None else json.dumps(body)])
+    assert code == 0, output
+    status, text = json.loads(output.decode().strip().splitlines()[-1])
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def test_a_function_deployed_through_one_gateway_is_invocable_through_the_other(
+    stack: Stack,
+) -> None:
+    first, second = stack.containers("gateway")[:2]
+
+    status, _ = call_inside(first, "PUT", "/v1/functions/both",
+                            {"runtime": "python", "code": ECHO, "mode": "warm"})
+    assert status in (200, 201)
+    answered = call_inside(second, "POST", "/function/both", {"same": "answer"})
+
+    assert answered == (200, {"same": "answer"})
+
+
+def throughput(stack: Stack, source: str, events: int) -> float:
+    """Events per second from the first delivery to the last final Result, all of them
+    acknowledged and succeeded."""
+    hook_url = URL + stack.webhook(source)["url"]
+    began = time.monotonic()
+    sent = Background(hook_url, [f"event {i}".encode() for i in range(events)],
+                      concurrency=32).wait()
+    written = wait_until_final(BOOTSTRAP, "faasflow", sent.acknowledged, per_event=1,
+                               timeout_s=600)
+    figures = report(f"{source}: {events} events", sent, written, functions=1)
+    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
+    assert figures["acknowledged"] == events, figures
+    return events / (time.monotonic() - began)
+
+
+def test_added_workers_share_the_load(stack: Stack) -> None:
+    """Under load, workers go from 1 to 3 by `docker service scale` alone: the partitions
+    rebalance, nothing is lost, nothing ends twice with a different state."""
+    events = 3000 if FULL else 600
+    stack.scale("autoscaler", 0)  # the counts are this test's to set
+    try:
+        rates = {}
+        for workers in (1, 2, 3) if FULL else (1, 3):
+            stack.scale("worker", workers)
+            source = f"share{workers}"
+            warm(stack, source, NAP, source=source)
+            rates[workers] = throughput(stack, source, events)
+        print(f"\nSTACK throughput by workers (events/s): {rates}")
+        # The figure is the closing note's; the claim here is only that workers were used.
+        assert len(stack.containers("worker")) == max(rates)
+    finally:
+        stack.scale("worker", 1)
+        stack.scale("autoscaler", 1)
+
+
+def test_a_worker_then_a_broker_killed_under_load_lose_nothing(stack: Stack) -> None:
+    events = 4000 if FULL else 1200
+    stack.scale("autoscaler", 0)
+    stack.scale("worker", 2)
+    try:
+        warm(stack, "steady", ECHO, source="steady")
+        hook_url = URL + stack.webhook("steady")["url"]
+        load = Background(hook_url, [f"event {i}".encode() for i in range(events)],
+                          concurrency=8, rate=100)
+        time.sleep(3)
+        stack.containers("worker")[0].kill()  # Swarm starts another in its place
+        time.sleep(3)
+        stack.scale("kafka-2", 0)  # down, and stays down until scaled back
+        time.sleep(5)
+        answered_meanwhile = asyncio_run_deliver(hook_url, 20)
+        stack.scale("kafka-2", 1)
+        sent = load.wait()
+
+        written = wait_until_final(BOOTSTRAP, "faasflow", sent.acknowledged, per_event=1,
+                                   timeout_s=600)
+        figures = report("worker killed, then broker kafka-2 down", sent, written,
+                         functions=1)
+        assert answered_meanwhile == {202: 20}, "ingest stopped with 2 of 3 brokers"
+        assert figures["lost"] == 0, figures
+        assert figures["duplicated"] == 0, figures
+        assert figures["acknowledged"] >= events * 0.95, figures
+    finally:
+        stack.scale("kafka-2", 1)
+        stack.scale("worker", 1)
+        stack.scale("autoscaler", 1)
+
+
+def asyncio_run_deliver(url: str, count: int) -> dict[int, int]:
+    """``count`` deliveries now: how they were answered, by status."""
+    import asyncio
+
+    sent = asyncio.run(deliver(url, [b"meanwhile"] * count, concurrency=4))
+    answers = dict(sent.refused)
+    if sent.acknowledged:
+        answers[202] = len(sent.acknowledged)
+    if sent.unanswered:
+        answers[0] = sent.unanswered
+    return answers
+
+
+def test_the_autoscaler_adds_workers_for_a_burst_and_removes_them_after(
+    stack: Stack,
+) -> None:
+    warm(stack, "burst", NAP, source="burst")
+    hook_url = URL + stack.webhook("burst")["url"]
+    assert len(stack.containers("worker")) == 1
+
+    sent = Background(hook_url, [f"event {i}".encode() for i in range(3000)],
+                      concurrency=32).wait()
+
+    assert len(sent.acknowledged) == 3000
+    grew = wait_for(lambda: stack.service("worker").attrs["Spec"]["Mode"]["Replicated"]
+                    ["Replicas"] > 1, timeout_s=120, every_s=2)
+    assert grew, "the autoscaler added no worker"
+    written = wait_until_final(BOOTSTRAP, "faasflow", sent.acknowledged, per_event=1,
+                               timeout_s=600)
+    assert report("burst", sent, written, functions=1)["lost"] == 0
+    shrank = wait_for(lambda: stack.service("worker").attrs["Spec"]["Mode"]["Replicated"]
+                      ["Replicas"] == 1, timeout_s=180, every_s=3)
+    assert shrank, "the autoscaler kept the workers it added"
