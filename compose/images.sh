@@ -3,6 +3,7 @@
 #   faasflow/base:<hash>, :latest   Debian from debootstrap (nothing can be pulled on our machines)
 #   faasflow/kafka:<version>        the KRaft broker (one node, or a cluster member), FROM base
 #   faasflow/platform:latest        gateway, worker, broker and CLI in one image, FROM kafka
+#   faasflow/lb:latest              HAProxy in front of a stack's gateways (compose/lb/), FROM base
 #   faasflow/runtime-<lang>:latest  the in-container function runtimes, functions/runtime/<lang>/
 #   faasflow/<name>:latest          each example function in functions/examples/<name>/
 # Needs what setup.sh provides first: a running Docker daemon and the Kafka jars.
@@ -174,6 +175,7 @@ base_tag=faasflow/base:$(sha256 "$REPO/compose/base/recipe" | cut -c1-12)
 step "$base_tag" build_base "$base_tag"
 step "faasflow/kafka:$KAFKA_VERSION" build_kafka "faasflow/kafka:$KAFKA_VERSION"
 step "faasflow/platform:latest" build_platform "faasflow/platform:latest"
+step "faasflow/lb:latest" build_runtime "$REPO/compose/lb" faasflow/lb:latest
 for lang in python node; do
     step "faasflow/runtime-$lang:latest" build_runtime "$REPO/functions/runtime/$lang" "faasflow/runtime-$lang:latest"
 done

@@ -176,16 +176,42 @@ def status(as_json: JsonFlag = False) -> None:
                                    timeout_s=3).json("GET", "/healthz")
     except GatewayError as exc:
         report["health"] = {"status": "down", "error": str(exc)}
+    report["stacks"] = _stacks()
     if as_json:
         emit_json(report)
         return
     _print_status(report)
 
 
+def _stacks() -> list[dict[str, Any]]:
+    """The services of the stacks deployed on this machine's Swarm (``make stack``): their
+    gateways answer on the same port with the same token as ``faasflow up``'s."""
+    from dataclasses import asdict
+
+    from pipeline.errors import RuntimeUnavailable
+    from pipeline.runtime.engine import Engine
+
+    try:
+        engine = Engine(timeout_s=3)
+    except RuntimeUnavailable:
+        return []
+    try:
+        return [asdict(service) for service in engine.stack_services()]
+    except RuntimeUnavailable:
+        return []
+    finally:
+        engine.close()
+
+
 def _print_status(report: dict[str, Any]) -> None:
     supervisor = report["supervisor"]
+    if report["stacks"]:
+        table([{**s, "replicas": "global" if s["replicas"] is None else s["replicas"]}
+               for s in report["stacks"]], ["stack", "name", "replicas", "running"],
+              "stack services (docker stack services)")
     if supervisor is None:
-        console.print("nothing started yet: 'faasflow up' starts the platform")
+        if not report["stacks"]:
+            console.print("nothing started yet: 'faasflow up' starts the platform")
     else:
         line = f"supervisor {supervisor['state']}"
         if supervisor["pid"] is not None:

@@ -42,6 +42,10 @@ RENEW_AFTER_FAILURES = 5
 STEADY_WAIT_S = 30.0
 HEARTBEAT_START_S = 0.05
 KEEP_ALIVE_S = 5.0  # at most; a quarter of max_poll_interval_s when that is shorter
+# How often a member asks for metadata, and so how soon the group's leader sees partitions
+# it assigned without: a topic created a moment ago is not in every broker's metadata yet on
+# a cluster, and aiokafka's default (five minutes) left a new source unread that long.
+METADATA_MAX_AGE_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,8 @@ class GroupReader(ConsumerRebalanceListener):  # type: ignore[misc]
             fetch_max_wait_ms=fetch_max_wait_ms,
             session_timeout_ms=int(kafka.session_timeout_s * 1000),
             heartbeat_interval_ms=int(min(3.0, kafka.session_timeout_s / 3) * 1000),
-            max_poll_interval_ms=int(max_poll_interval_s * 1000))
+            max_poll_interval_ms=int(max_poll_interval_s * 1000),
+            metadata_max_age_ms=METADATA_MAX_AGE_MS)
         self._consumer: AIOKafkaConsumer | None = None  # made on the loop that runs it
         self._acks = _Acks()
         self._topics: set[str] = set()

@@ -231,6 +231,33 @@ class Engine:
             _replicas(name, service.attrs["Spec"])
             service.scale(replicas)
 
+    def stack_services(self) -> list[StackService]:
+        """The services of every stack deployed on this engine's Swarm (none when it is in
+        no Swarm or not a manager): ``faasflow status`` shows them."""
+        with mapped("listing stack services"):
+            if self._client.info().get("Swarm", {}).get("ControlAvailable") is not True:
+                return []
+            found = []
+            for service in self._client.services.list(filters={"label": STACK_LABEL}):
+                spec = service.attrs["Spec"]
+                running = sum(1 for task in service.tasks({"desired-state": "running"})
+                              if task.get("Status", {}).get("State") == "running")
+                found.append(StackService(
+                    spec["Labels"][STACK_LABEL], spec["Name"],
+                    spec.get("Mode", {}).get("Replicated", {}).get("Replicas"), running))
+        return sorted(found, key=lambda s: (s.stack, s.name))
+
+
+@dataclass(frozen=True, slots=True)
+class StackService:
+    stack: str
+    name: str
+    replicas: int | None  # None: a global service (one task per node)
+    running: int
+
+
+STACK_LABEL = "com.docker.stack.namespace"
+
 
 @contextmanager
 def _swarm(service: str, doing: str) -> Iterator[None]:

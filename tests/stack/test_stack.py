@@ -10,13 +10,14 @@ with more events (``FAASFLOW_STACK_LOAD=full``).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 
 import pytest
 
 from tests.integration.load import Background, deliver, report, wait_until_final
-from tests.integration.platform import wait_for
+from tests.integration.platform import REPO, wait_for
 from tests.stack.conftest import BOOTSTRAP, FULL, NAME, URL, Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800 if FULL else 900)]
@@ -117,7 +118,8 @@ def throughput(stack: Stack, source: str, events: int) -> float:
     written = wait_until_final(BOOTSTRAP, "faasflow", sent.acknowledged, per_event=1,
                                timeout_s=600)
     figures = report(f"{source}: {events} events", sent, written, functions=1)
-    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
+    assert figures["lost"] == 0, figures
+    assert figures["duplicated"] == 0, figures
     assert figures["acknowledged"] == events, figures
     return events / (time.monotonic() - began)
 
@@ -207,3 +209,18 @@ def test_the_autoscaler_adds_workers_for_a_burst_and_removes_them_after(
     shrank = wait_for(lambda: stack.service("worker").attrs["Spec"]["Mode"]["Replicated"]
                       ["Replicas"] == 1, timeout_s=180, every_s=3)
     assert shrank, "the autoscaler kept the workers it added"
+
+
+def test_status_finds_the_deployed_stack_its_gateway_and_token(stack: Stack) -> None:
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "faasflow"), "status", "--json"],
+                          env=stack.env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    services = {s["name"]: s for s in status["stacks"] if s["stack"] == NAME}
+    assert services[f"{NAME}_gateway"]["replicas"] == 2
+    assert services[f"{NAME}_gateway"]["running"] == 2
+    assert {f"{NAME}_kafka-{n}" for n in (1, 2, 3)} <= set(services)
+    assert status["gateway"] == URL
+    assert status["token"] == stack.token
+    assert status["health"]["status"] == "ok"
