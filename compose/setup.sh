@@ -20,6 +20,7 @@ install_packages() {
     local missing=()
     { command -v docker && command -v dockerd; } >/dev/null || missing+=(docker.io)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v docker-compose >/dev/null || missing+=(docker-compose) # compose/stack.yml without Swarm
     command -v mvn >/dev/null || missing+=(maven)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v curl >/dev/null || missing+=(curl)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors import catalog
 from connectors.webhooks import rotation
@@ -34,6 +34,8 @@ from pipeline.settings import Settings
 from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Secret, Sink, Subscription, Webhook
 from pipeline.topics import Topics, check_source
 from pipeline.writer import Writer
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,17 @@ class ControlPlane:
         self._writer = Writer(publisher, self.topics)
         self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer)
         self._connector_states = connector_states
+
+    async def found(self, lookup: Callable[[str], T], key: str) -> T:
+        """``lookup(key)`` (one of the registry's getters); when it is not found, once more
+        after reading the registry up to its end. A write made through another gateway a
+        moment ago is then seen here (read-your-writes across gateways), and a name that
+        is found, the common case, costs nothing more."""
+        try:
+            return lookup(key)
+        except NotFound:
+            await self._registry_view.sync()
+            return lookup(key)
 
     # registry writes
 
@@ -116,7 +129,7 @@ class ControlPlane:
         return secret, old is None
 
     async def delete_secret(self, name: str) -> None:
-        self.registry.secret(name)
+        await self.found(self.registry.secret, name)
         users = sorted(f.name for f in self.registry.functions.values()
                        if name in f.secrets.values())
         if users:
@@ -126,7 +139,7 @@ class ControlPlane:
     async def delete_function(self, name: str) -> None:
         """Delete a function, its subscriptions and sinks; invocations still queued for it
         fail."""
-        spec = self.registry.function(name)
+        spec = await self.found(self.registry.function, name)
         for subscription in list(self.registry.subscriptions.values()):
             if subscription.function == name:
                 await self._write(record_key(subscription), None)
@@ -150,13 +163,14 @@ class ControlPlane:
         """A new current secret (generated unless given); the replaced ones keep verifying
         for ``grace_s`` (by default the configured grace period)."""
         grace = self.settings.gateway.webhook_rotation_grace_s if grace_s is None else grace_s
-        hook = rotation.rotate(self.registry.webhook(ident), secret, time.time(), grace)
+        hook = rotation.rotate(await self.found(self.registry.webhook, ident), secret,
+                               time.time(), grace)
         await self._write(record_key(hook), hook)
         log.info("webhook %s: secret rotated, %d secrets valid", ident, len(hook.secrets))
         return hook
 
     async def delete_webhook(self, ident: str) -> None:
-        await self._write(record_key(self.registry.webhook(ident)), None)
+        await self._write(record_key(await self.found(self.registry.webhook, ident)), None)
 
     async def subscribe(self, function: str, source: str, event_filter: Filter | None = None,
                         batching: Batching | None = None) -> tuple[Subscription, bool]:
@@ -165,8 +179,7 @@ class ControlPlane:
         batching is harmless and returns the first subscription; another filter makes
         another subscription (an event runs the function once if it matches either)."""
         batching = batching or Batching()
-        if function not in self.registry.functions:
-            raise NotFound(f"function {function!r} does not exist")
+        await self.found(self.registry.function, function)
         for existing in self.registry.subscribers(check_source(source)):
             if (existing.function, existing.filter, existing.batching) == (function,
                                                                           event_filter,
@@ -179,7 +192,7 @@ class ControlPlane:
         return subscription, True
 
     async def unsubscribe(self, ident: str) -> None:
-        await self._write(record_key(self.registry.subscription(ident)), None)
+        await self._write(record_key(await self.found(self.registry.subscription, ident)), None)
 
     # events and invocations
 
@@ -214,20 +227,20 @@ class ControlPlane:
         await self._write(record_key(spec), spec)
         return spec, True
 
-    def connector(self, name: str) -> dict[str, Any]:
+    async def connector(self, name: str) -> dict[str, Any]:
         """The connector's definition and its state, as its worker last reported it."""
-        return self._connector_states.describe(self.registry.connector(name))
+        return self._connector_states.describe(await self.found(self.registry.connector, name))
 
     def connectors(self) -> list[dict[str, Any]]:
         return [self._connector_states.describe(spec)
                 for spec in sorted(self.registry.connectors.values(), key=lambda c: c.name)]
 
     async def delete_connector(self, name: str) -> None:
-        await self._write(record_key(self.registry.connector(name)), None)
+        await self._write(record_key(await self.found(self.registry.connector, name)), None)
 
     async def invoke(self, name: str, body: bytes, content_type: str | None) -> Result:
         """Run a function now, in this process, and log its Result like any other."""
-        function = self.registry.function(name)
+        function = await self.found(self.registry.function, name)
         invocation = invocation_of(name, body, content_type)
         result = await execute(invocation, function, self._runner)
         self.results.remember(result)  # readable here at once
@@ -240,7 +253,7 @@ class ControlPlane:
                            callback_url: str = "") -> Invocation:
         """Queue a run for the workers; returns once Kafka acknowledged its pending Result
         and the invocation (a broker that is down is ``BrokerUnavailable``, up front)."""
-        self.registry.function(name)
+        await self.found(self.registry.function, name)
         if callback_url:
             await check_url(callback_url, self.settings.callbacks.allow_private)
         invocation = replace(invocation_of(name, body, content_type), callback_url=callback_url)
@@ -251,14 +264,14 @@ class ControlPlane:
 
     async def add_sink(self, function: str, url: str) -> Sink:
         """Deliver every final Result of ``function`` to ``url`` from now on."""
-        self.registry.function(function)
+        await self.found(self.registry.function, function)
         sink = Sink(id=new_resource_id("sink"), function=function,
                     url=await check_url(url, self.settings.callbacks.allow_private))
         await self._write(record_key(sink), sink)
         return sink
 
     async def delete_sink(self, ident: str) -> None:
-        await self._write(record_key(self.registry.sink(ident)), None)
+        await self._write(record_key(await self.found(self.registry.sink, ident)), None)
 
     async def close(self) -> None:
         """Wait for the Results still being logged."""

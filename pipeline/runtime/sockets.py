@@ -94,7 +94,8 @@ class SocketRoot:
         directory = self.home / suffix
         if len(os.fsencode(directory / SOCKET_NAME)) > MAX_SOCKET_PATH:
             raise RuntimeUnavailable(f"{directory / SOCKET_NAME} is too long for a unix "
-                                     "socket: set a shorter runtime.socket_dir")
+                                     "socket: point FAASFLOW_RUNTIME_SOCKET_DIR at a shorter "
+                                     "directory")
         try:
             directory.mkdir(mode=0o700)
             os.chown(directory, NOBODY_ID, NOBODY_ID)

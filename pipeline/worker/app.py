@@ -39,6 +39,7 @@ from pipeline.admission import Admission, InflightBudget
 from pipeline.callbacks.dispatcher import may_have_targets
 from pipeline.callbacks.service import WorkerCallbacks
 from pipeline.deadletters import Origin, Reason, of_record
+from pipeline.errors import BrokerUnavailable
 from pipeline.executor import Executor, durably
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, TailView, ensure_topics, wait_for_broker
@@ -128,6 +129,7 @@ class Worker:
         self._ready = asyncio.Event()
         self._runtimes: Runtimes | None = None
         self._registry_view: CompactedView | None = None
+        self._finals_view: CompactedView | None = None
         self._tasks: dict[tuple[str, int], set[asyncio.Task[None]]] = defaultdict(set)
         self._executing = False  # the executor's group has assigned this worker partitions
         self._delivering = False  # and the callbacks' group
@@ -153,8 +155,9 @@ class Worker:
         await self.publisher.start()
         self._registry_view = registry_view = CompactedView(kafka, self.topics.registry,
                                                             self.registry.apply)
-        finals_view = TailView(kafka, self.topics.results, self.finals.apply,
-                               since_s=self.settings.worker.dedupe_horizon_s)
+        self._finals_view = finals_view = TailView(
+            kafka, self.topics.results, self.finals.apply,
+            since_s=self.settings.worker.dedupe_horizon_s)
         for view in (registry_view, finals_view):
             await view.start()
             self.views.append(view)
@@ -230,9 +233,19 @@ class Worker:
 
     async def _executor_assigned(self, assigned: frozenset[Partition]) -> None:
         """Runs of partitions this worker lost are stopped (their new owner redoes them);
-        connectors and replays follow the invocations partitions it has."""
+        connectors and replays follow the invocations partitions it has.
+
+        Before it runs anything of its new partitions, the worker reads the results topic
+        up to its end: their previous owner wrote the final Results of what it finished
+        while giving them up, past the last committed offset, and without them in its
+        memory of finals this worker would run those invocations again."""
         lost = [p for p in self._tasks if p[0] == self.topics.invocations and p not in assigned]
         await self._cancel([task for p in lost for task in self._tasks.pop(p, ())])
+        if self._finals_view is not None:
+            try:
+                await self._finals_view.sync()
+            except BrokerUnavailable as exc:  # at least once still holds: it may run twice
+                log.warning("finals not read up to date after a rebalance: %s", exc.message)
         partitions = {p for t, p in assigned if t == self.topics.invocations}
         if self.connectors is not None:
             self.connectors.assign(partitions)

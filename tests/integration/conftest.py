@@ -16,6 +16,10 @@ import docker
 import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # its image cannot be pulled here
+# Warm runtimes' sockets under a short root that every platform of the run shares (each
+# process in a directory of its own): below pytest's temporary directories a socket's path
+# can pass the 107 bytes a unix socket's path may have.
+os.environ.setdefault("FAASFLOW_RUNTIME_SOCKET_DIR", "/tmp/faasflow-tests/warm")
 
 from testcontainers.core.container import DockerContainer
 

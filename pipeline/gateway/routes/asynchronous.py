@@ -60,7 +60,7 @@ async def invoke_async(name: str, request: Request, control: Control,
                        callback_url: Annotated[str | None, CALLBACK_URL] = None) -> JSONResponse:
     """202 once Kafka acknowledged the run; a broker that is down is 503, never a 202 that
     goes nowhere. Same credentials as ``POST /function/{name}``."""
-    if not control.registry.function(name).public:
+    if not (await control.found(control.registry.function, name)).public:
         check(request.app.state.token, request.headers.get("authorization"))
     return await _queue(name, request, control, callback_url)
 
@@ -75,7 +75,7 @@ async def queue_invocation(
                                         "POST /function/{name} runs and waits")] = False,
     callback_url: Annotated[str | None, CALLBACK_URL] = None,
 ) -> JSONResponse:
-    control.registry.function(name)
+    await control.found(control.registry.function, name)
     if not asynchronous:
         raise InvalidRequest("only async=true is served here; POST /function/{name} runs a "
                              "function and waits for its output")

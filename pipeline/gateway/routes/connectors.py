@@ -23,7 +23,7 @@ async def add_connector(body: ConnectorIn, control: Control, response: Response)
     """201 when new; 200 when the same definition exists; 409 when the name is taken."""
     spec, created = await control.put_connector(body.name, body.kind, body.source, body.config)
     response.status_code = 201 if created else 200
-    return control.connector(spec.name)
+    return await control.connector(spec.name)
 
 
 @router.get("", summary="List connectors, each with its state",
@@ -37,7 +37,7 @@ async def list_connectors(control: Control) -> list[dict[str, Any]]:
 async def get_connector(name: str, control: Control) -> dict[str, Any]:
     """``state``: pending, starting, running, retrying or failed (failed stays until the
     connector is deleted and added again); ``error`` and ``error_at``: its last error."""
-    return control.connector(name)
+    return await control.connector(name)
 
 
 @router.delete("/{name}", status_code=204, summary="Remove a connector",

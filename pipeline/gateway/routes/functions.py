@@ -46,7 +46,7 @@ async def list_functions(control: Control) -> list[dict[str, Any]]:
 @router.get("/{name}", summary="Get a function", response_model=FunctionOut,
             responses=errors(404, 422))
 async def get_function(name: str, control: Control) -> dict[str, Any]:
-    return control.registry.function(name).to_dict()
+    return (await control.found(control.registry.function, name)).to_dict()
 
 
 @router.get("/{name}/invocations", summary="A function's most recent invocations",
@@ -58,7 +58,7 @@ async def function_invocations(
     """Newest first, with their logs; a deleted function's history stays readable."""
     rows = (await control.results.page(IndexQuery(function=name, limit=limit))).rows
     if not rows:
-        control.registry.function(name)  # 404 for a name that never ran
+        await control.found(control.registry.function, name)  # 404 for a name that never ran
     return [r.to_dict() for r in await control.results.results(rows)]
 
 

@@ -28,7 +28,8 @@ async def receive_webhook(ident: str, request: Request, control: Control,
     """Verifies the delivery by the webhook's scheme (401 and nothing published when it
     fails), then answers once Kafka has acknowledged the event (acks=all). A delivery the
     sender names again gets the same answer and is not published twice."""
-    hook = control.registry.webhook(ident)  # 404 before reading a body for nobody
+    # 404 before reading a body for nobody
+    hook = await control.found(control.registry.webhook, ident)
     receipt = await receiver.receive(ident, request.headers, await request.body())
     if not receipt.duplicate:
         request.app.state.metrics.events.labels(hook.source).inc()

@@ -64,7 +64,7 @@ CALL_HEADERS = {
     },
 )
 async def invoke(name: str, request: Request, control: Control) -> Response:
-    function = control.registry.function(name)
+    function = await control.found(control.registry.function, name)
     if not function.public:
         check(request.app.state.token, request.headers.get("authorization"))
     body = await request.body()

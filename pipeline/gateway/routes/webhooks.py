@@ -63,7 +63,7 @@ async def list_webhooks(control: Control) -> list[dict[str, Any]]:
 @router.get("/{ident}", summary="Get a webhook", response_model=WebhookOut,
             responses=errors(404, 422))
 async def get_webhook(ident: str, control: Control) -> dict[str, Any]:
-    return view(control.registry.webhook(ident))
+    return view(await control.found(control.registry.webhook, ident))
 
 
 @router.delete("/{ident}", status_code=204, summary="Delete a webhook",
