@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from enum import StrEnum
 from functools import partial
@@ -121,10 +122,43 @@ class Executor:
         self._inflight: dict[str, asyncio.Future[Handled]] = {}
         self._waiting: dict[str, int] = {}  # callers of each run in flight
         self._turns = KeyedTurns()
+        self._open = asyncio.Event()  # cleared while a rebalance holds new runs back
+        self._open.set()
+        self._started: set[str] = set()  # invocations past their first slot, until handled
+        self._quiet = asyncio.Event()  # set while there is none
+        self._quiet.set()
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    def hold(self) -> None:
+        """Start no run until ``release``: the partitions are being reassigned, and a run
+        started now could start on their new owner too. Runs already going go on."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def quiet(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until every invocation that started has been handled
+        (its final Result written); whether they all have."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._quiet.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @asynccontextmanager
+    async def _slot(self, function: FunctionSpec) -> AsyncIterator[None]:
+        """A slot of the function's admission, taken while no rebalance holds runs back."""
+        while True:
+            await self._open.wait()
+            async with self.admission.slot(function):
+                if self._open.is_set():  # not held while it waited for the slot
+                    yield
+                    return
 
     async def handle(self, invocation: Invocation) -> Handled:
         """Kafka may deliver an invocation again while it still runs here (a rebalance):
@@ -152,6 +186,9 @@ class Executor:
     def _forget(self, invocation_id: str) -> None:
         self._inflight.pop(invocation_id, None)
         self._waiting.pop(invocation_id, None)
+        self._started.discard(invocation_id)
+        if not self._started:
+            self._quiet.set()
 
     async def _handle_in_turn(self, invocation: Invocation, turn: Turn) -> Handled:
         """After the invocations before it that share a key (``batches.ordering``)."""
@@ -237,7 +274,14 @@ class Executor:
     async def _attempt(self, invocation: Invocation, function: FunctionSpec,
                        history: list[Attempt]) -> Result:
         attempt = replace(invocation, attempt=invocation.attempt + len(history))
-        async with self.admission.slot(function):
+        async with self._slot(function):
+            # Checked again once it has a slot, which may take long: meanwhile the previous
+            # owner of its partition (a rebalance) may have finished it.
+            if self._finals.is_final(invocation.id, invocation.redrive):
+                raise Superseded(f"invocation {invocation.id} was finished elsewhere while "
+                                 "it waited for a slot")
+            self._started.add(invocation.id)
+            self._quiet.clear()
             # Only a run still going after RUNNING_AFTER_S is noted running: most runs end
             # sooner, and their final Result follows the pending one straight away (one
             # record fewer to write, and to read for every reader of the results topic).

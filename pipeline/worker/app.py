@@ -58,6 +58,7 @@ from pipeline.writer import Writer
 log = logging.getLogger(__name__)
 
 REVOKE_GRACE_S = 10.0  # how long a revoked partition's work is given to finish
+ACKNOWLEDGE_S = 0.05  # then its tasks to acknowledge it
 T = TypeVar("T")
 
 
@@ -226,10 +227,16 @@ class Worker:
     async def _executor_revoked(self, lost: set[Partition]) -> None:
         """Most invocations end within the grace, and their offsets are committed. Those
         still running go on until the new assignment says whether this worker keeps their
-        partition (their redelivery joins the run in flight: ``Executor.handle``)."""
+        partition (their redelivery joins the run in flight: ``Executor.handle``); none
+        starts meanwhile, or it could start on the partition's new owner as well."""
+        if self.executor is not None:
+            self.executor.hold()  # until the new assignment: see _executor_assigned
+            await self.executor.quiet(REVOKE_GRACE_S)
+        # Let the tasks of what finished acknowledge it (a few steps of the loop); the held
+        # ones stay, until the assignment cancels them or lets them run.
         tasks = [task for partition in lost for task in self._tasks.get(partition, ())]
         if tasks:
-            await asyncio.wait(tasks, timeout=REVOKE_GRACE_S)
+            await asyncio.wait(tasks, timeout=ACKNOWLEDGE_S)
 
     async def _executor_assigned(self, assigned: frozenset[Partition]) -> None:
         """Runs of partitions this worker lost are stopped (their new owner redoes them);
@@ -241,11 +248,14 @@ class Worker:
         memory of finals this worker would run those invocations again."""
         lost = [p for p in self._tasks if p[0] == self.topics.invocations and p not in assigned]
         await self._cancel([task for p in lost for task in self._tasks.pop(p, ())])
-        if self._finals_view is not None:
-            try:
+        try:
+            if self._finals_view is not None:
                 await self._finals_view.sync()
-            except BrokerUnavailable as exc:  # at least once still holds: it may run twice
-                log.warning("finals not read up to date after a rebalance: %s", exc.message)
+        except BrokerUnavailable as exc:  # at least once still holds: it may run twice
+            log.warning("finals not read up to date after a rebalance: %s", exc.message)
+        finally:
+            if self.executor is not None:
+                self.executor.release()
         partitions = {p for t, p in assigned if t == self.topics.invocations}
         if self.connectors is not None:
             self.connectors.assign(partitions)

@@ -331,3 +331,45 @@ async def test_a_slow_function_does_not_hold_up_another() -> None:
     assert s.executor.admission.load()["slow"] == {"running": 2, "waiting": 8}
     runner.gate["slow"].set()
     assert await asyncio.gather(*slow) == [Handled.SUCCEEDED] * 10
+
+
+async def test_an_invocation_finished_elsewhere_while_it_waited_for_a_slot_is_not_run() -> None:
+    """A rebalance: the partition's previous owner finishes an invocation while its new
+    owner holds it, queued behind a full slot; the new owner must not run it again."""
+    s = setup(ok, max_concurrency=1)
+    s.runner.gate["echo"] = gate = asyncio.Event()
+    first, second = invocation(ident="ev-1"), invocation(ident="ev-2")
+    running = asyncio.create_task(s.executor.handle(first))
+    waiting = asyncio.create_task(s.executor.handle(second))
+    await asyncio.sleep(0.05)
+
+    s.finals.add(second.id, True)  # its final Result, written by the other worker
+    gate.set()
+
+    assert await running is Handled.SUCCEEDED
+    assert await waiting is Handled.SUPERSEDED
+    assert len(s.runner.calls) == 1
+    assert [f.invocation_id for f in s.log.finals()] == [first.id]
+
+
+async def test_a_held_executor_starts_nothing_and_is_quiet_once_what_started_is_handled(
+) -> None:
+    """A rebalance: what runs goes on and is waited for; nothing new starts (it could start
+    on the partition's new owner too) until the assignment releases the executor."""
+    s = setup(ok)
+    s.runner.gate["echo"] = gate = asyncio.Event()
+    going = asyncio.create_task(s.executor.handle(invocation(ident="ev-1")))
+    await asyncio.sleep(0.05)
+
+    s.executor.hold()
+    held = asyncio.create_task(s.executor.handle(invocation(ident="ev-2")))
+    await asyncio.sleep(0.05)
+    assert not await s.executor.quiet(0.05)  # ev-1 runs
+    gate.set()
+    assert await s.executor.quiet(1)
+    assert await going is Handled.SUCCEEDED
+    assert [n for n, _ in s.runner.calls] == ["echo"]  # ev-2 did not start
+
+    s.executor.release()
+    assert await held is Handled.SUCCEEDED
+    assert len(s.runner.calls) == 2
