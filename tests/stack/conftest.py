@@ -89,9 +89,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack_script("up", env)
         token = (state / "token").read_text().strip()
-        yield Stack(NAME, env,
-                    httpx.Client(base_url=URL, timeout=60,
-                                 headers={"Authorization": f"Bearer {token}"}),
-                    httpx.Client(base_url=URL, timeout=60), docker.from_env())
+        with (httpx.Client(base_url=URL, timeout=60,
+                           headers={"Authorization": f"Bearer {token}"}) as api,
+              httpx.Client(base_url=URL, timeout=60) as anonymous,
+              docker.from_env() as engine):
+            yield Stack(NAME, env, api, anonymous, engine)
     finally:
         stack_script("down", env)
