@@ -20,6 +20,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from pipeline.errors import BrokerUnavailable
 from pipeline.kafka.reading import topic_partitions
 from pipeline.settings import KafkaSettings
 from tests.integration.conftest import KafkaContainer, free_port
@@ -232,7 +233,14 @@ def _try_deliver(edge: Platform, hook: dict[str, Any]) -> str | None:
 
 async def _event_ids(bootstrap: str, topic: str) -> set[str]:
     """The keys (event ids) of every record in ``topic``, up to its end."""
-    partitions = await topic_partitions(KafkaSettings(bootstrap=bootstrap), topic)
+    for tries in range(10):  # the broker was just unpaused: its metadata may lag a moment
+        try:
+            partitions = await topic_partitions(KafkaSettings(bootstrap=bootstrap), topic)
+            break
+        except BrokerUnavailable:
+            if tries == 9:
+                raise
+            await asyncio.sleep(1)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest")
     await consumer.start()

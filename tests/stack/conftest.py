@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with (httpx.Client(base_url=URL, timeout=60,
                            headers={"Authorization": f"Bearer {token}"}) as api,
               httpx.Client(base_url=URL, timeout=60) as anonymous,
-              docker.from_env() as engine):
+              closing(docker.from_env()) as engine):
             yield Stack(NAME, env, api, anonymous, engine)
     finally:
         stack_script("down", env)
