@@ -44,6 +44,11 @@ class Topics:
         self.callbacks = f"{self.prefix}.callbacks"
         self.callback_targets = f"{self.prefix}.callback-targets"
         self.events_prefix = f"{self.prefix}.events."
+        # The worker's consumer groups (``pipeline.worker.app``; the autoscaler reads their
+        # lag): the event topics, the invocations, the results.
+        self.starter_group = f"{self.prefix}-starter"
+        self.executor_group = f"{self.prefix}-executor"
+        self.callbacks_group = f"{self.prefix}-callbacks"
 
     def events(self, source: str) -> str:
         return self.events_prefix + check_source(source)

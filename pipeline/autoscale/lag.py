@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 def worker_groups(topics: Topics) -> list[Reads]:
     """The worker's consumer groups and what each reads (see the module docstring)."""
-    return [Reads(f"{topics.prefix}-starter", prefix=topics.events_prefix),
-            Reads(f"{topics.prefix}-executor", (topics.invocations,)),
-            Reads(f"{topics.prefix}-callbacks", (topics.results,))]
+    return [Reads(topics.starter_group, prefix=topics.events_prefix),
+            Reads(topics.executor_group, (topics.invocations,)),
+            Reads(topics.callbacks_group, (topics.results,))]
 
 
 class WorkerLag:

@@ -102,11 +102,11 @@ class Worker:
         group = partial(GroupReader, kafka, fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
                         max_poll_interval_s=settings.runtime.max_timeout_s + 60,
                         inherit_from=self.app.conf.id)
-        self.sources = group(f"{self.topics.prefix}-starter", on_revoked=self._finish_or_stop)
-        self.executions = group(f"{self.topics.prefix}-executor",
+        self.sources = group(self.topics.starter_group, on_revoked=self._finish_or_stop)
+        self.executions = group(self.topics.executor_group,
                                 on_revoked=self._executor_revoked,
                                 on_assigned=self._executor_assigned)
-        self.deliveries = group(f"{self.topics.prefix}-callbacks",
+        self.deliveries = group(self.topics.callbacks_group,
                                 on_revoked=self._finish_or_stop,
                                 on_assigned=self._callbacks_assigned)
         self._followed: set[str] = set()
