@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+)
 
 from connectors.catalog import KINDS
 from connectors.webhooks import Scheme
@@ -136,6 +143,23 @@ class ConnectorIn(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+def _rfc3339(value: object) -> object:
+    """A time as RFC 3339 text only: pydantic alone would also take a number of seconds,
+    which the documents do not allow. Without a zone, UTC, as the records' own times."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a time is RFC 3339 text, such as 2026-12-01T10:00:00Z")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 class DeadLetterQuery(BaseModel):
     """Which dead letters: every condition given must hold."""
 
@@ -143,22 +167,9 @@ class DeadLetterQuery(BaseModel):
 
     function: str | None = Field(default=None, pattern=NAME)
     reason: Reason | None = None
-    since: datetime | None = Field(default=None, description="dead-lettered at or after "
-                                   "(RFC 3339; without a zone, UTC)")
-    until: datetime | None = Field(default=None, description="dead-lettered before")
-
-    @field_validator("since", "until", mode="before")
-    @classmethod
-    def _rfc3339(cls, value: object) -> object:
-        """A time as RFC 3339 text only (pydantic would also take a number of seconds)."""
-        if value is None or isinstance(value, datetime):
-            return value
-        if not isinstance(value, str):
-            raise ValueError("a time is RFC 3339 text, such as 2026-12-01T10:00:00Z")
-        try:
-            return _aware(datetime.fromisoformat(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+    since: Rfc3339 | None = Field(default=None, description="dead-lettered at or after "
+                                  "(RFC 3339; without a zone, UTC)")
+    until: Rfc3339 | None = Field(default=None, description="dead-lettered before")
 
     def where(self, redrivable: bool | None = None) -> Filter:
         return Filter(self.function, self.reason, self.since, self.until, redrivable)
@@ -175,8 +186,3 @@ class DeadLetterListing(DeadLetterQuery):
 class RedriveIn(DeadLetterQuery):
     limit: int = Field(default=1000, ge=1, le=10_000,
                        description="at most this many, oldest first; redrive again for more")
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    """Times without a zone are UTC, as the records' own."""
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 EXIT_KILLED = 137  # 128 + SIGKILL
 OOM_EVENT_WAIT_S = 2.0  # at most, looking every OOM_EVENT_POLL_S
 OOM_EVENT_POLL_S = 0.1
+MEMORY_KILL_EVENTS = ("start", "kill", "oom")
 
 
 class Missing(Exception):
@@ -185,6 +187,8 @@ class Engine:
                 while _killed_not_yet_oom(state) and time.monotonic() < deadline:
                     time.sleep(OOM_EVENT_POLL_S)
                     state = api.inspect_container(ident)["State"]
+                if not killed_here and _killed_not_yet_oom(state):
+                    state = {**state, "OOMKilled": self.killed_for_memory(ident, state)}
         except Missing:
             return None
         except Refused as exc:
@@ -192,6 +196,23 @@ class Engine:
         running = bool(state.get("Running"))
         return Ended(exit_code=None if running else int(state.get("ExitCode", -1)),
                      oom_killed=bool(state.get("OOMKilled")))
+
+    def killed_for_memory(self, ident: str, state: Mapping[str, Any]) -> bool:
+        """Whether a container that ended by SIGKILL, with no OOM mark, was killed by the
+        kernel: dockerd can miss or be late with the mark (seen on a loaded host), but every
+        kill through the engine (``docker kill``, the end of ``docker stop``) leaves a
+        ``kill`` event. So: no ``kill`` event since the container started, and its own
+        ``start`` event still in the engine's (bounded) event buffer to prove the window
+        complete, means the kernel killed it, and a kernel SIGKILL is for memory."""
+        started = _epoch(str(state.get("StartedAt", "")))
+        if started is None:
+            return False
+        with mapped(f"reading the events of {ident[:12]}"):
+            seen = {str(event.get("Action") or event.get("status", "")).split(":")[0]
+                    for event in self._client.api.events(
+                        since=f"{started - 1:.0f}", until=f"{time.time():.9f}", decode=True,
+                        filters={"container": ident, "event": list(MEMORY_KILL_EVENTS)})}
+        return memory_kill_seen(seen)
 
     def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """Containers, running or not, carrying all of ``labels``."""
@@ -288,6 +309,23 @@ def _replicas(service: str, spec: Mapping[str, Any]) -> int:
 
 def _filters(labels: Mapping[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in labels.items()]
+
+
+def memory_kill_seen(actions: set[str]) -> bool:
+    """From a SIGKILLed container's events since it started: killed for memory when the
+    engine marked an ``oom``, or when it sent no ``kill`` and the ``start`` shows the window
+    whole (the engine keeps a bounded number of events)."""
+    return "oom" in actions or ("start" in actions and "kill" not in actions)
+
+
+def _epoch(rfc3339: str) -> float | None:
+    """Seconds since the epoch of an engine time (nanoseconds dropped); None for a zero or
+    unreadable one."""
+    try:
+        at = datetime.fromisoformat(rfc3339[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return at.timestamp() if at.year > 1 else None
 
 
 def _killed_not_yet_oom(state: Mapping[str, Any]) -> bool:

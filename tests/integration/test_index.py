@@ -175,7 +175,8 @@ def test_queries_validate_their_input_and_unknown_ids_are_404(edge: Edge) -> Non
     assert seen == ["inv-000005", "inv-000003", "inv-000001"]
     assert "output" not in edge.page()["invocations"][0]
     for params in ({"limit": 0}, {"limit": 1001}, {"cursor": "nonsense"},
-                   {"since": "yesterday"}, {"status": "sleeping"}):
+                   {"since": "yesterday"}, {"since": "0.0"}, {"until": "1700000000"},
+                   {"status": "sleeping"}):
         answer = edge.api.get("/v1/invocations", params=params)
         assert answer.status_code == 422, (params, answer.text)
     assert edge.api.get("/v1/invocations/never").status_code == 404

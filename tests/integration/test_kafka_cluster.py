@@ -109,6 +109,19 @@ async def placed(admin: AIOKafkaAdminClient, topic: str, count: int) -> list[dic
             await asyncio.sleep(0.2)
 
 
+async def topic_config(admin: AIOKafkaAdminClient, topic: str, name: str) -> list[Any]:
+    """The topic's config entry ``name``, once the broker asked knows the topic: one that
+    does not yet answers with an error code and no entries."""
+    wanted = ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: None})
+    async with asyncio.timeout(20):
+        while True:
+            [response] = await admin.describe_configs([wanted])
+            [(error_code, _, _, _, entries)] = response.resources
+            if error_code == 0:
+                return list(entries)
+            await asyncio.sleep(0.2)
+
+
 async def produce(bootstrap: str, topic: str, values: range) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True, request_timeout_ms=15000)
@@ -148,14 +161,11 @@ async def test_the_cluster_writes_and_reads_with_one_broker_down(
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
         partitions = await placed(admin, topic, 3)
-        wanted = {"min.insync.replicas": None}
-        [response] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=wanted)])
+        entries = await topic_config(admin, topic, "min.insync.replicas")
     finally:
         await admin.close()
     assert all(len(partition["replicas"]) == BROKERS for partition in partitions)
     # The cluster's default, from the runner's replication settings for three voters.
-    [(_, _, _, _, entries)] = response.resources
     assert [(name, value) for name, value, *_ in entries] == [("min.insync.replicas", "2")]
 
     await produce(cluster.bootstrap, topic, range(BATCH))

@@ -239,3 +239,30 @@ async def test_an_idle_container_that_died_is_replaced_without_failing_the_call(
 
     assert (first.status, first.cold_start) == (Status.SUCCEEDED, True)
     assert (outcome.status, outcome.output, outcome.cold_start) == (Status.SUCCEEDED, b"ok", True)
+
+
+def test_the_engine_tells_a_kill_for_memory_from_its_own_kill_by_its_events(
+        client: docker.DockerClient) -> None:
+    """What the engine falls back on when dockerd's OOM mark is missing or late: a
+    container the kernel killed for memory has no ``kill`` event, one killed through the
+    engine has one."""
+    engine = Engine()
+    hog = client.containers.run(
+        "faasflow/runtime-python:latest", entrypoint="python3", detach=True,
+        command=["-c", "h = [bytearray(16 << 20) for _ in range(64)]"],
+        mem_limit="64m", memswap_limit="64m")
+    sleeper = client.containers.run("faasflow/runtime-python:latest", entrypoint="sleep",
+                                    command=["30"], detach=True)
+    try:
+        hog.wait(timeout=30)
+        sleeper.kill()
+        sleeper.wait(timeout=30)
+        hog.reload()
+        sleeper.reload()
+        assert hog.attrs["State"]["ExitCode"] == sleeper.attrs["State"]["ExitCode"] == 137
+        assert engine.killed_for_memory(hog.id, hog.attrs["State"])
+        assert not engine.killed_for_memory(sleeper.id, sleeper.attrs["State"])
+    finally:
+        for container in (hog, sleeper):
+            container.remove(force=True)
+        engine.close()

@@ -14,7 +14,7 @@ from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, Status
 from pipeline.runtime.base import capped
 from pipeline.runtime.docker import hardening
-from pipeline.runtime.engine import Ended, Engine
+from pipeline.runtime.engine import Ended, Engine, memory_kill_seen
 from pipeline.runtime.verdicts import Verdict, broken_call, cold_verdict
 from pipeline.runtime.warm import _output
 from pipeline.settings import RuntimeSettings
@@ -182,3 +182,16 @@ def test_a_container_killed_here_is_not_waited_on_for_an_oom_mark() -> None:
     engine._client = type("Client", (), {"api": api})()
     assert engine.ended("c0ffee", 0.1, killed_here=True) == Ended(137, oom_killed=False)
     assert api.looks == 1
+
+
+@pytest.mark.parametrize(("actions", "for_memory"), [
+    ({"start", "oom"}, True),  # the mark came as an event, if not (yet) on the container
+    ({"start"}, True),  # no one sent a kill: the kernel did
+    ({"start", "kill"}, False),  # docker kill, or the end of docker stop
+    ({"start", "kill", "oom"}, True),
+    (set(), False),  # the start fell out of the engine's event buffer: it cannot tell
+    ({"kill"}, False),
+])
+def test_a_sigkill_is_for_memory_only_when_the_engine_sent_none(actions: set[str],
+                                                                for_memory: bool) -> None:
+    assert memory_kill_seen(actions) is for_memory

@@ -3,13 +3,13 @@ a whole Result is read from the results topic (503 when Kafka does not answer)."
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import Query
 
 from pipeline.gateway.answers import InvocationOut, InvocationPage, ResultOut, error, errors
 from pipeline.gateway.deps import Control, management
+from pipeline.gateway.schemas import Rfc3339
 from pipeline.index import Cursor
 from pipeline.index import Query as IndexQuery
 from pipeline.index.rows import CURSOR_PATTERN, MAX_LIMIT, timestamp
@@ -32,8 +32,8 @@ async def list_invocations(
     status: Status | None = None,
     source: str | None = Query(default=None, min_length=1,
                                description="the faasflow source its event came through"),
-    since: datetime | None = Query(default=None, description="queued at or after (RFC 3339)"),
-    until: datetime | None = Query(default=None, description="queued before (RFC 3339)"),
+    since: Rfc3339 | None = Query(default=None, description="queued at or after (RFC 3339)"),
+    until: Rfc3339 | None = Query(default=None, description="queued before (RFC 3339)"),
     limit: int = Query(default=50, ge=1, le=MAX_LIMIT),
     cursor: str | None = Query(default=None, min_length=1, pattern=CURSOR_PATTERN,
                                description="`next_cursor` of the page before"),
