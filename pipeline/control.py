@@ -31,7 +31,16 @@ from pipeline.registry import Record, Registry, encode, record_key, stamp
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
-from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Secret, Sink, Subscription, Webhook
+from pipeline.specs import (
+    ConnectorSpec,
+    FunctionSpec,
+    Mode,
+    Resource,
+    Secret,
+    Sink,
+    Subscription,
+    Webhook,
+)
 from pipeline.topics import Topics, check_source
 from pipeline.writer import Writer
 
@@ -107,6 +116,9 @@ class ControlPlane:
             raise InvalidRequest("give either an image, or a runtime and code")
         if draft.code is not None and draft.mode is not Mode.WARM:
             raise InvalidRequest("code functions run warm: use mode 'warm'")
+        if draft.command is not None and (draft.code is not None or not draft.command):
+            raise InvalidRequest("a command replaces an image's own: give it with an image, "
+                                 "and not empty")
         for secret in draft.secrets.values():
             if secret not in self.registry.secrets:
                 raise InvalidRequest(f"secret {secret!r} does not exist: create it first")
@@ -135,6 +147,19 @@ class ControlPlane:
         if users:
             raise Conflict(f"secret {name!r} is used by {', '.join(users)}")
         await self._write(f"secret/{name}", None)
+
+    async def put_resource(self, kind: str, name: str, doc: Mapping[str, Any]) -> Resource:
+        """Create or replace another API's object (``Resource``)."""
+        old = self.registry.resources.get(f"{kind}:{name}")
+        now = utc_now()
+        resource = Resource(kind=kind, name=name, doc=dict(doc),
+                            created_at=old.created_at if old else now, updated_at=now)
+        await self._write(record_key(resource), resource)
+        return resource
+
+    async def delete_resource(self, kind: str, name: str) -> None:
+        resource = await self.found(lambda key: self.registry.resource(kind, key), name)
+        await self._write(record_key(resource), None)
 
     async def delete_function(self, name: str) -> None:
         """Delete a function, its subscriptions and sinks; invocations still queued for it

@@ -15,11 +15,19 @@ from typing import Any
 
 from pipeline.errors import NotFound
 from pipeline.records import Event, dumps, strict_loads
-from pipeline.specs import ConnectorSpec, FunctionSpec, Secret, Sink, Subscription, Webhook
+from pipeline.specs import (
+    ConnectorSpec,
+    FunctionSpec,
+    Resource,
+    Secret,
+    Sink,
+    Subscription,
+    Webhook,
+)
 
 log = logging.getLogger(__name__)
 
-Record = FunctionSpec | Webhook | Subscription | ConnectorSpec | Secret | Sink
+Record = FunctionSpec | Webhook | Subscription | ConnectorSpec | Secret | Sink | Resource
 _KINDS: dict[str, type[Record]] = {
     "function": FunctionSpec,
     "webhook": Webhook,
@@ -27,6 +35,7 @@ _KINDS: dict[str, type[Record]] = {
     "connector": ConnectorSpec,
     "secret": Secret,
     "sink": Sink,
+    "resource": Resource,
 }
 
 
@@ -59,6 +68,8 @@ def record_key(record: Record) -> str:
         return f"secret/{record.name}"
     if isinstance(record, Sink):
         return f"sink/{record.id}"
+    if isinstance(record, Resource):
+        return f"resource/{record.ident}"
     return f"subscription/{record.id}"
 
 
@@ -76,6 +87,7 @@ class Registry:
         self.connectors: dict[str, ConnectorSpec] = {}
         self.secrets: dict[str, Secret] = {}
         self.sinks: dict[str, Sink] = {}
+        self.resources: dict[str, Resource] = {}  # by ``kind:name``
         self._by_source: dict[str, set[str]] = defaultdict(set)
         self._subscribers: dict[str, tuple[Subscription, ...]] = {}  # sorted, per source
         self._listeners: list[Listener] = []
@@ -147,6 +159,17 @@ class Registry:
             return self.sinks[ident]
         except KeyError:
             raise NotFound(f"sink {ident!r} does not exist") from None
+
+    def resource(self, kind: str, name: str) -> Resource:
+        try:
+            return self.resources[f"{kind}:{name}"]
+        except KeyError:
+            raise NotFound(f"{kind} {name!r} does not exist") from None
+
+    def resources_of(self, kind: str) -> list[Resource]:
+        """Every resource of ``kind``, by name."""
+        return sorted((r for r in self.resources.values() if r.kind == kind),
+                      key=lambda r: r.name)
 
     def has_sinks(self, function: str) -> bool:
         return any(s.function == function for s in self.sinks.values())

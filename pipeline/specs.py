@@ -81,6 +81,10 @@ class FunctionSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)  # env var → secret name
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: float | None = None  # invocations per second a worker starts, at most
+    # the command run per request instead of the image's own (OpenFaaS's ``envProcess``)
+    command: tuple[str, ...] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the user's, never read by faasflow
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the compat APIs' metadata
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
 
@@ -104,6 +108,9 @@ class FunctionSpec:
             "secrets": dict(self.secrets),
             "retry": self.retry.to_dict(),
             "rate_limit": self.rate_limit,
+            "command": list(self.command) if self.command is not None else None,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -130,6 +137,9 @@ class FunctionSpec:
             secrets=dict(record.get("secrets") or {}),
             retry=RetryPolicy.from_dict(record.get("retry") or {}),
             rate_limit=record.get("rate_limit"),
+            command=tuple(command) if (command := record.get("command")) is not None else None,
+            labels=dict(record.get("labels") or {}),
+            annotations=dict(record.get("annotations") or {}),
             created_at=record["created_at"],
             updated_at=record["updated_at"],
         )
@@ -267,3 +277,30 @@ class Sink:
     def from_dict(cls, record: Mapping[str, Any]) -> Sink:
         return cls(id=record["id"], function=record["function"], url=record["url"],
                    created_at=record["created_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """An object of another platform's API that faasflow itself has no notion of (an Fn
+    app or trigger, an OpenWhisk trigger, rule or package), kept in the registry so every
+    gateway serves it: ``kind`` names the family and type (``fn.app``, ``ow.rule``),
+    ``name`` is unique within the kind, ``doc`` is that API's own document."""
+
+    kind: str
+    name: str
+    doc: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+
+    @property
+    def ident(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "doc": dict(self.doc),
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Resource:
+        return cls(kind=record["kind"], name=record["name"], doc=dict(record.get("doc") or {}),
+                   created_at=record["created_at"], updated_at=record["updated_at"])

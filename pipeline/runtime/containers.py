@@ -155,10 +155,13 @@ class Containers:
         return container
 
     def _exec_command(self, function: FunctionSpec) -> list[str] | None:
-        """The image's own command when the Python runtime's exec mode is to run it: not a
-        code function, and not an image built from a runtime image."""
+        """The command the Python runtime's exec mode runs per request: the function's own
+        (``command``), or else the image's, unless it is a code function or an image built
+        from a runtime image."""
         if function.code is not None:
             return None
+        if function.command is not None:
+            return list(function.command)
         config = self._engine.image_config(function.image_digest)
         if "faasflow.runtime" in (config.get("Labels") or {}):
             return None

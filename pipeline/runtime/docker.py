@@ -87,6 +87,7 @@ class DockerRunner:
                 labels={"faasflow.function": function.name,
                         "faasflow.invocation": request.invocation_id},
                 host=hardening(function.memory_mb, self._settings), stdin=True,
+                entrypoint=list(function.command) if function.command is not None else None,
             )
         except Missing:
             return _not_started(f"image {function.image} ({function.image_digest}) "

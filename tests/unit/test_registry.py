@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 
 from pipeline.errors import NotFound
 from pipeline.registry import Record, Registry, encode, record_key
+from pipeline.specs import Resource
 
 from .support import function_spec, subscription, webhook
 
@@ -184,3 +186,30 @@ def test_a_stamp_carries_the_registry_offset_and_reads_back() -> None:
     assert position_required(event) == 0
     assert position_required(Event(id="e", source="s", type="t",
                                    extensions={"faasflowregistry": "junk"})) == 0
+
+
+def test_a_function_keeps_its_command_labels_and_annotations(registry: Registry) -> None:
+    spec = replace(function_spec("echo"), command=("cat",), labels={"team": "a"},
+                   annotations={"topic": "orders,refunds"})
+
+    put(registry, spec)
+
+    assert registry.function("echo") == spec
+    assert registry.function("echo").command == ("cat",)
+
+
+def test_other_apis_resources_are_kept_by_kind_and_name(registry: Registry) -> None:
+    app = Resource(kind="fn.app", name="shop", doc={"id": "01ABC", "config": {"A": "1"}})
+    rule = Resource(kind="ow.rule", name="shop", doc={"status": "active"})
+
+    put(registry, app)
+    put(registry, rule)
+    put(registry, Resource(kind="fn.app", name="billing"))
+
+    assert record_key(app) == "resource/fn.app:shop"
+    assert registry.resource("fn.app", "shop") == app
+    assert [r.name for r in registry.resources_of("fn.app")] == ["billing", "shop"]
+    delete(registry, "resource/fn.app:shop")
+    with pytest.raises(NotFound):
+        registry.resource("fn.app", "shop")
+    assert registry.resource("ow.rule", "shop") == rule
