@@ -15,7 +15,7 @@ down:
 	$(VENV)/faasflow down
 
 test: setup
-	$(VENV)/pytest -q
+	$(VENV)/pytest -q --durations=20
 
 # The gateway against its OpenAPI document at length (make test runs 10 examples each).
 fuzz: setup
