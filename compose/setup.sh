@@ -108,6 +108,19 @@ install_ganache() {
     STATUS="installed ganache $want"
 }
 
+install_openwhisk_client() {
+    # Apache OpenWhisk's JavaScript client, pinned: the OpenWhisk API's integration tests
+    # drive the gateway with it (tests/integration/openwhisk_client.js).
+    local want=3.21.9 have
+    have=$(node -p "require('$NODE_TOOLS/node_modules/openwhisk/package.json').version" 2>/dev/null || true)
+    if [[ $have == "$want" ]]; then
+        STATUS=ready
+        return
+    fi
+    quietly npm install --prefix "$NODE_TOOLS" --no-audit --no-fund "openwhisk@$want"
+    STATUS="installed openwhisk $want"
+}
+
 # Several gateway processes share one port (SO_REUSEPORT). When one of them dies, the
 # connections waiting in its accept queue are reset unless the kernel hands them to a
 # sibling listener; tcp_migrate_req (Linux 5.14) does that.
@@ -129,6 +142,7 @@ step "docker daemon" start_docker
 step "python venv" make_venv
 step "kafka $KAFKA_VERSION jars" fetch_kafka_jars
 step "ganache (test chain)" install_ganache
+step "openwhisk client (tests)" install_openwhisk_client
 step "tcp_migrate_req" migrate_requests
 bash "$REPO/compose/images.sh"
 
@@ -137,6 +151,7 @@ ready:
   venv         $VENV  (faasflow, pytest, ruff in .venv/bin)
   kafka jars   $KAFKA_LIBS
   ganache      $NODE_TOOLS/node_modules/.bin/ganache
+  openwhisk    $NODE_TOOLS/node_modules/openwhisk (JS client)
   state        $STATE
   setup log    $LOG
 SUMMARY
