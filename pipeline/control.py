@@ -33,6 +33,7 @@ from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
 from pipeline.specs import (
     ConnectorSpec,
+    Contract,
     FunctionSpec,
     Mode,
     Resource,
@@ -116,6 +117,9 @@ class ControlPlane:
             raise InvalidRequest("give either an image, or a runtime and code")
         if draft.code is not None and draft.mode is not Mode.WARM:
             raise InvalidRequest("code functions run warm: use mode 'warm'")
+        if draft.contract is Contract.FN and (draft.code or draft.mode is not Mode.WARM):
+            raise InvalidRequest("an Fn FDK image (contract 'fn') runs warm, from an image: "
+                                 "use mode 'warm'")
         if draft.command is not None and (draft.code is not None or not draft.command):
             raise InvalidRequest("a command replaces an image's own: give it with an image, "
                                  "and not empty")

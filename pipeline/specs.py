@@ -58,6 +58,15 @@ class Language(StrEnum):
     NODE = "node"
 
 
+class Contract(StrEnum):
+    """How a warm container is spoken to: faasflow's runtimes (``POST /run`` on
+    ``FAASFLOW_RUNTIME_SOCKET``), or the Fn Project's FDKs (``POST /call`` on the unix socket
+    in ``FN_LISTENER``, format ``http-stream``: ``pipeline.runtime.fn``)."""
+
+    FAASFLOW = "faasflow"
+    FN = "fn"
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """A deployed function. ``runtime`` + ``code`` make a code function (like an OpenWhisk
@@ -85,6 +94,7 @@ class FunctionSpec:
     command: tuple[str, ...] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the user's, never read by faasflow
     annotations: Mapping[str, str] = field(default_factory=dict)  # the compat APIs' metadata
+    contract: Contract = Contract.FAASFLOW  # what its warm containers speak
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
 
@@ -111,6 +121,7 @@ class FunctionSpec:
             "command": list(self.command) if self.command is not None else None,
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
+            "contract": self.contract.value,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -140,6 +151,7 @@ class FunctionSpec:
             command=tuple(command) if (command := record.get("command")) is not None else None,
             labels=dict(record.get("labels") or {}),
             annotations=dict(record.get("annotations") or {}),
+            contract=Contract(record.get("contract") or "faasflow"),
             created_at=record["created_at"],
             updated_at=record["updated_at"],
         )

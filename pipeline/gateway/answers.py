@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.webhooks import Scheme
 from pipeline.records import Failure, Status
-from pipeline.specs import Language, Mode
+from pipeline.specs import Contract, Language, Mode
 
 
 class Answer(BaseModel):
@@ -103,6 +103,8 @@ class FunctionOut(Answer):
     secrets: dict[str, str] = Field(description="environment variable → secret name")
     retry: RetryPolicyOut
     rate_limit: float | None = Field(description="invocations a second a worker starts")
+    contract: Contract = Field(default=Contract.FAASFLOW,
+                               description="faasflow's runtimes, or an Fn FDK's (`fn`)")
     created_at: str
     updated_at: str
 

@@ -20,7 +20,7 @@ from connectors.webhooks.rotation import HEADER_NAME
 from pipeline.deadletters import Reason
 from pipeline.records import Failure
 from pipeline.redrive import Filter
-from pipeline.specs import Language, Mode, RetryPolicy
+from pipeline.specs import Contract, Language, Mode, RetryPolicy
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 CONNECTOR_KINDS: list[JsonValue] = list(sorted(KINDS))  # checked by connectors.catalog
@@ -69,6 +69,9 @@ class FunctionIn(BaseModel):
     retry: RetryIn = Field(default_factory=RetryIn)
     rate_limit: float | None = Field(
         default=None, gt=0, le=100_000, description="invocations a worker starts per second")
+    contract: Contract = Field(
+        default=Contract.FAASFLOW, description="what its warm containers speak: faasflow's "
+        "runtimes, or `fn` for an image built with an Fn FDK (format http-stream, warm only)")
 
 
 class SecretIn(BaseModel):

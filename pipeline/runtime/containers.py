@@ -32,7 +32,11 @@ What runs inside depends on the function:
 - an image built from a runtime image (label ``faasflow.runtime``): its own entrypoint,
   which loads the handler baked into it;
 - any other image with python3: its own command, run per request by the Python runtime's
-  exec mode (the classic watchdog's fork-per-request).
+  exec mode (the classic watchdog's fork-per-request);
+- an image built with an Fn FDK (``contract: fn``): its own entrypoint, told where to listen
+  by ``FN_LISTENER`` (``pipeline.runtime.fn``). It is ready once its socket appears and
+  accepts a connection (an FDK serves no ``/health``); the directory is handed back with
+  the FDK's socket in place of its symlink.
 """
 
 from __future__ import annotations
@@ -48,18 +52,20 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.records import dumps
+from pipeline.runtime import fn
 from pipeline.runtime.docker import NOBODY, hardening
 from pipeline.runtime.engine import Engine, Missing, Refused
 from pipeline.runtime.sockets import ID_BYTES, INSTANCE, SOCKET_NAME, SocketRoot, hand_back
-from pipeline.runtime.wire import Broken, RuntimeConnection, Unreached
+from pipeline.runtime.wire import Broken, Reply, RuntimeConnection, Unreached
 from pipeline.settings import RuntimeSettings
-from pipeline.specs import FunctionSpec
+from pipeline.specs import Contract, FunctionSpec
 
 log = logging.getLogger(__name__)
 
 SOCKET_DIR_IN_CONTAINER = "/run/faasflow"
 SHIM_IN_CONTAINER = "/opt/faasflow"
 HEALTH_TIMEOUT_S = 1.0
+EXITED_CHECK_S = 0.25  # how often a start looks whether an FDK's container already ended
 
 
 class StartFailed(Exception):
@@ -71,11 +77,12 @@ class WarmContainer:
     reaches it (``wire``: a warm call is the executor's hottest path)."""
 
     def __init__(self, engine: Engine, ident: str, directory: Path, *,
-                 exec_mode: bool) -> None:
+                 exec_mode: bool, contract: Contract = Contract.FAASFLOW) -> None:
         self._engine = engine
         self.id = ident
         self.directory = directory
         self.exec_mode = exec_mode
+        self.contract = contract
         self.init_s = 0.0
         self._connection = RuntimeConnection(str(directory / SOCKET_NAME))
 
@@ -87,12 +94,30 @@ class WarmContainer:
             "POST", path, dumps(body), timeout_s,
             {"Content-Type": "application/json", **(headers or {})})
 
+    async def exchange(self, path: str, body: bytes, timeout_s: float,
+                       headers: Mapping[str, str]) -> Reply:
+        """``POST`` raw ``body``; the whole reply, headers too (errors as ``post``'s)."""
+        return await self._connection.exchange("POST", path, body, timeout_s, headers)
+
     async def healthy(self) -> bool:
+        if self.contract is Contract.FN:
+            return await self.accepts()
         try:
             status, _ = await self._connection.request("GET", "/health", b"", HEALTH_TIMEOUT_S)
         except (Unreached, Broken, TimeoutError):
             return False
         return status == 200
+
+    async def accepts(self) -> bool:
+        """Whether the socket accepts a connection: all an FDK can be asked."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                _, writer = await asyncio.open_unix_connection(
+                    str(self.directory / SOCKET_NAME))
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
 
     async def reconnect(self) -> None:
         """Drop the connections opened so far: the next call connects anew."""
@@ -144,9 +169,13 @@ class Containers:
             if isinstance(exc, Refused):
                 raise StartFailed(f"its container did not start: {exc}") from None
             raise
-        container = WarmContainer(self._engine, ident, directory, exec_mode=command is not None)
+        container = WarmContainer(self._engine, ident, directory, exec_mode=command is not None,
+                                  contract=function.contract)
         try:
-            await self._ready(container, function)
+            if function.contract is Contract.FN:
+                await self._fdk_ready(container)
+            else:
+                await self._ready(container, function)
         except BaseException:
             await container.destroy()
             raise
@@ -158,7 +187,7 @@ class Containers:
         """The command the Python runtime's exec mode runs per request: the function's own
         (``command``), or else the image's, unless it is a code function or an image built
         from a runtime image."""
-        if function.code is not None:
+        if function.code is not None or function.contract is Contract.FN:
             return None
         if function.command is not None:
             return list(function.command)
@@ -171,7 +200,13 @@ class Containers:
                 labels: Mapping[str, str], command: list[str] | None) -> str:
         binds = {self._root.host(directory): {"bind": SOCKET_DIR_IN_CONTAINER, "mode": "rw"}}
         entrypoint: list[str] | None = None
-        if command is not None:
+        socket = f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"
+        contract_env: dict[str, str] = {}
+        if function.contract is Contract.FN:
+            contract_env = fn.environment(function, socket)
+            if function.command is not None:
+                entrypoint = list(function.command)
+        elif command is not None:
             binds[self._root.host(self._root.shim)] = {"bind": SHIM_IN_CONTAINER, "mode": "ro"}
             entrypoint = ["python3", f"{SHIM_IN_CONTAINER}/runtime.py", "--exec", *command]
         options = hardening(function.memory_mb, self._settings)
@@ -181,7 +216,7 @@ class Containers:
             function.image_digest, name, user=NOBODY, entrypoint=entrypoint,
             environment={**function.env, **self._secret_env(function),
                          "FAASFLOW_FUNCTION": function.name, "FAASFLOW_MODE": "warm",
-                         "FAASFLOW_RUNTIME_SOCKET": f"{SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}"},
+                         "FAASFLOW_RUNTIME_SOCKET": socket, **contract_env},
             labels=labels, host={"binds": binds, **options},
         )
         try:
@@ -219,6 +254,42 @@ class Containers:
             except (ValueError, AttributeError):
                 reason = answer[:500].decode(errors="replace")
             raise StartFailed(f"/init failed: {reason}")
+
+    async def _fdk_ready(self, container: WarmContainer) -> None:
+        """An FDK is ready once ``FN_LISTENER``'s path exists (it links it to its socket
+        after it listens) and, the directory handed back, its socket accepts. A container
+        that ended meanwhile fails the start at once."""
+        deadline = time.monotonic() + self._settings.init_timeout_s
+        link = container.directory / SOCKET_NAME
+        next_look = time.monotonic() + EXITED_CHECK_S
+        while not link.is_symlink() and not link.is_socket():
+            now = time.monotonic()
+            if now > deadline:
+                raise StartFailed(
+                    f"the Fn FDK did not listen on FN_LISTENER (unix:{SOCKET_DIR_IN_CONTAINER}/"
+                    f"{SOCKET_NAME}) within {self._settings.init_timeout_s:g}s of starting")
+            if now > next_look:
+                await self._still_running(container)
+                next_look = now + EXITED_CHECK_S
+            await asyncio.sleep(0.01)
+        if not await asyncio.to_thread(hand_back, container.directory, adopt_link=True):
+            raise StartFailed(f"FN_LISTENER ({SOCKET_DIR_IN_CONTAINER}/{SOCKET_NAME}) is not "
+                              "a link to the FDK's socket beside it")
+        while not await container.accepts():
+            if time.monotonic() > deadline:
+                raise StartFailed("the Fn FDK's socket did not accept a connection within "
+                                  f"{self._settings.init_timeout_s:g}s of starting")
+            await self._still_running(container)
+            await asyncio.sleep(0.01)
+
+    async def _still_running(self, container: WarmContainer) -> None:
+        ended = await asyncio.to_thread(self._engine.ended, container.id, 0.001)
+        if ended is None:
+            raise StartFailed("its container was removed while it started")
+        if ended.exit_code is not None:
+            raise StartFailed(f"its process exited with code {ended.exit_code} before it "
+                              f"listened on FN_LISTENER"
+                              + (" (out of memory)" if ended.oom_killed else ""))
 
     def remove_orphans(self) -> None:
         """The warm containers of every dead instance on this socket root (labelled with its

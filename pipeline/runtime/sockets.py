@@ -140,13 +140,19 @@ class SocketRoot:
                 os.close(fd)
 
 
-def hand_back(directory: Path) -> bool:
+def hand_back(directory: Path, *, adopt_link: bool = False) -> bool:
     """Give a container's directory back to root once its runtime listens: the function can
     create nothing there any more, and whatever else it left is removed (root still
     connects to the socket). Whether ``runtime.sock`` is a socket (not, say, a symlink the
-    function planted to send this process elsewhere)."""
+    function planted to send this process elsewhere).
+
+    ``adopt_link``: an Fn FDK binds a socket under a name of its own and symlinks
+    ``runtime.sock`` to it; a link to a socket beside it, by a bare name, is replaced by that
+    socket (once the directory is root's, nothing can swap them any more)."""
     os.chown(directory, 0, 0)
     directory.chmod(0o755)
+    if adopt_link:
+        _adopt(directory)
     for entry in os.scandir(directory):
         if entry.name != SOCKET_NAME:
             if entry.is_dir(follow_symlinks=False):
@@ -157,6 +163,21 @@ def hand_back(directory: Path) -> bool:
         return stat.S_ISSOCK(os.lstat(directory / SOCKET_NAME).st_mode)
     except FileNotFoundError:
         return False
+
+
+def _adopt(directory: Path) -> None:
+    link = directory / SOCKET_NAME
+    try:
+        target = os.readlink(link)
+    except OSError:  # missing, or not a link
+        return
+    if not target or "/" in target or target in (".", "..", SOCKET_NAME):
+        return
+    try:
+        if stat.S_ISSOCK(os.lstat(directory / target).st_mode):
+            os.replace(directory / target, link)
+    except FileNotFoundError:
+        return
 
 
 def _locked(fd: int) -> bool:

@@ -3,7 +3,8 @@
 container needs no network at all. Here: a pool per function, and each call — its input
 decoded by the runtime's own ``decode_input``, its output taken as the runtime wrote it, a
 broken call told apart as the engine's doing or the function's. ``containers`` starts and
-removes the containers.
+removes the containers. A function built with an Fn FDK (``contract: fn``) is called as Fn
+calls it (``pipeline.runtime.fn``), and judged the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.errors import RuntimeUnavailable
 from pipeline.records import Failure, Status, utc_now
+from pipeline.runtime import fn
 from pipeline.runtime.base import RunOutcome, RunRequest, capped
 from pipeline.runtime.containers import Containers, StartFailed, WarmContainer
 from pipeline.runtime.engine import Engine
@@ -27,7 +30,7 @@ from pipeline.runtime.shim import decode_input, encode_output
 from pipeline.runtime.verdicts import Verdict, broken_call
 from pipeline.runtime.wire import Broken, Unreached
 from pipeline.settings import Settings
-from pipeline.specs import FunctionSpec, Language
+from pipeline.specs import Contract, FunctionSpec, Language
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +165,18 @@ class WarmRunner:
         """The outcome (None when the call could not reach the container), and whether the
         container is fit for the next call (a timed-out or broken one is replaced)."""
         function = request.function
-        content_type = EXEC_CONTENT_TYPE if container.exec_mode else request.content_type
-        body = {"value": decode_input(request.payload, content_type),
-                "activation_id": request.invocation_id,
-                "deadline": int((time.time() + function.timeout_s) * 1000),
-                "env": dict(request.env)}  # the per-call CE_* variables, as cold calls get
         try:
+            if function.contract is Contract.FN:
+                reply = await container.exchange(
+                    fn.CALL_PATH, request.payload, function.timeout_s,
+                    fn.call_headers(function, request.invocation_id, request.content_type,
+                                    request.env, datetime.now(UTC)))
+                return self._fn_outcome(fn.answer(*reply), started_at, t0), True
+            content_type = EXEC_CONTENT_TYPE if container.exec_mode else request.content_type
+            body = {"value": decode_input(request.payload, content_type),
+                    "activation_id": request.invocation_id,
+                    "deadline": int((time.time() + function.timeout_s) * 1000),
+                    "env": dict(request.env)}  # the per-call CE_* variables, as cold calls get
             status, answer = await container.post("/run", body, function.timeout_s,
                                                   headers={"X-Faasflow-Logs": "1"})
         except Unreached:
@@ -190,6 +199,16 @@ class WarmRunner:
             return Verdict(Status.FAILED, Failure.UNAVAILABLE,
                            f"the runtime and the Docker Engine were lost ({exc})")
         return broken_call(ended, function.memory_mb)
+
+    def _fn_outcome(self, answer: fn.Answer, started_at: str, t0: float) -> RunOutcome:
+        if answer.status is not Status.SUCCEEDED:
+            return _outcome(answer.status, started_at, t0, failure=answer.failure,
+                            error=answer.error)
+        output, cut = capped(answer.output, self._settings.max_output_bytes)
+        if cut:
+            return _outcome(Status.FAILED, started_at, t0, failure=Failure.ERROR,
+                            error="output exceeded the size limit and was cut")
+        return _outcome(Status.SUCCEEDED, started_at, t0, output=output)
 
     def _interpret(self, status: int, answer: bytes, started_at: str,
                    t0: float) -> RunOutcome:

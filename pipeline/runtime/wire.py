@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import cast
+from typing import NamedTuple, cast
 
 import httptools
 
@@ -27,6 +27,15 @@ class Broken(Exception):
     """The connection to the runtime broke during a call."""
 
 
+class Reply(NamedTuple):
+    """A whole response: its status, its headers (names in lower case; a repeated one
+    keeps its last value) and its body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 class _Response(asyncio.Protocol):
     """The transport's protocol: feeds what arrives to the parser, one response at a time."""
 
@@ -34,13 +43,15 @@ class _Response(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._body: list[bytes] = []
-        self._done: asyncio.Future[tuple[int, bytes]] | None = None
+        self._headers: dict[str, str] = {}
+        self._done: asyncio.Future[Reply] | None = None
         self.keep_alive = True
         self.lost = asyncio.get_running_loop().create_future()
 
-    def expect(self) -> asyncio.Future[tuple[int, bytes]]:
+    def expect(self) -> asyncio.Future[Reply]:
         self._done = asyncio.get_running_loop().create_future()
         self._body.clear()
+        self._headers = {}
         return self._done
 
     # asyncio.Protocol
@@ -62,13 +73,17 @@ class _Response(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self.keep_alive = self._parser.should_keep_alive()
         if self._done is not None and not self._done.done():
-            self._done.set_result((self._parser.get_status_code(), b"".join(self._body)))
+            self._done.set_result(Reply(self._parser.get_status_code(), self._headers,
+                                        b"".join(self._body)))
 
     def _fail(self, exc: Exception) -> None:
         self.keep_alive = False
@@ -91,6 +106,12 @@ class RuntimeConnection:
                       headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
         """The status and body the runtime answered; ``Unreached``, ``TimeoutError`` (after
         ``timeout_s``) or ``Broken`` when it did not."""
+        reply = await self.exchange(method, target, body, timeout_s, headers)
+        return reply.status, reply.body
+
+    async def exchange(self, method: str, target: str, body: bytes, timeout_s: float,
+                       headers: Mapping[str, str] | None = None) -> Reply:
+        """``request``, with the response's headers too."""
         protocol = await self._connection()
         head = [f"{method} {target} HTTP/1.1\r\nHost: runtime\r\n"
                 f"Content-Length: {len(body)}\r\n"]
@@ -101,7 +122,7 @@ class RuntimeConnection:
         protocol.transport.write("".join(head).encode("latin-1") + body)
         try:
             async with asyncio.timeout(timeout_s):
-                status, data = await answer
+                reply = await answer
         except BaseException:  # a timeout, a cancellation, a broken call: never reused
             _abort(protocol)
             raise
@@ -109,7 +130,7 @@ class RuntimeConnection:
             self._idle.append(protocol)
         else:
             _abort(protocol)
-        return status, data
+        return reply
 
     async def _connection(self) -> _Response:
         while self._idle:
