@@ -1,0 +1,121 @@
+"""The OpenWhisk API's edge: its credentials and its error answers.
+
+Credentials: OpenWhisk's clients send their API key ``user:password`` as Basic auth. The
+password must be faasflow's management token; the user part may be anything (an OpenWhisk
+key's UUID, ``guest``, ``admin``): faasflow has one namespace and one key. A bearer token
+works too. The check runs before the body is read or validated, so an anonymous caller gets
+401 whatever it sends.
+
+Errors: ``{"error": "<message>", "code": "<transaction id>"}`` with OpenWhisk's statuses,
+for faasflow's own errors and for a request that fails validation (OpenWhisk's 400).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from pipeline import errors
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+MESSAGES = {
+    400: "The request content was malformed",
+    401: "The supplied authentication is invalid.",
+    404: "The requested resource does not exist.",
+    409: "resource already exists",
+    413: "The request content was too large.",
+    503: "The service is temporarily unavailable; try again later.",
+}
+STATUS: dict[type[errors.FaasflowError], int] = {
+    errors.NotFound: 404, errors.InvalidRequest: 400, errors.Conflict: 409,
+    errors.PayloadTooLarge: 413, errors.Unauthorized: 401, errors.Forbidden: 403,
+}
+
+
+class ErrorMessage(BaseModel):
+    error: str
+    code: str
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers in OpenAPI ``responses``."""
+    return {status: {"model": ErrorMessage, "description": MESSAGES.get(status, "An error.")}
+            for status in statuses}
+
+
+def answer(status: int, message: str | None = None) -> JSONResponse:
+    """OpenWhisk's error body; ``code`` is a transaction id, as OpenWhisk's."""
+    headers = {"WWW-Authenticate": 'Basic realm="faasflow"'} if status == 401 else None
+    return JSONResponse({"error": message or MESSAGES.get(status, "error"),
+                         "code": secrets.token_hex(16)}, status, headers=headers)
+
+
+def status_of(exc: errors.FaasflowError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 503 if isinstance(exc, errors.RetryableError) else 400
+
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token in ``Bearer <token>`` or in Basic ``<any user>:<token>``."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        _, colon, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return token if colon and token else None
+
+
+def authenticated(expected: str | None, authorization: str | None) -> bool:
+    token = presented_token(authorization)
+    return bool(expected and token) and hmac.compare_digest(
+        str(token).encode(), str(expected).encode())
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                         for e in exc.errors())
+    return f"{MESSAGES[400]}: {problems}" if problems else MESSAGES[400]
+
+
+class OpenWhiskRoute(APIRoute):
+    """A route of the OpenWhisk API: credentials first, then the handler, its errors
+    answered as OpenWhisk answers them."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            if not authenticated(request.app.state.token, request.headers.get("authorization")):
+                return answer(401)
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return answer(400, validation_message(exc))
+            except errors.FaasflowError as exc:
+                status = status_of(exc)
+                if status >= 500:
+                    log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+                    return answer(status)
+                return answer(status, exc.message)
+
+        return route
