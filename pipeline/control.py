@@ -18,6 +18,7 @@ from connectors import catalog
 from connectors.webhooks import rotation
 from pipeline.batches.policy import Batching
 from pipeline.callbacks.guard import check_url
+from pipeline.calls import HttpCall
 from pipeline.connector_states import ConnectorStates
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute, pending
@@ -53,10 +54,13 @@ INVOKE_EVENT_TYPE = "dev.faasflow.function.invoked"
 INVOKE_SOURCE = "invoke"
 
 
-def invocation_of(name: str, body: bytes, content_type: str | None) -> Invocation:
-    """An invocation of ``name`` called directly (not by an event of a source)."""
+def invocation_of(name: str, body: bytes, content_type: str | None,
+                  call: HttpCall | None = None) -> Invocation:
+    """An invocation of ``name`` called directly (not by an event of a source), by ``call``
+    when it was an HTTP request."""
     event = Event(id=new_event_id(), source=INVOKE_SOURCE, type=INVOKE_EVENT_TYPE, data=body,
-                  datacontenttype=content_type, subject=name)
+                  datacontenttype=content_type, subject=name,
+                  extensions=call.extension() if call else {})
     return Invocation(id=invocation_id(INVOKE_SOURCE, event, name), function=name, event=event,
                       source=INVOKE_SOURCE)
 
@@ -267,10 +271,11 @@ class ControlPlane:
     async def delete_connector(self, name: str) -> None:
         await self._write(record_key(await self.found(self.registry.connector, name)), None)
 
-    async def invoke(self, name: str, body: bytes, content_type: str | None) -> Result:
+    async def invoke(self, name: str, body: bytes, content_type: str | None,
+                     call: HttpCall | None = None) -> Result:
         """Run a function now, in this process, and log its Result like any other."""
         function = await self.found(self.registry.function, name)
-        invocation = invocation_of(name, body, content_type)
+        invocation = invocation_of(name, body, content_type, call)
         result = await execute(invocation, function, self._runner)
         self.results.remember(result)  # readable here at once
         # The caller is answered without waiting for Kafka's ack (a sync call's latency is
@@ -279,13 +284,14 @@ class ControlPlane:
         return result
 
     async def invoke_async(self, name: str, body: bytes, content_type: str | None,
-                           callback_url: str = "") -> Invocation:
+                           callback_url: str = "", call: HttpCall | None = None) -> Invocation:
         """Queue a run for the workers; returns once Kafka acknowledged its pending Result
         and the invocation (a broker that is down is ``BrokerUnavailable``, up front)."""
         await self.found(self.registry.function, name)
         if callback_url:
             await check_url(callback_url, self.settings.callbacks.allow_private)
-        invocation = replace(invocation_of(name, body, content_type), callback_url=callback_url)
+        invocation = replace(invocation_of(name, body, content_type, call),
+                             callback_url=callback_url)
         await asyncio.gather(self._writer.write(pending(invocation)),
                              self._writer.enqueue(invocation))
         log.info("invocation %s of %s queued", invocation.id, name)

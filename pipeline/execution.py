@@ -10,6 +10,7 @@ import logging
 from dataclasses import replace
 
 from pipeline.batches.outcomes import settle
+from pipeline.calls import watchdog_env
 from pipeline.ids import invocation_id
 from pipeline.records import Event, Failure, Invocation, Position, Result, Status, utc_now
 from pipeline.registry import Registry
@@ -50,9 +51,10 @@ def plan_invocations(
 
 
 def event_env(event: Event) -> dict[str, str]:
-    """CloudEvents attributes as environment variables (the body goes to stdin)."""
-    env = {"CE_ID": event.id, "CE_SOURCE": event.source, "CE_TYPE": event.type,
-           "CE_TIME": event.time}
+    """CloudEvents attributes as environment variables (the body goes to stdin), and for
+    an HTTP call its request's, as OpenFaaS's classic watchdog gives them."""
+    env = {**watchdog_env(event), "CE_ID": event.id, "CE_SOURCE": event.source,
+           "CE_TYPE": event.type, "CE_TIME": event.time}
     if event.subject is not None:
         env["CE_SUBJECT"] = event.subject
     if event.datacontenttype is not None:

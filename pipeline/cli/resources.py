@@ -188,7 +188,11 @@ def fn_invoke(name: str, data: Data = None, content_type: InvokeContentType = No
         sys.stdout.buffer.write(printable_output(response.content, sys.stdout.isatty()))
         sys.stdout.flush()
         return
-    raise GatewayError(f"{name} {response.json().get('error', {}).get('message', response.text)}"
+    try:  # a 413 is JSON; the function's own errors are plain text, as OpenFaaS answers
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text.strip()
+    raise GatewayError(f"{name}: {message}"
                        f" (HTTP {response.status_code}, call {response.headers.get('x-call-id')})")
 
 

@@ -1,7 +1,8 @@
 """Credentials for the management API: a bearer token, or Basic auth as ``admin:<token>``
 (the form OpenFaaS's and OpenWhisk's clients send).
 
-``ManagementAuth`` checks them for every path under ``/v1/`` before routing, so before
+``ManagementAuth`` checks them for every path under ``/v1/`` (and OpenFaaS's ``/system/``)
+before routing, so before
 anything reads or parses a body: an anonymous client gets 401 whatever it sends. The
 routes declare the schemes (``BEARER``, ``BASIC``) only so that OpenAPI shows them.
 """
@@ -22,6 +23,7 @@ from pipeline.gateway.errors import error_response
 
 ADMIN_USER = "admin"
 MANAGEMENT_PREFIX = "/v1/"
+GUARDED_PREFIXES = (MANAGEMENT_PREFIX, "/system/")  # /system/: OpenFaaS's management API
 
 
 def presented_token(authorization: str | None) -> str | None:
@@ -47,14 +49,15 @@ def check(expected: str | None, authorization: str | None) -> None:
 
 
 class ManagementAuth:
-    """Answers 401 to a request under ``/v1/`` without the management token, unread."""
+    """Answers 401 to a request under ``/v1/`` or ``/system/`` without the management
+    token, unread."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(MANAGEMENT_PREFIX):
+        if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIXES):
             try:
                 check(self.token, Headers(scope=scope).get("authorization"))
             except Unauthorized as exc:

@@ -6,11 +6,13 @@ Clients always get ``{"error": {"code", "message"}}`` and never a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
@@ -57,6 +59,48 @@ def error_response(exc: errors.FaasflowError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
 
+def field_of(problem: Any) -> str:
+    """Where a validation problem is, such as ``image`` or ``query.limit``."""
+    return ".".join(str(p) for p in problem["loc"] if p != "body") or "body"
+
+
+PLAIN_STATUS = {422: 400}  # OpenFaaS's gateway answers a request it cannot use with 400
+
+
+def plain_answer(description: str) -> dict[str, Any]:
+    """An error answer of a ``PlainErrors`` route in OpenAPI ``responses``."""
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+# (documented, so that FastAPI does not document its 422, which these routes never give)
+OTHER_CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": plain_answer("Another client error, as plain text.")}
+
+
+def plain_error(status: int, message: str) -> PlainTextResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="faasflow"'} if status == 401 else None
+    return PlainTextResponse(message + "\n", PLAIN_STATUS.get(status, status), headers=headers)
+
+
+class PlainErrors(APIRoute):
+    """A route that answers its failures as OpenFaaS's gateway does: the message as plain
+    text with the status (the status from ``STATUS``, but 400 where it says 422)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def plain(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.FaasflowError as exc:
+                return plain_error(status_of(exc), exc.message)
+            except RequestValidationError as exc:
+                problems = "; ".join(f"{field_of(e)}: {e['msg']}" for e in exc.errors())
+                return plain_error(400, f"invalid request: {problems}")
+
+        return plain
+
+
 def documented_methods(app: FastAPI, path: str) -> set[str]:
     """The methods the OpenAPI document lists for ``path``: every route's, where Starlette's
     405 names only those of the first route whose path matched (``GET`` where ``PUT`` and
@@ -79,8 +123,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-             "message": e["msg"]}
+            {"field": field_of(e), "message": e["msg"]}
             for e in exc.errors()
         ]
         names = ", ".join(f["field"] for f in fields)

@@ -60,6 +60,12 @@ def count(db: sqlite3.Connection) -> int:
     return int(n)
 
 
+def counts_by_function(db: sqlite3.Connection) -> dict[str, int]:
+    """Each function's invocations, shadow runs of replays left out."""
+    return {function: int(n) for function, n in db.execute(
+        "SELECT function, count(*) FROM invocations WHERE shadow = 0 GROUP BY function")}
+
+
 def replay_summary(db: sqlite3.Connection, replay_id: str, compare_with: str | None,
                    examples: int) -> ReplaySummary:
     """The replay's invocations by status; with ``compare_with`` (function G), each final

@@ -218,6 +218,11 @@ class ResultsIndex:
                 "rebuilt": "; ".join(why for why in (rebuilt, *(v.rebuilt for v in self.views))
                                      if why) or None}
 
+    async def counts(self) -> dict[str, int]:
+        """Invocations by function (``queries.counts_by_function``)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pages, queries.counts_by_function, self._pages_db)
+
     # rows
 
     def row(self, ident: str) -> Row | None:

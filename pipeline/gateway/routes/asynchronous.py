@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from pipeline.calls import HttpCall
 from pipeline.errors import InvalidRequest
 from pipeline.gateway.answers import Answer, error, errors, links
-from pipeline.gateway.auth import BASIC, BEARER, check
 from pipeline.gateway.deps import Authenticated, Control
+from pipeline.gateway.errors import OTHER_CLIENT_ERRORS, PlainErrors, plain_answer
+from pipeline.gateway.routes.invoke import SECURITY, http_call, private_checked
 
 router = APIRouter(tags=["invoke"])
+openfaas = APIRouter(tags=["invoke"], route_class=PlainErrors)  # its errors in plain text
 
 CALLBACK_URL = Header(
     alias="X-Callback-Url", max_length=2048,
@@ -40,29 +43,43 @@ ANSWERS = {202: QUEUED, 404: error("No function by that name."),
            **errors(413, 503)}
 
 
-async def _queue(name: str, request: Request, control: Control,
-                 callback_url: str | None) -> JSONResponse:
+async def _queue(name: str, request: Request, control: Control, callback_url: str | None,
+                 call: HttpCall | None = None) -> JSONResponse:
     invocation = await control.invoke_async(name, await request.body(),
                                             request.headers.get("content-type"),
-                                            callback_url or "")
+                                            callback_url or "", call)
     status_url = str(request.url_for("get_invocation", ident=invocation.id))
     return JSONResponse({"invocation_id": invocation.id, "status_url": status_url}, 202,
                         headers={"X-Call-Id": invocation.id, "Location": status_url})
 
 
-@router.post("/async-function/{name}", status_code=202, summary="Queue a function's run",
-             response_model=Queued,
-             responses={**ANSWERS, 401: error("The function is private: credentials are "
-                                              "missing or wrong.")},
-             openapi_extra={"security": [{}, {BEARER.scheme_name: []},
-                                         {BASIC.scheme_name: []}], **BODY})
+PLAIN_ANSWERS: dict[int | str, dict[str, Any]] = {
+    202: QUEUED, 400: plain_answer("The callback URL is not allowed (scheme, or a private "
+                                   "address), or a header is invalid."),
+    401: plain_answer("The function is private: credentials are missing or wrong."),
+    404: plain_answer("No function by that name."), 503: plain_answer("Kafka is unavailable."),
+    **errors(413), **OTHER_CLIENT_ERRORS}
+
+
+@openfaas.post("/async-function/{name}", status_code=202, summary="Queue a function's run",
+               response_model=Queued, responses=PLAIN_ANSWERS,
+               openapi_extra={**SECURITY, **BODY})
 async def invoke_async(name: str, request: Request, control: Control,
                        callback_url: Annotated[str | None, CALLBACK_URL] = None) -> JSONResponse:
     """202 once Kafka acknowledged the run; a broker that is down is 503, never a 202 that
     goes nowhere. Same credentials as ``POST /function/{name}``."""
-    if not (await control.found(control.registry.function, name)).public:
-        check(request.app.state.token, request.headers.get("authorization"))
-    return await _queue(name, request, control, callback_url)
+    await private_checked(request, control, name)
+    return await _queue(name, request, control, callback_url, http_call(request))
+
+
+@openfaas.post("/async-function/{name}/{path:path}", status_code=202,
+               summary="Queue a function's run with a path of its own", response_model=Queued,
+               responses=PLAIN_ANSWERS, openapi_extra={**SECURITY, **BODY})
+async def invoke_async_path(name: str, path: str, request: Request, control: Control,
+                            callback_url: Annotated[str | None, CALLBACK_URL] = None,
+                            ) -> JSONResponse:
+    await private_checked(request, control, name)
+    return await _queue(name, request, control, callback_url, http_call(request, path))
 
 
 @router.post("/v1/functions/{name}/invocations", status_code=202,
@@ -80,3 +97,6 @@ async def queue_invocation(
         raise InvalidRequest("only async=true is served here; POST /function/{name} runs a "
                              "function and waits for its output")
     return await _queue(name, request, control, callback_url)
+
+
+router.include_router(openfaas)

@@ -1,0 +1,249 @@
+"""OpenFaaS's gateway API (``/system/…``) on faasflow's functions: what faas-cli and
+OpenFaaS users' curl commands send, mapped onto the same registry as ``/v1/functions``.
+
+- ``envProcess`` is the function's ``command`` (run per call; the image's own otherwise),
+  ``limits.memory`` its memory (Kubernetes units), ``secrets`` named become variables of
+  the same name, ``envVars``, ``labels`` and ``annotations`` are kept as given.
+- The annotation ``topic: a,b`` subscribes the function to those sources, as OpenFaaS's
+  Kafka connector does; changing it changes the subscriptions, deleting the function
+  removes them.
+- Invocation is ``/function/{name}`` and ``/async-function/{name}``
+  (``pipeline.gateway.routes.invoke``, ``asynchronous``).
+- Errors are plain text with their status, as OpenFaaS's gateway answers.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline import __version__
+from pipeline.control import ControlPlane
+from pipeline.errors import Conflict, InvalidRequest, NotFound
+from pipeline.gateway.answers import errors
+from pipeline.gateway.deps import Authenticated, Control
+from pipeline.gateway.errors import OTHER_CLIENT_ERRORS, PlainErrors, plain_answer
+from pipeline.gateway.schemas import NAME
+from pipeline.settings import RuntimeSettings
+from pipeline.specs import FunctionSpec
+from pipeline.topics import check_source
+
+TOPIC_ANNOTATION = "topic"
+PROVIDER = "faasflow"
+# Kubernetes quantities (what OpenFaaS's providers parse): 128Mi, 1G, 0.5Gi, 134217728
+QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+FACTORS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+MEMORY_MB = (6, 65536)  # the bounds of /v1/functions' memory_mb
+
+
+def memory_mb(quantity: str) -> int:
+    """A memory limit in whole MiB, rounded up: ``"128Mi"`` → 128, ``"1G"`` → 954."""
+    found = QUANTITY.match(quantity.strip())
+    if found is None:
+        hint = " (in Kubernetes units 'm' is a thousandth: did you mean Mi?)" if (
+            quantity.strip().endswith("m")) else ""
+        raise InvalidRequest(f"memory {quantity!r} is not a quantity such as 128Mi or 1G{hint}")
+    mb = math.ceil(float(found[1]) * FACTORS[found[2]] / 2**20)
+    if not MEMORY_MB[0] <= mb <= MEMORY_MB[1]:
+        raise InvalidRequest(f"memory {quantity!r} is {mb} MiB: give {MEMORY_MB[0]} to "
+                             f"{MEMORY_MB[1]} MiB")
+    return mb
+
+
+def topics(annotations: Mapping[str, str] | None) -> list[str]:
+    """The sources the ``topic`` annotation names (comma-separated), each checked."""
+    names = (annotations or {}).get(TOPIC_ANNOTATION, "")
+    return sorted({check_source(t.strip()) for t in names.split(",") if t.strip()})
+
+
+class Resources(BaseModel):
+    memory: str | None = Field(default=None, description="such as 128Mi or 1G")
+    cpu: str | None = Field(default=None, description="accepted, not enforced per function")
+
+
+class FunctionDeployment(BaseModel):
+    """OpenFaaS's deployment document; fields it deprecated or faasflow has no use for
+    (``namespace``, ``constraints``, ``requests``, ``registryAuth``, ``network``) are
+    accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    service: str = Field(pattern=NAME, description="the function's name")
+    image: str = Field(min_length=1, max_length=512, description="an image on this machine")
+    namespace: str | None = None
+    envProcess: str | None = Field(
+        default=None, max_length=4096, description="the command run per call, instead of "
+        "the image's own: it reads the body on stdin, writes the answer on stdout")
+    envVars: dict[str, str] | None = None
+    constraints: list[str] | None = None
+    secrets: list[str] | None = Field(default=None, description="faasflow secrets, each "
+                                      "given as the variable of its own name")
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = Field(
+        default=None, description="`topic: a,b` runs the function for the events of those "
+        "sources")
+    limits: Resources | None = None
+    requests: Resources | None = None
+    readOnlyRootFilesystem: bool | None = Field(
+        default=None, description="faasflow's root filesystems are always read-only "
+        "(/tmp is writable)")
+
+    def spec(self, defaults: RuntimeSettings) -> FunctionSpec:
+        """The function to deploy (``ControlPlane.put_function`` fills in the rest)."""
+        memory = self.limits.memory if self.limits and self.limits.memory else None
+        try:
+            command = tuple(shlex.split(self.envProcess)) if self.envProcess else None
+        except ValueError as exc:
+            raise InvalidRequest(f"envProcess: {exc}") from None
+        return FunctionSpec(
+            name=self.service, image=self.image, image_digest="",
+            timeout_s=defaults.default_timeout_s,
+            memory_mb=memory_mb(memory) if memory else defaults.default_memory_mb,
+            env=self.envVars or {}, secrets={name: name for name in self.secrets or ()},
+            command=command or None, labels=self.labels or {},
+            annotations=self.annotations or {})
+
+
+class FunctionStatus(BaseModel):
+    name: str
+    image: str
+    envProcess: str = Field(description="the command run per call; empty: the image's own")
+    envVars: dict[str, str]
+    secrets: list[str]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    limits: Resources
+    readOnlyRootFilesystem: bool
+    invocationCount: int = Field(description="from the invocation index: may lag a moment")
+    replicas: int = Field(description="1: a container starts per call (or from the warm "
+                          "pool), so the function is always ready")
+    availableReplicas: int
+    createdAt: str
+
+
+def status(spec: FunctionSpec, invocations: int) -> dict[str, Any]:
+    """A function as OpenFaaS's ``FunctionStatus`` describes it."""
+    return {
+        "name": spec.name, "image": spec.image,
+        "envProcess": shlex.join(spec.command) if spec.command else "",
+        "envVars": dict(spec.env), "secrets": sorted(set(spec.secrets.values())),
+        "labels": dict(spec.labels), "annotations": dict(spec.annotations),
+        "limits": {"memory": f"{spec.memory_mb}Mi"}, "readOnlyRootFilesystem": True,
+        "invocationCount": invocations, "replicas": 1, "availableReplicas": 1,
+        "createdAt": spec.created_at,
+    }
+
+
+class VersionInfo(BaseModel):
+    sha: str
+    release: str
+
+
+class ProviderInfo(BaseModel):
+    provider: str
+    orchestration: str
+    version: VersionInfo
+
+
+class GatewayInfo(BaseModel):
+    provider: ProviderInfo
+    version: VersionInfo
+    arch: str
+
+
+async def follow_topics(control: ControlPlane, name: str, before: list[str],
+                        after: list[str]) -> None:
+    """Subscribe ``name`` to the sources of its ``topic`` annotation, and unsubscribe it
+    from those the annotation named before and no longer does (its other subscriptions,
+    made through ``/v1/subscriptions``, are left alone)."""
+    for source in after:
+        await control.subscribe(name, source)
+    for subscription in list(control.registry.subscriptions.values()):
+        if (subscription.function == name and subscription.source in set(before) - set(after)
+                and subscription.filter is None and not subscription.batching.batched):
+            await control.unsubscribe(subscription.id)
+
+
+async def deploy(control: ControlPlane, body: FunctionDeployment) -> None:
+    old = control.registry.functions.get(body.service)
+    before, after = topics(old.annotations if old else None), topics(body.annotations)
+    await control.put_function(body.spec(control.settings.runtime))
+    await follow_topics(control, body.service, before, after)
+
+
+class DeleteFunctionRequest(BaseModel):
+    functionName: str = Field(min_length=1, max_length=100)
+
+
+router = APIRouter(prefix="/system", tags=["openfaas"], route_class=PlainErrors,
+                   dependencies=Authenticated,
+                   responses={**errors(401), **OTHER_CLIENT_ERRORS})
+REFUSED = {400: plain_answer("Invalid: the JSON, a field, an image not on this machine, a secret "
+                      "that does not exist, a memory limit or a topic"),
+           **errors(413), 503: plain_answer("Kafka or the Docker Engine is unavailable.")}
+
+
+@router.post("/functions", status_code=202, summary="Deploy a function (OpenFaaS)",
+             responses={409: plain_answer("A function of that name exists: update it with PUT."),
+                        **REFUSED})
+async def deploy_function(body: FunctionDeployment, control: Control) -> Response:
+    try:
+        await control.found(control.registry.function, body.service)
+    except NotFound:
+        pass
+    else:
+        raise Conflict(f"function {body.service!r} already exists: PUT /system/functions "
+                       "updates it")
+    await deploy(control, body)
+    return Response(status_code=202)
+
+
+@router.put("/functions", summary="Update a function (OpenFaaS)",
+            responses={200: {"description": "Updated"},
+                       404: plain_answer("No function by that name."), **REFUSED})
+async def update_function(body: FunctionDeployment, control: Control) -> Response:
+    await control.found(control.registry.function, body.service)
+    await deploy(control, body)
+    return Response(status_code=200)
+
+
+@router.get("/functions", summary="List functions (OpenFaaS)",
+            response_model=list[FunctionStatus])
+async def list_openfaas_functions(control: Control) -> list[dict[str, Any]]:
+    counts = await control.results.counts()
+    return [status(f, counts.get(f.name, 0))
+            for f in sorted(control.registry.functions.values(), key=lambda f: f.name)]
+
+
+@router.delete("/functions", summary="Delete a function (OpenFaaS)",
+               responses={200: {"description": "Deleted, with its subscriptions"},
+                          400: plain_answer("Invalid JSON, or no functionName."),
+                          404: plain_answer("No function by that name."), **errors(413)})
+async def delete_openfaas_function(body: DeleteFunctionRequest, control: Control) -> Response:
+    await control.delete_function(body.functionName)
+    return Response(status_code=200)
+
+
+@router.get("/function/{name}", summary="A function's status (OpenFaaS)",
+            response_model=FunctionStatus,
+            responses={400: plain_answer("Invalid parameters."),
+                       404: plain_answer("No function by that name.")})
+async def function_status(name: str, control: Control) -> dict[str, Any]:
+    spec = await control.found(control.registry.function, name)
+    return status(spec, (await control.results.counts()).get(name, 0))
+
+
+@router.get("/info", summary="The provider and its version (OpenFaaS)",
+            response_model=GatewayInfo)
+async def info() -> dict[str, Any]:
+    version = {"sha": "", "release": __version__}
+    return {"provider": {"provider": PROVIDER, "orchestration": "docker", "version": version},
+            "version": version, "arch": platform.machine()}
