@@ -60,11 +60,9 @@ def draft(name: str, put: ActionPut, old: FunctionSpec | None) -> FunctionSpec:
     """The function an action's PUT makes: what the body gives, the rest from the action it
     replaces (an update may give only parameters), else OpenWhisk's defaults."""
     before = Action.of(old) if old else None
-    if put.exec is None and old is None:
-        raise InvalidRequest("exec undefined: give exec.kind and exec.code or exec.image")
-    kind = put.exec.kind if put.exec else before.kind  # type: ignore[union-attr]
-    runtime = records.runtime_of(kind)
     if put.exec is not None:
+        kind = put.exec.kind
+        runtime = records.runtime_of(kind)
         if put.exec.binary:
             raise InvalidRequest("binary (zip) actions are not supported: send the source")
         if runtime is not None and not put.exec.code:
@@ -72,21 +70,31 @@ def draft(name: str, put: ActionPut, old: FunctionSpec | None) -> FunctionSpec:
         if runtime is None and not put.exec.image:
             raise InvalidRequest("exec.image is required for kind blackbox")
         code, image, main = put.exec.code, put.exec.image or "", put.exec.main or "main"
+    elif old is not None and before is not None:
+        kind, runtime, main = before.kind, old.runtime, before.main
+        code = records.source_of(old.runtime, old.code) if old.runtime and old.code else None
+        image = "" if code else old.image
     else:
-        assert old is not None
-        code, image, main = old.code, "" if old.code else old.image, old.main
+        raise InvalidRequest("exec undefined: give exec.kind and exec.code or exec.image")
     limits = put.limits or Limits()
     timeout_ms = limits.timeout or (before.timeout_ms if before else records.DEFAULT_TIMEOUT_MS)
     memory = limits.memory or (before.memory_mb if before else records.DEFAULT_MEMORY_MB)
     parameters = records.mapping_of(p.model_dump() for p in put.parameters)
     annotations = records.mapping_of(a.model_dump() for a in put.annotations)
+    if before is not None:  # an update keeps what it does not give, as OpenWhisk's
+        parameters = parameters if "parameters" in put.model_fields_set else before.parameters
+        annotations = (annotations if "annotations" in put.model_fields_set
+                       else before.annotations)
     version = records.next_version(before.version) if before else records.VERSION
+    entry = main
+    if runtime is not None:
+        code, entry = records.with_parameters(runtime, code or "", main, parameters)
     return FunctionSpec(
         name=name, image=image if runtime is None else "", image_digest="",
         mode=Mode.COLD if runtime is None else Mode.WARM, timeout_s=timeout_ms / 1000,
-        memory_mb=memory, runtime=runtime, code=code if runtime else None, main=main,
+        memory_mb=memory, runtime=runtime, code=code if runtime else None, main=entry,
         retry=RetryPolicy(max_attempts=1),  # OpenWhisk runs an activation once
-        annotations=records.notes(kind, version, parameters, annotations))
+        annotations=records.notes(kind, version, parameters, annotations, main))
 
 
 @router.put("/actions/{name}", summary="Create or update an action",
@@ -153,7 +161,10 @@ async def invoke_action(
 ) -> JSONResponse:
     spec = await control.found(control.registry.function, name)
     action = Action.of(spec)
-    data = dumps(records.merged(action.parameters, payload_of(await request.body())))
+    payload = payload_of(await request.body())
+    # a code action merges its parameters itself (records.with_parameters); an image's
+    # action gets them merged here, on this API's invocations
+    data = dumps(payload if spec.code else records.merged(action.parameters, payload))
     if not blocking:
         invocation = await control.invoke_async(name, data, "application/json")
         return JSONResponse({"activationId": records.activation_id(invocation.id)}, 202)

@@ -33,6 +33,7 @@ KIND = "openwhisk.kind"
 PARAMETERS = "openwhisk.parameters"
 ANNOTATIONS = "openwhisk.annotations"
 VERSION_KEY = "openwhisk.version"
+MAIN_KEY = "openwhisk.main"
 
 _KINDS = {"python": Language.PYTHON, "nodejs": Language.NODE}
 _KIND = re.compile(r"^(python|nodejs):(default|\d+(\.\d+)?)$")
@@ -100,6 +101,7 @@ class Action:
     annotations: dict[str, Any]
     timeout_ms: int
     memory_mb: int
+    main: str = "main"
 
     @classmethod
     def of(cls, spec: FunctionSpec) -> Action:
@@ -108,7 +110,8 @@ class Action:
         return cls(kind=kind, version=notes.get(VERSION_KEY, VERSION),
                    parameters=json.loads(notes.get(PARAMETERS, "{}")),
                    annotations=json.loads(notes.get(ANNOTATIONS, "{}")),
-                   timeout_ms=round(spec.timeout_s * 1000), memory_mb=spec.memory_mb)
+                   timeout_ms=round(spec.timeout_s * 1000), memory_mb=spec.memory_mb,
+                   main=notes.get(MAIN_KEY, spec.main))
 
     def limits(self) -> dict[str, int]:
         return {"timeout": self.timeout_ms, "memory": self.memory_mb, "logs": LOG_LIMIT_MB,
@@ -120,10 +123,51 @@ def _default_kind(runtime: Language) -> str:
 
 
 def notes(kind: str, version: str, parameters: Mapping[str, Any],
-          annotations: Mapping[str, Any]) -> dict[str, str]:
+          annotations: Mapping[str, Any], main: str) -> dict[str, str]:
     """A function's ``annotations`` holding an action's OpenWhisk fields."""
     return {KIND: kind, VERSION_KEY: version, PARAMETERS: json.dumps(dict(parameters)),
-            ANNOTATIONS: json.dumps(dict(annotations))}
+            ANNOTATIONS: json.dumps(dict(annotations)), MAIN_KEY: main}
+
+
+# A code action's default parameters reach every run of it (through this API, faasflow's
+# /function/, a subscription, a rule) as in OpenWhisk: its code gets a wrapper appended,
+# the function's entry point, that merges them into the input and calls the action's main.
+WRAPPER = "__faasflow_openwhisk_main"
+_MARKER = {Language.PYTHON: "\n# faasflow: OpenWhisk default parameters\n",
+           Language.NODE: "\n// faasflow: OpenWhisk default parameters\n"}
+
+
+def with_parameters(runtime: Language, code: str, main: str,
+                    parameters: Mapping[str, Any]) -> tuple[str, str]:
+    """The code to deploy and its entry point: as given without parameters; otherwise with
+    a wrapper that merges them under the input (an object; any other input as it is)."""
+    if not parameters:
+        return code, main
+    if runtime is Language.PYTHON and not main.isidentifier():
+        raise InvalidRequest(f"exec.main {main!r} is no Python identifier")
+    given = json.dumps(json.dumps(dict(parameters)))  # a string literal in both languages
+    if runtime is Language.PYTHON:
+        wrapper = (f"def {WRAPPER}(args):\n"
+                   f"    params = __import__('json').loads({given})\n"
+                   f"    return {main}({{**params, **args}} if isinstance(args, dict) "
+                   "else args)\n")
+    else:
+        wrapper = (f"module.exports.{WRAPPER} = function (params, context) {{\n"
+                   f"  const main = typeof module.exports.{main} === 'function'\n"
+                   f"    ? module.exports.{main} : (typeof {main} === 'function' ? {main} "
+                   ": undefined);\n"
+                   f"  if (!main) throw new Error(\"the code exports no function '{main}'\");\n"
+                   f"  const defaults = JSON.parse({given});\n"
+                   "  const object = params && typeof params === 'object' && "
+                   "!Array.isArray(params);\n"
+                   "  return main(object ? Object.assign(defaults, params) : params, context);\n"
+                   "};\n")
+    return code + _MARKER[runtime] + wrapper, WRAPPER
+
+
+def source_of(runtime: Language, code: str) -> str:
+    """The action's own code, without the wrapper ``with_parameters`` appended."""
+    return code.split(_MARKER[runtime], 1)[0]
 
 
 def next_version(version: str) -> str:
@@ -135,8 +179,8 @@ def next_version(version: str) -> str:
 def action_document(spec: FunctionSpec, namespace: str, with_code: bool) -> dict[str, Any]:
     action = Action.of(spec)
     exec_: dict[str, Any] = {"kind": action.kind, "binary": False}
-    if with_code and spec.code is not None:
-        exec_.update(code=spec.code, main=spec.main)
+    if with_code and spec.code is not None and spec.runtime is not None:
+        exec_.update(code=source_of(spec.runtime, spec.code), main=action.main)
     if action.kind == BLACKBOX:
         exec_["image"] = spec.image
     return {"namespace": namespace, "name": spec.name, "version": action.version,
