@@ -216,7 +216,7 @@ async def update_function(body: FunctionDeployment, control: Control) -> Respons
 
 
 @router.get("/functions", summary="List functions (OpenFaaS)",
-            response_model=list[FunctionStatus])
+            response_model=list[FunctionStatus], response_model_exclude_none=True)
 async def list_openfaas_functions(control: Control) -> list[dict[str, Any]]:
     counts = await control.results.counts()
     return [status(f, counts.get(f.name, 0))
@@ -233,7 +233,7 @@ async def delete_openfaas_function(body: DeleteFunctionRequest, control: Control
 
 
 @router.get("/function/{name}", summary="A function's status (OpenFaaS)",
-            response_model=FunctionStatus,
+            response_model=FunctionStatus, response_model_exclude_none=True,
             responses={400: plain_answer("Invalid parameters."),
                        404: plain_answer("No function by that name.")})
 async def function_status(name: str, control: Control) -> dict[str, Any]:
