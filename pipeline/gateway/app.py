@@ -19,7 +19,7 @@ from pipeline.control import ControlPlane
 from pipeline.gateway import errors
 from pipeline.gateway.answers import operation_id
 from pipeline.gateway.auth import ManagementAuth
-from pipeline.gateway.compat import openfaas, openwhisk
+from pipeline.gateway.compat import fn, openfaas, openwhisk
 from pipeline.gateway.limits import BodyLimit
 from pipeline.gateway.metrics import GatewayMetrics, MetricsMiddleware
 from pipeline.gateway.routes import (
@@ -120,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(openwhisk.router)  # Apache OpenWhisk's /api/v1/namespaces/ API
     app.include_router(openfaas.router)  # OpenFaaS's /system/ API (its invoke routes above)
+    app.include_router(fn.router)  # the Fn Project's /v2/ and /v1/apps APIs, /invoke, /t, /r
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
