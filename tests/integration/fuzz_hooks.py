@@ -16,3 +16,15 @@ def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> Non
     if (case.method, case.path) == ("PUT", "/v1/functions/{name}") and isinstance(case.body,
                                                                                  dict):
         case.body.pop("runtime", None)
+
+
+OPENWHISK_ACTION = "/api/v1/namespaces/{namespace}/actions/{name}"
+
+
+@schemathesis.hook("before_call")
+def openwhisk_images_only(context: HookContext, case: Case, kwargs: dict[str, Any]) -> None:
+    """The same for OpenWhisk's actions: a code kind becomes ``blackbox`` (whose image the
+    fuzzer cannot name), so no action is ever made."""
+    if (case.method, case.path) == ("PUT", OPENWHISK_ACTION) and isinstance(case.body, dict):
+        if isinstance(case.body.get("exec"), dict):
+            case.body["exec"]["kind"] = "blackbox"

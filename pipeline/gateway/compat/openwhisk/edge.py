@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from pipeline import errors
 
@@ -52,8 +53,11 @@ class ErrorMessage(BaseModel):
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Error answers in OpenAPI ``responses``."""
+    """Error answers in OpenAPI ``responses``. A body over the size limit is refused before
+    routing, by faasflow's own middleware, in faasflow's error form: 413 promises less."""
     return {status: {"model": ErrorMessage, "description": MESSAGES.get(status, "An error.")}
+            if status != 413 else {"description": MESSAGES[413], "content": {
+                "application/json": {"schema": {"type": "object", "required": ["error"]}}}}
             for status in statuses}
 
 
@@ -111,6 +115,9 @@ class OpenWhiskRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 return answer(400, validation_message(exc))
+            except HTTPException as exc:  # FastAPI's, for a body it could not parse
+                return answer(exc.status_code, f"{MESSAGES[400]}: {exc.detail}"
+                              if exc.status_code == 400 else str(exc.detail))
             except errors.FaasflowError as exc:
                 status = status_of(exc)
                 if status >= 500:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -93,19 +93,16 @@ class TriggerPut(Body):
     annotations: list[KeyValue] = Field(default_factory=list, max_length=1000)
 
 
-TriggerName = EntityName  # its source, ``ow-trigger.<name>``, must be a valid source too
-
-
-def _check_trigger_name(name: str) -> None:
-    if len(source_of(name)) > 100:
-        raise InvalidRequest("a trigger's name is at most 89 characters")
+# its source, ``ow-trigger.<name>``, must be a valid source name too (at most 100)
+TriggerName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,88}$",
+                                  description="1-89 of a-z 0-9 . _ -, starting with a "
+                                              "letter or digit")]
 
 
 @router.put("/triggers/{name}", summary="Create or update a trigger",
             responses=documented(409, 413))
 async def put_trigger(name: TriggerName, put: TriggerPut, control: Control,
                       overwrite: Overwrite = False) -> dict[str, Any]:
-    _check_trigger_name(name)
     old = control.registry.resources.get(f"{TRIGGER}:{name}")
     if old is not None and not overwrite:
         raise Conflict("resource already exists")
