@@ -211,7 +211,7 @@ def page(items: Iterable[dict[str, Any]], per_page: int | None, cursor: str | No
 
 def _decode(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidRequest("Invalid cursor") from None
 
