@@ -31,7 +31,8 @@ def main(args):
     return {"message": f"{args['greeting']}, {args.get('name', 'world')}!"}
 '''
 ADDER = 'function main(params) { console.log("adding"); return { sum: params.a + params.b }; }'
-EXPORTED = 'exports.main = async (params) => ({ upper: String(params.text).toUpperCase() });'
+EXPORTED = ('exports.main = async (params) => '
+            '({ upper: String(params.text).toUpperCase() + params.mark });')
 THROWER = 'def main(args):\n    raise ValueError("no luck")\n'
 
 
@@ -47,7 +48,8 @@ class Client:
                  "OW_API_KEY": api_key})
 
     def call(self, op: str, **args: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
         self.process.stdin.flush()
         answer: dict[str, Any] = json.loads(self.process.stdout.readline())
@@ -98,7 +100,8 @@ def test_a_python_action_runs_blocking_and_not(ow: Client, faasflow: Platform) -
     name = f"greet-{uuid.uuid4().hex[:6]}"
     created = ow.ok("actions.create", name=name, action=GREETER, kind="python:3",
                     params={"greeting": "Hello"}, limits={"timeout": 10000, "memory": 128})
-    assert created["exec"]["kind"] == "python:3" and created["version"] == "0.0.1"
+    assert created["exec"]["kind"] == "python:3"
+    assert created["version"] == "0.0.1"
     assert {"key": "greeting", "value": "Hello"} in created["parameters"]
     again = ow.call("actions.create", name=name, action=GREETER, kind="python:3")
     assert (again["ok"], again["status"]) == (False, 409), again
@@ -109,8 +112,10 @@ def test_a_python_action_runs_blocking_and_not(ow: Client, faasflow: Platform) -
     queued = ow.ok("actions.invoke", name=name, params={"name": "Bob"})
 
     assert result == {"message": "Hello, Ada!"}
-    assert len(record["activationId"]) == 32 and record["name"] == name
-    assert record["namespace"] == "guest" and record["duration"] >= 0
+    assert len(record["activationId"]) == 32
+    assert record["name"] == name
+    assert record["namespace"] == "guest"
+    assert record["duration"] >= 0
     assert record["response"] == {"status": "success", "statusCode": 0, "success": True,
                                   "result": {"message": "Hi, world!"}}
     assert annotation(record, "kind") == "python:3"
@@ -118,7 +123,8 @@ def test_a_python_action_runs_blocking_and_not(ow: Client, faasflow: Platform) -
     assert annotation(record, "path") == f"guest/{name}"
     later = activation(ow, queued["activationId"])
     assert later["response"]["result"] == {"message": "Hello, Bob!"}
-    assert later["start"] <= later["end"] and annotation(later, "waitTime") >= 0
+    assert later["start"] <= later["end"]
+    assert annotation(later, "waitTime") >= 0
     logs = ow.ok("activations.logs", name=queued["activationId"])["logs"]
     assert any(line.endswith("stdout: greeting Bob") for line in logs), logs
     assert ow.ok("activations.result", name=queued["activationId"])["result"] == {
@@ -140,20 +146,24 @@ def test_a_python_action_runs_blocking_and_not(ow: Client, faasflow: Platform) -
 
 def test_node_actions_declared_or_exported(ow: Client) -> None:
     adder, upper = (f"{n}-{uuid.uuid4().hex[:6]}" for n in ("add", "upper"))
-    ow.ok("actions.create", name=adder, action=ADDER)  # the client's default: nodejs:default
-    ow.ok("actions.create", name=upper, action=EXPORTED, kind="nodejs:20")
+    # the client's default kind: nodejs:default
+    ow.ok("actions.create", name=adder, action=ADDER, params={"b": 10})
+    ow.ok("actions.create", name=upper, action=EXPORTED, kind="nodejs:20", params={"mark": "!"})
     try:
-        summed = ow.ok("actions.invoke", name=adder, params={"a": 2, "b": 3}, blocking=True)
+        summed = ow.ok("actions.invoke", name=adder, params={"a": 2}, blocking=True)
+        overridden = ow.ok("actions.invoke", name=adder, params={"a": 2, "b": 3},
+                           blocking=True, result=True)
         shouted = ow.ok("actions.invoke", name=upper, params={"text": "ow"}, blocking=True,
                         result=True)
     finally:
         ow.call("actions.delete", name=adder)
         ow.call("actions.delete", name=upper)
 
-    assert summed["response"]["result"] == {"sum": 5}
+    assert summed["response"]["result"] == {"sum": 12}
+    assert overridden == {"sum": 5}
     assert annotation(summed, "kind") == "nodejs:default"
     assert any("stdout: adding" in line for line in summed["logs"])
-    assert shouted == {"upper": "OW"}
+    assert shouted == {"upper": "OW!"}
 
 
 def test_a_blackbox_action_runs_a_local_image(ow: Client) -> None:
@@ -185,7 +195,8 @@ def test_a_rule_runs_its_action_when_its_trigger_fires(ow: Client) -> None:
         fired = ow.ok("triggers.invoke", name=trigger, params={"name": "Eve"})
         fired_activation = activation(ow, fired["activationId"])
         ran = json.loads(fired_activation["logs"][0])
-        assert ran["action"] == f"guest/{action}" and ran["rule"] == f"guest/{rule}"
+        assert ran["action"] == f"guest/{action}"
+        assert ran["rule"] == f"guest/{rule}"
         assert activation(ow, ran["activationId"])["response"]["result"] == {
             "message": "Ahoy, Eve!"}
         assert fired_activation["response"]["result"] == {"name": "Eve"}
@@ -221,26 +232,31 @@ def test_an_openwhisk_action_is_a_faasflow_function(ow: Client, faasflow: Platfo
     finally:
         ow.ok("actions.delete", name=name)
 
-    assert direct.status_code == 200 and direct.json() == {"message": "Hallo, Fn!"}
+    assert direct.status_code == 200
+    assert direct.json() == {"message": "Hallo, Fn!"}
     assert [json.loads(r["output"]) if isinstance(r["output"], str) else r["output"]
             for r in results] == [{"message": "Hej, Hook!"}]
 
 
 def test_failures_answer_as_openwhisk_does(ow: Client, faasflow: Platform) -> None:
     missing = ow.call("actions.invoke", name="no-such-action", blocking=True)
-    assert missing["status"] == 404 and set(missing["body"]) == {"error", "code"}
+    assert missing["status"] == 404
+    assert set(missing["body"]) == {"error", "code"}
     unknown_kind = ow.call("actions.create", name="cobol", action="x", kind="cobol:85")
-    assert unknown_kind["status"] == 400 and "kind" in unknown_kind["body"]["error"]
+    assert unknown_kind["status"] == 400
+    assert "kind" in unknown_kind["body"]["error"]
     malformed = faasflow.anonymous.put("/api/v1/namespaces/_/actions/broken",
                                        content=b'{"exec": ', auth=("guest", TOKEN),
                                        headers={"Content-Type": "application/json"})
-    assert malformed.status_code == 400 and set(malformed.json()) == {"error", "code"}
+    assert malformed.status_code == 400
+    assert set(malformed.json()) == {"error", "code"}
     wrong = Client(faasflow.url, f"guest:not-{TOKEN}")
     try:
         refused = wrong.call("actions.list")
     finally:
         wrong.close()
-    assert refused["status"] == 401 and "error" in refused["body"]
+    assert refused["status"] == 401
+    assert "error" in refused["body"]
 
     name = f"throw-{uuid.uuid4().hex[:6]}"
     ow.ok("actions.create", name=name, action=THROWER, kind="python:3")
@@ -253,7 +269,8 @@ def test_failures_answer_as_openwhisk_does(ow: Client, faasflow: Platform) -> No
     assert failed["response"]["success"] is False
     assert failed["response"]["status"] == "application error"
     assert "no luck" in failed["response"]["result"]["error"]
-    assert blocking["status"] == 502 and blocking["body"]["response"]["statusCode"] == 1
+    assert blocking["status"] == 502
+    assert blocking["body"]["response"]["statusCode"] == 1
 
 
 def test_time_bounds_filter_the_activation_list(ow: Client) -> None:

@@ -135,6 +135,24 @@ def notes(kind: str, version: str, parameters: Mapping[str, Any],
 WRAPPER = "__faasflow_openwhisk_main"
 _MARKER = {Language.PYTHON: "\n# faasflow: OpenWhisk default parameters\n",
            Language.NODE: "\n// faasflow: OpenWhisk default parameters\n"}
+# (its own names are prefixed, so that none shadows the action's main)
+_WRAPPERS = {Language.PYTHON: """\
+def {wrapper}(__faasflow_input):
+    __faasflow_defaults = __import__("json").loads({given})
+    if isinstance(__faasflow_input, dict):
+        __faasflow_input = {{**__faasflow_defaults, **__faasflow_input}}
+    return {main}(__faasflow_input)
+""", Language.NODE: """\
+module.exports.{wrapper} = function (__faasflowInput, __faasflowContext) {{
+  const __faasflowMain = typeof module.exports.{main} === 'function'
+    ? module.exports.{main} : (typeof {main} === 'function' ? {main} : undefined);
+  if (!__faasflowMain) throw new Error("the code exports no function '{main}'");
+  const __faasflowObject = __faasflowInput !== null && typeof __faasflowInput === 'object'
+    && !Array.isArray(__faasflowInput);
+  return __faasflowMain(__faasflowObject
+    ? Object.assign(JSON.parse({given}), __faasflowInput) : __faasflowInput, __faasflowContext);
+}};
+"""}
 
 
 def with_parameters(runtime: Language, code: str, main: str,
@@ -146,22 +164,7 @@ def with_parameters(runtime: Language, code: str, main: str,
     if runtime is Language.PYTHON and not main.isidentifier():
         raise InvalidRequest(f"exec.main {main!r} is no Python identifier")
     given = json.dumps(json.dumps(dict(parameters)))  # a string literal in both languages
-    if runtime is Language.PYTHON:
-        wrapper = (f"def {WRAPPER}(args):\n"
-                   f"    params = __import__('json').loads({given})\n"
-                   f"    return {main}({{**params, **args}} if isinstance(args, dict) "
-                   "else args)\n")
-    else:
-        wrapper = (f"module.exports.{WRAPPER} = function (params, context) {{\n"
-                   f"  const main = typeof module.exports.{main} === 'function'\n"
-                   f"    ? module.exports.{main} : (typeof {main} === 'function' ? {main} "
-                   ": undefined);\n"
-                   f"  if (!main) throw new Error(\"the code exports no function '{main}'\");\n"
-                   f"  const defaults = JSON.parse({given});\n"
-                   "  const object = params && typeof params === 'object' && "
-                   "!Array.isArray(params);\n"
-                   "  return main(object ? Object.assign(defaults, params) : params, context);\n"
-                   "};\n")
+    wrapper = _WRAPPERS[runtime].format(wrapper=WRAPPER, main=main, given=given)
     return code + _MARKER[runtime] + wrapper, WRAPPER
 
 
@@ -172,8 +175,10 @@ def source_of(runtime: Language, code: str) -> str:
 
 def next_version(version: str) -> str:
     """OpenWhisk bumps the patch number on every update."""
-    major, minor, patch = [*version.split("."), "0", "0", "0"][:3]
-    return f"{major}.{minor}.{int(patch) + 1 if patch.isdigit() else 1}"
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return VERSION
+    return f"{parts[0]}.{parts[1]}.{int(parts[2]) + 1}"
 
 
 def action_document(spec: FunctionSpec, namespace: str, with_code: bool) -> dict[str, Any]:
