@@ -25,6 +25,6 @@ OPENWHISK_ACTION = "/api/v1/namespaces/{namespace}/actions/{name}"
 def openwhisk_images_only(context: HookContext, case: Case, kwargs: dict[str, Any]) -> None:
     """The same for OpenWhisk's actions: a code kind becomes ``blackbox`` (whose image the
     fuzzer cannot name), so no action is ever made."""
-    if (case.method, case.path) == ("PUT", OPENWHISK_ACTION) and isinstance(case.body, dict):
-        if isinstance(case.body.get("exec"), dict):
-            case.body["exec"]["kind"] = "blackbox"
+    if ((case.method, case.path) == ("PUT", OPENWHISK_ACTION) and isinstance(case.body, dict)
+            and isinstance(case.body.get("exec"), dict)):
+        case.body["exec"]["kind"] = "blackbox"
