@@ -209,6 +209,9 @@ def test_a_rule_runs_its_action_when_its_trigger_fires(ow: Client) -> None:
             "inactive")
         assert ow.ok("rules.enable", name=rule)["status"] == "active"
         assert rule in {r["name"] for r in ow.ok("rules.list")}
+        ow.ok("actions.delete", name=action)  # its subscriptions go with it
+        orphaned = ow.ok("triggers.invoke", name=trigger, params={"name": "Nobody"})
+        assert not (orphaned or {}).get("activationId")
     finally:
         ow.call("rules.delete", name=rule)
         ow.call("triggers.delete", name=trigger)
@@ -239,6 +242,7 @@ def test_an_openwhisk_action_is_a_faasflow_function(ow: Client, faasflow: Platfo
 
 
 def test_failures_answer_as_openwhisk_does(ow: Client, faasflow: Platform) -> None:
+    assert ow.ok("namespaces.list") == ["guest"]
     missing = ow.call("actions.invoke", name="no-such-action", blocking=True)
     assert missing["status"] == 404
     assert set(missing["body"]) == {"error", "code"}

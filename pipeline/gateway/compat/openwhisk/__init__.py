@@ -7,12 +7,26 @@ One namespace: ``_`` (the caller's own) and ``guest`` name it. The API key is
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Security
 
+from pipeline.gateway.auth import BASIC, BEARER
 from pipeline.gateway.compat.openwhisk import actions, activations, triggers
+from pipeline.gateway.compat.openwhisk.edge import OpenWhiskRoute, documented
+from pipeline.gateway.compat.openwhisk.records import NAMESPACE
 
 router = APIRouter()
+namespaces = APIRouter(tags=["openwhisk namespaces"], route_class=OpenWhiskRoute,
+                       dependencies=[Security(BASIC), Security(BEARER)],
+                       responses=documented(401))
+
+
+@namespaces.get("/api/v1/namespaces", summary="The namespaces the key may use")
+async def list_namespaces() -> list[str]:
+    return [NAMESPACE]
+
+
 for _module in (actions, activations, triggers):
     router.include_router(_module.router)
+router.include_router(namespaces)
 
 __all__ = ["router"]

@@ -156,8 +156,9 @@ async def fire_trigger(name: TriggerName, request: Request, control: Control) ->
     trigger = await _trigger(control, name)
     payload = payload_of(await request.body())
     if not any(r.doc["trigger"] == name and r.doc["status"] == ACTIVE
+               and r.doc.get("subscription") in control.registry.subscriptions
                for r in control.registry.resources_of(RULE)):
-        return Response(status_code=204)
+        return Response(status_code=204)  # (a rule whose action was deleted runs nothing)
     event = Event(id=new_event_id(), source=f"/namespaces/{NAMESPACE}/triggers/{name}",
                   type=EVENT_TYPE, subject=name, datacontenttype="application/json",
                   data=dumps(records.merged(trigger.doc.get("parameters", {}), payload)))
