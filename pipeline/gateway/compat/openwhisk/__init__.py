@@ -16,7 +16,7 @@ from pipeline.gateway.compat.openwhisk.records import NAMESPACE
 
 router = APIRouter()
 namespaces = APIRouter(tags=["openwhisk namespaces"], route_class=OpenWhiskRoute,
-                       dependencies=[Security(BASIC), Security(BEARER)],
+                       dependencies=[Security(BEARER), Security(BASIC)],
                        responses=documented(401))
 
 

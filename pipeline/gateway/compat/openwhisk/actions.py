@@ -32,6 +32,9 @@ from pipeline.specs import FunctionSpec, Mode, RetryPolicy
 
 router = new_router("openwhisk actions")
 
+OUTCOME = {"anyOf": [{"type": "object"}, {"type": "array"}]}
+ACTIVATION_ID = {"type": "object", "required": ["activationId"],
+                 "properties": {"activationId": {"type": "string"}}}
 KIND_PATTERN = r"^(blackbox|python:3(\.\d+)?|nodejs:(default|\d+))$"
 
 
@@ -146,10 +149,16 @@ def payload_of(body: bytes) -> dict[str, Any]:
 
 @router.post(
     "/actions/{name}", summary="Invoke an action",
-    responses={200: {"description": "blocking: its activation (or, with result, its result)"},
-               202: {"description": "not blocking: `{\"activationId\"}`"},
+    responses={200: {"description": "blocking: its activation (or, with result, its result)",
+                     "content": {"application/json": {"schema": OUTCOME}}},
+               202: {"description": "not blocking: `{\"activationId\"}`",
+                     "content": {"application/json": {"schema": ACTIVATION_ID}}},
                502: {"description": "blocking: the action failed (its activation, or with "
-                                    "result its error)"},
+                                    "result its error)",
+                     "content": {"application/json": {"schema": OUTCOME}}},
+               500: {"description": "blocking: faasflow failed to run it (its activation, or "
+                                    "with result its error)",
+                     "content": {"application/json": {"schema": OUTCOME}}},
                **documented(404, 413)},
     openapi_extra={"requestBody": {"content": {"application/json": {
         "schema": {"type": "object"}}}}},

@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Security
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.gateway.auth import BASIC, BEARER
-from pipeline.gateway.compat.openwhisk.edge import OpenWhiskRoute, documented
+from pipeline.gateway.compat.openwhisk.edge import OpenWhiskError, OpenWhiskRoute, documented
 from pipeline.gateway.compat.openwhisk.records import NAMESPACE_PATTERN
 from pipeline.gateway.schemas import NAME
 
 PREFIX = "/api/v1/namespaces/{namespace}"
+# any other error (503, …) in OpenWhisk's form too; it also keeps FastAPI from documenting
+# a 422 of its own, which these routes never answer
+OTHERWISE = {"default": {"model": OpenWhiskError, "description": "Another error."}}
 MAX_LIMIT = 200  # OpenWhisk's, for a listing's ``limit``
 
 
@@ -25,8 +28,8 @@ async def _namespace(namespace: Annotated[str, Path(
 def new_router(tag: str) -> APIRouter:
     """A router of the OpenWhisk API under ``/api/v1/namespaces/{namespace}``."""
     return APIRouter(prefix=PREFIX, tags=[tag], route_class=OpenWhiskRoute,
-                     dependencies=[Security(BASIC), Security(BEARER), Depends(_namespace)],
-                     responses=documented(400, 401))
+                     dependencies=[Security(BEARER), Security(BASIC), Depends(_namespace)],
+                     responses={**documented(400, 401, 404), **OTHERWISE})
 
 
 EntityName = Annotated[str, Path(pattern=NAME, description="1-100 of a-z 0-9 . _ -, "

@@ -47,7 +47,7 @@ STATUS: dict[type[errors.FaasflowError], int] = {
 }
 
 
-class ErrorMessage(BaseModel):
+class OpenWhiskError(BaseModel):
     error: str
     code: str
 
@@ -55,7 +55,7 @@ class ErrorMessage(BaseModel):
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Error answers in OpenAPI ``responses``. A body over the size limit is refused before
     routing, by faasflow's own middleware, in faasflow's error form: 413 promises less."""
-    return {status: {"model": ErrorMessage, "description": MESSAGES.get(status, "An error.")}
+    return {status: {"model": OpenWhiskError, "description": MESSAGES.get(status, "An error.")}
             if status != 413 else {"description": MESSAGES[413], "content": {
                 "application/json": {"schema": {"type": "object", "required": ["error"]}}}}
             for status in statuses}

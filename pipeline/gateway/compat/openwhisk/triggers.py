@@ -22,7 +22,7 @@ from pydantic import Field
 from pipeline.control import ControlPlane
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.gateway.compat.openwhisk import records
-from pipeline.gateway.compat.openwhisk.actions import payload_of
+from pipeline.gateway.compat.openwhisk.actions import ACTIVATION_ID, payload_of
 from pipeline.gateway.compat.openwhisk.common import (
     Body,
     EntityName,
@@ -146,7 +146,8 @@ async def delete_trigger(name: TriggerName, control: Control) -> dict[str, Any]:
 @router.post(
     "/triggers/{name}", summary="Fire a trigger",
     status_code=202,
-    responses={202: {"description": "`{\"activationId\"}`: the rules' actions run"},
+    responses={202: {"description": "`{\"activationId\"}`: the rules' actions run",
+                     "content": {"application/json": {"schema": ACTIVATION_ID}}},
                204: {"description": "no active rule: nothing runs"},
                **documented(404, 413)},
     openapi_extra={"requestBody": {"content": {"application/json": {
@@ -225,7 +226,8 @@ async def _rule(control: ControlPlane, name: str) -> Resource:
     return await control.found(lambda key: control.registry.resource(RULE, key), name)
 
 
-@router.post("/rules/{name}", summary="Enable or disable a rule", responses=documented(404))
+@router.post("/rules/{name}", summary="Enable or disable a rule",
+             responses=documented(404, 413))
 async def set_rule_status(name: EntityName, state: RuleState,
                           control: Control) -> dict[str, Any]:
     rule = await _rule(control, name)
