@@ -64,6 +64,8 @@ def field_of(problem: Any) -> str:
     return ".".join(str(p) for p in problem["loc"] if p != "body") or "body"
 
 
+# OpenFaaS's paths: their errors are plain text, from the routes (``PlainErrors``) or not
+PLAIN_PREFIXES = ("/function/", "/async-function/", "/system/")
 PLAIN_STATUS = {422: 400}  # OpenFaaS's gateway answers a request it cannot use with 400
 
 
@@ -131,12 +133,16 @@ def install(app: FastAPI) -> None:
                             422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # (a route the document leaves out keeps its own Allow)
             documented = documented_methods(request.app, request.scope["path"])
             headers["Allow"] = ", ".join(sorted(documented)) or headers.get("Allow", "")
+        if request.scope["path"].startswith(PLAIN_PREFIXES):  # no route, or a body unread
+            answer = plain_error(exc.status_code, str(exc.detail))
+            answer.headers.update(headers)
+            return answer
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(ClientDisconnect)
