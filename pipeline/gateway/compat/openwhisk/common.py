@@ -15,7 +15,8 @@ from pipeline.gateway.schemas import NAME
 PREFIX = "/api/v1/namespaces/{namespace}"
 # any other error (503, …) in OpenWhisk's form too; it also keeps FastAPI from documenting
 # a 422 of its own, which these routes never answer
-OTHERWISE = {"default": {"model": OpenWhiskError, "description": "Another error."}}
+OTHERWISE: dict[int | str, dict[str, Any]] = {
+    "default": {"model": OpenWhiskError, "description": "Another error."}}
 MAX_LIMIT = 200  # OpenWhisk's, for a listing's ``limit``
 
 
