@@ -196,8 +196,9 @@ class Dispatcher:
         await self._admitted(run)
         try:
             async with self._lanes[run.origin]:
-                headers = signed_headers(run.body, self._secret, run.delivery.message_id,
-                                         self._clock())
+                headers = {**signed_headers(run.body, self._secret, run.delivery.message_id,
+                                            self._clock()),
+                           "X-Call-Id": run.delivery.invocation_id}  # as OpenFaaS's callbacks
                 attempt = await self._sender.post(run.delivery.target.url, run.body, headers)
         except BaseException:
             self._breaker.abandoned(run.origin)

@@ -95,7 +95,7 @@ def test_the_hello_world_flow(faas: Platform, admin: httpx.Client, unique: str) 
         (post,) = wait_for(receiver.posts, timeout_s=60) or [None]
     assert post is not None, faas.log("worker")[-3000:]
     called = json.loads(post.body)
-    assert called["invocation_id"] == queued.headers["X-Call-Id"]
+    assert called["invocation_id"] == post.headers["x-call-id"] == queued.headers["X-Call-Id"]
     assert called["status"] == "succeeded"
     assert {"Http_Method=POST", "Http_Path=/later", "Http_Query=n=2"} <= set(
         called["output"].splitlines())
