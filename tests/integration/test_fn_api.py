@@ -129,7 +129,7 @@ def test_fn_errors(fn_platform: Platform, hello: str) -> None:
                  404) == "App not found"
     assert fails(api.post("/v2/apps", content=b"{not json",
                           headers={"Content-Type": "application/json"}), 400)
-    assert fails(api.post("/v2/apps", json={}), 400) == "Missing app name"
+    assert fails(api.post("/v2/apps", json={}), 400) == "Invalid request: name: Field required"
     assert fails(api.post("/v2/apps", json={"name": "Upper Case"}), 400)
     assert fails(api.get("/v2/fns"), 400)  # app_id is required
     assert fails(fn_platform.anonymous.get("/v2/apps"), 401)

@@ -13,9 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import errors
 from pipeline.control import ControlPlane
+from pipeline.gateway.answers import Error
+from pipeline.gateway.answers import errors as faasflow_errors
 from pipeline.gateway.auth import check
 from pipeline.gateway.compat.fn import records
 from pipeline.gateway.errors import field_of, status_of
@@ -34,12 +37,19 @@ def fn_answer(description: str) -> dict[str, Any]:
     return {"model": FnError, "description": description}
 
 
+def either_answer(description: str) -> dict[str, Any]:
+    """An error answer that is Fn's, or faasflow's where the request never reached an Fn
+    route (a path no route matches)."""
+    return {"model": FnError | Error, "description": description}
+
+
 FN_ERRORS: dict[int | str, dict[str, Any]] = {
     400: fn_answer("The request cannot be used: malformed JSON, a missing or invalid field."),
     401: fn_answer("Missing or wrong credentials: faasflow's management token."),
-    404: fn_answer("No app, fn or trigger by that id or name."),
+    404: either_answer("No app, fn or trigger by that id or name."),
     409: fn_answer("The name is taken, or cannot be changed."),
-    413: fn_answer("The body is larger than FAASFLOW_MAX_PAYLOAD_BYTES."),
+    # answered before routing, in faasflow's form: its body limit
+    **faasflow_errors(413),
     503: fn_answer("Kafka or the Docker Engine did not answer: retry later."),
     "4XX": fn_answer("Another client error."),
 }
@@ -64,6 +74,8 @@ class FnErrors(APIRoute):
             except RequestValidationError as exc:
                 problems = "; ".join(f"{field_of(e)}: {e['msg']}" for e in exc.errors())
                 return fn_error(400, f"Invalid request: {problems}")
+            except StarletteHTTPException as exc:  # FastAPI's own: a body it cannot parse
+                return fn_error(exc.status_code, str(exc.detail))
 
         return fn_style
 

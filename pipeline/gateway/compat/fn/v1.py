@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import Conflict, InvalidRequest, NotFound
+from pipeline.gateway.answers import errors
 from pipeline.gateway.auth import BASIC, BEARER
 from pipeline.gateway.compat.fn import records
 from pipeline.gateway.compat.fn.edge import FN_ERRORS, FnErrors, app_by_name, fns_of, triggers_of
@@ -19,8 +20,11 @@ from pipeline.specs import FunctionSpec
 
 SECURITY: dict[str, Any] = {"security": [{BEARER.scheme_name: []}, {BASIC.scheme_name: []}]}
 NAME = r"^[a-z0-9][a-z0-9_-]{0,48}$"
+PATH = r"^/?[a-z0-9][a-z0-9_-]{0,48}(/[a-z0-9_-]+)*/?$"
 
-router = APIRouter(prefix="/v1/apps", tags=["fn"], route_class=FnErrors, responses=FN_ERRORS)
+# under /v1/, credentials are checked before routing, in faasflow's form (ManagementAuth)
+router = APIRouter(prefix="/v1/apps", tags=["fn"], route_class=FnErrors,
+                   responses={**FN_ERRORS, **errors(401)})
 
 
 class Open(BaseModel):
@@ -32,13 +36,20 @@ class App(Open):
     config: dict[str, str] | None = None
 
 
+class NewApp(App):
+    name: str = Field(pattern=NAME)
+
+
 class AppWrapper(Open):
     app: App
 
 
+class NewAppWrapper(Open):
+    app: NewApp
+
+
 class Route(Open):
-    path: str | None = Field(default=None, pattern=r"^/?[a-z0-9][a-z0-9_/-]{0,48}$",
-                             description="required to create")
+    path: str | None = Field(default=None, pattern=PATH, max_length=49, description="immutable")
     image: str | None = Field(default=None, min_length=1, max_length=512)
     type: Literal["sync", "async"] | None = Field(default=None, description="run as sync")
     format: Literal["default", "http-stream"] | None = Field(
@@ -50,8 +61,17 @@ class Route(Open):
     config: dict[str, str] | None = None
 
 
+class NewRoute(Route):
+    path: str = Field(pattern=PATH, max_length=49)
+    image: str = Field(min_length=1, max_length=512, description="an image on this machine")
+
+
 class RouteWrapper(Open):
     route: Route
+
+
+class NewRouteWrapper(Open):
+    route: NewRoute
 
 
 def v1_app(doc: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +99,7 @@ async def fn_v1_list_apps(control: Control) -> dict[str, Any]:
 
 
 @router.post("", summary="Create an Fn app (v1)", openapi_extra=SECURITY)
-async def fn_v1_create_app(body: AppWrapper, control: Control) -> dict[str, Any]:
+async def fn_v1_create_app(body: NewAppWrapper, control: Control) -> dict[str, Any]:
     doc = records.new_app(records.check_name("app", body.app.name),
                           body.app.model_dump(exclude_none=True))
     if f"{records.APP}:{doc['name']}" in control.registry.resources:
@@ -131,7 +151,7 @@ async def fn_v1_list_routes(app: str, control: Control,
 
 @router.post("/{app}/routes", summary="Create a route (v1): /r/{app}{path}",
              openapi_extra=SECURITY)
-async def fn_v1_create_route(app: str, body: RouteWrapper, control: Control) -> dict[str, Any]:
+async def fn_v1_create_route(app: str, body: NewRouteWrapper, control: Control) -> dict[str, Any]:
     found = records.app_doc(await app_by_name(control, app))
     path, name = records.route_slug(body.route.path)
     fields = {**body.route.model_dump(exclude_none=True), "name": name}

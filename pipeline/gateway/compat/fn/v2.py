@@ -35,15 +35,19 @@ class Open(BaseModel):
 
 
 class AppIn(Open):
-    name: str | None = Field(default=None, pattern=NAME, description="required to create")
+    name: str | None = Field(default=None, pattern=NAME, description="immutable")
     config: dict[str, str] | None = Field(default=None, description="its fns' environment")
     annotations: dict[str, Any] | None = None
     syslog_url: str | None = Field(default=None, max_length=1024)
 
 
+class NewApp(AppIn):
+    name: str = Field(pattern=NAME)
+
+
 class FnIn(Open):
-    name: str | None = Field(default=None, pattern=NAME, description="required to create")
-    app_id: str | None = Field(default=None, max_length=64, description="required to create")
+    name: str | None = Field(default=None, pattern=NAME, description="immutable")
+    app_id: str | None = Field(default=None, max_length=64, description="immutable")
     image: str | None = Field(default=None, min_length=1, max_length=512,
                               description="an image built with an Fn FDK, on this machine")
     memory: int | None = Field(default=None, ge=6, le=65536, description="MB")
@@ -53,14 +57,31 @@ class FnIn(Open):
     annotations: dict[str, Any] | None = None
 
 
+class NewFn(FnIn):
+    name: str = Field(pattern=NAME)
+    app_id: str = Field(min_length=1, max_length=64)
+    image: str = Field(min_length=1, max_length=512,
+                       description="an image built with an Fn FDK, on this machine")
+
+
+SOURCE = r"^/?[^\s?#/][^\s?#]*$"
+
+
 class TriggerIn(Open):
-    name: str | None = Field(default=None, pattern=NAME, description="required to create")
-    app_id: str | None = Field(default=None, max_length=64)
-    fn_id: str | None = Field(default=None, max_length=64, description="required to create")
-    type: Literal["http"] | None = Field(default=None, description="required to create")
-    source: str | None = Field(default=None, pattern=r"^/?[^\s?#]+$", max_length=512,
+    name: str | None = Field(default=None, pattern=NAME, description="immutable")
+    app_id: str | None = Field(default=None, max_length=64, description="immutable")
+    fn_id: str | None = Field(default=None, max_length=64, description="immutable")
+    type: Literal["http"] | None = None
+    source: str | None = Field(default=None, pattern=SOURCE, max_length=512,
                                description="the path after /t/{app}")
     annotations: dict[str, Any] | None = None
+
+
+class NewTrigger(TriggerIn):
+    name: str = Field(pattern=NAME)
+    fn_id: str = Field(min_length=1, max_length=64)
+    type: Literal["http"]
+    source: str = Field(pattern=SOURCE, max_length=512, description="the path after /t/{app}")
 
 
 class Page(BaseModel):
@@ -91,7 +112,7 @@ async def fn_list_apps(control: Control, per_page: int | None = PerPage,
 
 
 @router.post("/apps", summary="Create an Fn app", openapi_extra=SECURITY)
-async def fn_create_app(body: AppIn, control: Control) -> dict[str, Any]:
+async def fn_create_app(body: NewApp, control: Control) -> dict[str, Any]:
     doc = records.new_app(records.check_name("app", body.name), given(body))
     if f"{records.APP}:{doc['name']}" in control.registry.resources:
         raise Conflict("App already exists")
@@ -147,7 +168,7 @@ async def fn_list_fns(request: Request, control: Control,
 
 @router.post("/fns", summary="Create an fn: a warm function speaking Fn's contract",
              openapi_extra=SECURITY)
-async def fn_create_fn(body: FnIn, request: Request, control: Control) -> dict[str, Any]:
+async def fn_create_fn(body: NewFn, request: Request, control: Control) -> dict[str, Any]:
     if not body.app_id:
         raise InvalidRequest("Missing app ID")
     app = await app_by_id(control, body.app_id)
@@ -205,7 +226,7 @@ async def fn_list_triggers(request: Request, control: Control,
 
 @router.post("/triggers", summary="Create an HTTP trigger: /t/{app}{source}",
              openapi_extra=SECURITY)
-async def fn_create_trigger(body: TriggerIn, request: Request,
+async def fn_create_trigger(body: NewTrigger, request: Request,
                          control: Control) -> dict[str, Any]:
     if not body.fn_id:
         raise InvalidRequest("Missing fn ID")
