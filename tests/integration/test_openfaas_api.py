@@ -140,6 +140,29 @@ def test_the_topic_annotation_subscribes_the_function(
     assert subscribed(faas, unique) == set()
 
 
+def test_secrets_made_as_faas_cli_makes_them(
+        faas: Platform, admin: httpx.Client, unique: str) -> None:
+    name = unique.replace("-", "_")
+    assert admin.post("/system/secrets", json={"name": name, "value": "s3cret"}
+                      ).status_code == 201
+    assert "already exists" in plain(admin.post("/system/secrets", json={
+        "name": name, "value": "x"}), 409)
+    assert {"name": name} in admin.get("/system/secrets").json()
+    admin.post("/system/functions", json=deployment(
+        unique, secrets=[name], envProcess=f"sh -c 'test \"${name}\" = s3cret && echo same'"),
+    ).raise_for_status()
+
+    assert faas.anonymous.post(f"/function/{unique}").text == "same\n"
+    assert "used by" in plain(admin.request("DELETE", "/system/secrets", json={"name": name}), 409)
+    assert admin.put("/system/secrets", json={"name": name, "value": "other"}).status_code == 200
+    assert wait_for(lambda: faas.anonymous.post(f"/function/{unique}").status_code == 500)
+
+    admin.request("DELETE", "/system/functions", json={"functionName": unique})
+    assert admin.request("DELETE", "/system/secrets", json={"name": name}).status_code == 204
+    assert {"name": name} not in admin.get("/system/secrets").json()
+    plain(admin.put("/system/secrets", json={"name": name, "value": "x"}), 404)
+
+
 def test_a_failing_function_is_a_500_with_its_error(
         faas: Platform, admin: httpx.Client, unique: str) -> None:
     admin.post("/system/functions", json=deployment(

@@ -18,7 +18,7 @@ import math
 import platform
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -179,6 +179,16 @@ async def deploy(control: ControlPlane, body: FunctionDeployment) -> None:
     await follow_topics(control, body.service, before, after)
 
 
+async def exists(control: ControlPlane, lookup: Callable[[str], object], key: str) -> bool:
+    """Whether ``lookup`` finds ``key``, after reading the registry to its end if need be
+    (a deploy made through another gateway a moment ago counts)."""
+    try:
+        await control.found(lookup, key)
+    except NotFound:
+        return False
+    return True
+
+
 class DeleteFunctionRequest(BaseModel):
     functionName: str = Field(min_length=1, max_length=100)
 
@@ -195,11 +205,7 @@ REFUSED = {400: plain_answer("Invalid: the JSON, a field, an image not on this m
              responses={409: plain_answer("A function of that name exists: update it with PUT."),
                         **REFUSED})
 async def deploy_function(body: FunctionDeployment, control: Control) -> Response:
-    try:
-        await control.found(control.registry.function, body.service)
-    except NotFound:
-        pass
-    else:
+    if await exists(control, control.registry.function, body.service):
         raise Conflict(f"function {body.service!r} already exists: PUT /system/functions "
                        "updates it")
     await deploy(control, body)
@@ -247,3 +253,56 @@ async def info() -> dict[str, Any]:
     version = {"sha": "", "release": __version__}
     return {"provider": {"provider": PROVIDER, "orchestration": "docker", "version": version},
             "version": version, "arch": platform.machine()}
+
+
+class SecretIn(BaseModel):
+    """OpenFaaS's secret (``rawValue``, for bytes, is not supported: values are text)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=NAME)
+    value: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class SecretName(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class SecretDescription(BaseModel):
+    name: str
+
+
+@router.get("/secrets", summary="List secrets, names only (OpenFaaS)",
+            response_model=list[SecretDescription])
+async def list_openfaas_secrets(control: Control) -> list[dict[str, str]]:
+    return [{"name": name} for name in sorted(control.registry.secrets)]
+
+
+@router.post("/secrets", status_code=201, summary="Create a secret (OpenFaaS)",
+             responses={409: plain_answer("A secret of that name exists: PUT replaces it."),
+                        **REFUSED})
+async def create_openfaas_secret(body: SecretIn, control: Control) -> Response:
+    if await exists(control, control.registry.secret, body.name):
+        raise Conflict(f"secret {body.name!r} already exists: PUT /system/secrets replaces it")
+    await control.put_secret(body.name, body.value)
+    return Response(status_code=201)
+
+
+@router.put("/secrets", summary="Replace a secret's value (OpenFaaS)",
+            responses={200: {"description": "Replaced; warm containers using it restart"},
+                       404: plain_answer("No secret by that name."), **REFUSED})
+async def update_openfaas_secret(body: SecretIn, control: Control) -> Response:
+    await control.found(control.registry.secret, body.name)
+    await control.put_secret(body.name, body.value)
+    return Response(status_code=200)
+
+
+@router.delete("/secrets", status_code=204, summary="Delete a secret no function uses "
+               "(OpenFaaS)", responses={404: plain_answer("No secret by that name."),
+                                        409: plain_answer("A function uses the secret."),
+                                        **REFUSED})
+async def delete_openfaas_secret(body: SecretName, control: Control) -> Response:
+    await control.delete_secret(body.name)
+    return Response(status_code=204)
