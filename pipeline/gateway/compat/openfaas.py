@@ -201,7 +201,8 @@ REFUSED = {400: plain_answer("Invalid: the JSON, a field, an image not on this m
            **errors(413), 503: plain_answer("Kafka or the Docker Engine is unavailable.")}
 
 
-@router.post("/functions", status_code=202, summary="Deploy a function (OpenFaaS)",
+@router.post("/functions", status_code=202, response_class=Response,
+             summary="Deploy a function (OpenFaaS)",
              responses={409: plain_answer("A function of that name exists: update it with PUT."),
                         **REFUSED})
 async def deploy_function(body: FunctionDeployment, control: Control) -> Response:
@@ -212,7 +213,7 @@ async def deploy_function(body: FunctionDeployment, control: Control) -> Respons
     return Response(status_code=202)
 
 
-@router.put("/functions", summary="Update a function (OpenFaaS)",
+@router.put("/functions", response_class=Response, summary="Update a function (OpenFaaS)",
             responses={200: {"description": "Updated"},
                        404: plain_answer("No function by that name."), **REFUSED})
 async def update_function(body: FunctionDeployment, control: Control) -> Response:
@@ -229,7 +230,7 @@ async def list_openfaas_functions(control: Control) -> list[dict[str, Any]]:
             for f in sorted(control.registry.functions.values(), key=lambda f: f.name)]
 
 
-@router.delete("/functions", summary="Delete a function (OpenFaaS)",
+@router.delete("/functions", response_class=Response, summary="Delete a function (OpenFaaS)",
                responses={200: {"description": "Deleted, with its subscriptions"},
                           400: plain_answer("Invalid JSON, or no functionName."),
                           404: plain_answer("No function by that name."), **errors(413)})
@@ -253,6 +254,9 @@ async def info() -> dict[str, Any]:
     version = {"sha": "", "release": __version__}
     return {"provider": {"provider": PROVIDER, "orchestration": "docker", "version": version},
             "version": version, "arch": platform.machine()}
+
+
+SECRET_REFUSED = {**REFUSED, 400: plain_answer("Invalid: the JSON, a name or a value.")}
 
 
 class SecretIn(BaseModel):
@@ -280,9 +284,10 @@ async def list_openfaas_secrets(control: Control) -> list[dict[str, str]]:
     return [{"name": name} for name in sorted(control.registry.secrets)]
 
 
-@router.post("/secrets", status_code=201, summary="Create a secret (OpenFaaS)",
+@router.post("/secrets", status_code=201, response_class=Response,
+             summary="Create a secret (OpenFaaS)",
              responses={409: plain_answer("A secret of that name exists: PUT replaces it."),
-                        **REFUSED})
+                        **SECRET_REFUSED})
 async def create_openfaas_secret(body: SecretIn, control: Control) -> Response:
     if await exists(control, control.registry.secret, body.name):
         raise Conflict(f"secret {body.name!r} already exists: PUT /system/secrets replaces it")
@@ -290,19 +295,19 @@ async def create_openfaas_secret(body: SecretIn, control: Control) -> Response:
     return Response(status_code=201)
 
 
-@router.put("/secrets", summary="Replace a secret's value (OpenFaaS)",
+@router.put("/secrets", response_class=Response, summary="Replace a secret's value (OpenFaaS)",
             responses={200: {"description": "Replaced; warm containers using it restart"},
-                       404: plain_answer("No secret by that name."), **REFUSED})
+                       404: plain_answer("No secret by that name."), **SECRET_REFUSED})
 async def update_openfaas_secret(body: SecretIn, control: Control) -> Response:
     await control.found(control.registry.secret, body.name)
     await control.put_secret(body.name, body.value)
     return Response(status_code=200)
 
 
-@router.delete("/secrets", status_code=204, summary="Delete a secret no function uses "
-               "(OpenFaaS)", responses={404: plain_answer("No secret by that name."),
-                                        409: plain_answer("A function uses the secret."),
-                                        **REFUSED})
+@router.delete("/secrets", status_code=204, response_class=Response,
+               summary="Delete a secret no function uses (OpenFaaS)",
+               responses={404: plain_answer("No secret by that name."),
+                          409: plain_answer("A function uses the secret."), **SECRET_REFUSED})
 async def delete_openfaas_secret(body: SecretName, control: Control) -> Response:
     await control.delete_secret(body.name)
     return Response(status_code=204)
