@@ -80,6 +80,21 @@ def test_the_fdk_hello_world_answers_on_faasflow_as_on_fn(
     assert "runs warm" in cold.json()["error"]["message"]
 
 
+async def test_the_node_fdk_hello_world_runs_warm_too(
+        runner: tuple[WarmRunner, Engine], fdk_images: dict[str, str]) -> None:
+    warm, engine = runner
+    function = fdk_function(engine, fdk_images["node-hello"])
+
+    first = await call(warm, function, {"name": "Node"})
+    second = await call(warm, function)
+
+    assert (first.status, json.loads(first.output)) == (Status.SUCCEEDED,
+                                                        {"message": "Hello Node"}), first.error
+    assert (second.status, json.loads(second.output)) == (Status.SUCCEEDED,
+                                                          {"message": "Hello World"})
+    assert (first.cold_start, second.cold_start) == (True, False)
+
+
 async def test_the_fdk_gets_fn_headers_and_environment(
         runner: tuple[WarmRunner, Engine], fdk_images: dict[str, str]) -> None:
     warm, engine = runner
