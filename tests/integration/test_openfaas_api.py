@@ -188,6 +188,8 @@ def test_deploys_that_are_refused(faas: Platform, admin: httpx.Client, unique: s
     assert "did you mean Mi" in refused(deployment(unique, limits={"memory": "128m"}))
     assert "not a quantity" in refused(deployment(unique, limits={"memory": "lots"}))
     assert "does not exist" in refused(deployment(unique, secrets=["no-such-secret"]))
+    assert "at most" in refused(deployment(unique, envVars={"exec_timeout": "10h"}))
+    assert "exec_timeout" in refused(deployment(unique, envVars={"exec_timeout": "soon"}))
     assert "source" in refused(deployment(unique, annotations={"topic": "Not A Topic!"}))
     assert "does not exist" in refused(deployment(unique), 404, "PUT")
     assert "does not exist" in refused({"functionName": unique}, 404, "DELETE")

@@ -8,7 +8,13 @@ import pytest
 
 from pipeline.calls import HTTP_EXTENSION, HttpCall, canonical, watchdog_env
 from pipeline.errors import InvalidRequest
-from pipeline.gateway.compat.openfaas import FunctionDeployment, memory_mb, status, topics
+from pipeline.gateway.compat.openfaas import (
+    FunctionDeployment,
+    duration_s,
+    memory_mb,
+    status,
+    topics,
+)
 from pipeline.records import Event
 from pipeline.settings import RuntimeSettings
 
@@ -29,6 +35,29 @@ def test_memory_quantities_are_kubernetes_units_in_whole_mib(quantity: str, mb: 
 def test_a_bad_memory_quantity_says_why(quantity: str, says: str) -> None:
     with pytest.raises(InvalidRequest, match=says):
         memory_mb(quantity)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30), ("1m30s", 90), ("500ms", 0.5), ("2h", 7200), ("45", 45), ("1.5s", 1.5),
+    ("0", 0), ("0s", 0),
+])
+def test_watchdog_durations(text: str, seconds: float) -> None:
+    assert duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "30 s", "1d", "s", "-5s", "30s!"])
+def test_a_bad_watchdog_duration_is_refused(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="exec_timeout"):
+        duration_s(text)
+
+
+def test_exec_timeout_is_the_functions_timeout() -> None:
+    def timeout(env: dict[str, str]) -> float:
+        return FunctionDeployment.model_validate(
+            {"service": "f", "image": "i", "envVars": env}).spec(RuntimeSettings()).timeout_s
+
+    assert timeout({"exec_timeout": "1m"}) == 60
+    assert timeout({"exec_timeout": "0s"}) == timeout({}) == RuntimeSettings().default_timeout_s
 
 
 def test_a_deployment_becomes_a_function_spec() -> None:

@@ -2,8 +2,9 @@
 OpenFaaS users' curl commands send, mapped onto the same registry as ``/v1/functions``.
 
 - ``envProcess`` is the function's ``command`` (run per call; the image's own otherwise),
-  ``limits.memory`` its memory (Kubernetes units), ``secrets`` named become variables of
-  the same name, ``envVars``, ``labels`` and ``annotations`` are kept as given.
+  ``limits.memory`` its memory (Kubernetes units), ``envVars.exec_timeout`` its timeout
+  (as the classic watchdog reads it), ``secrets`` named become variables of the same
+  name, ``envVars``, ``labels`` and ``annotations`` are kept as given.
 - The annotation ``topic: a,b`` subscribes the function to those sources, as OpenFaaS's
   Kafka connector does; changing it changes the subscriptions, deleting the function
   removes them.
@@ -58,6 +59,24 @@ def memory_mb(quantity: str) -> int:
     return mb
 
 
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                  "h": 3600.0}
+TIMEOUT_VARIABLE = "exec_timeout"  # the watchdog's: how long the process may run
+
+
+def duration_s(text: str) -> float:
+    """A watchdog duration in seconds: Go's form (``30s``, ``1m30s``, ``500ms``) or a bare
+    number of seconds."""
+    text = text.strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise InvalidRequest(f"{TIMEOUT_VARIABLE} {text!r} is not a duration such as 30s or 2m")
+    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+
+
 def topics(annotations: Mapping[str, str] | None) -> list[str]:
     """The sources the ``topic`` annotation names (comma-separated), each checked."""
     names = (annotations or {}).get(TOPIC_ANNOTATION, "")
@@ -103,9 +122,10 @@ class FunctionDeployment(BaseModel):
             command = tuple(shlex.split(self.envProcess)) if self.envProcess else None
         except ValueError as exc:
             raise InvalidRequest(f"envProcess: {exc}") from None
+        timeout = duration_s((self.envVars or {}).get(TIMEOUT_VARIABLE) or "0")
         return FunctionSpec(
             name=self.service, image=self.image, image_digest="",
-            timeout_s=defaults.default_timeout_s,
+            timeout_s=timeout or defaults.default_timeout_s,  # (0: the watchdog's "none")
             memory_mb=memory_mb(memory) if memory else defaults.default_memory_mb,
             env=self.envVars or {}, secrets={name: name for name in self.secrets or ()},
             command=command or None, labels=self.labels or {},
