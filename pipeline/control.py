@@ -138,6 +138,11 @@ class ControlPlane:
         await self._write(record_key(spec), spec)
         return spec
 
+    async def image_env(self, image: str) -> dict[str, str]:
+        """The environment variables a local image sets (``InvalidRequest`` when there is
+        no such image)."""
+        return await self._runner.image_env(image)
+
     async def put_secret(self, name: str, value: str) -> tuple[Secret, bool]:
         """Create or replace a secret; warm containers of functions using it restart."""
         check_source(name)

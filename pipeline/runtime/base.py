@@ -42,6 +42,11 @@ class Runner(Protocol):
         """The content digest of a local image; ``InvalidRequest`` when it is not there."""
         ...
 
+    async def image_env(self, image: str) -> dict[str, str]:
+        """The environment variables a local image sets; ``InvalidRequest`` when it is not
+        there."""
+        ...
+
     async def run(self, request: RunRequest) -> RunOutcome:
         """Run once. A function's own failure is an outcome; ``RetryableError`` means the
         runtime itself could not be reached and the same request may be tried again."""

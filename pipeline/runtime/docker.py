@@ -74,6 +74,15 @@ class DockerRunner:
             )
         return found
 
+    async def image_env(self, image: str) -> dict[str, str]:
+        await self.resolve_image(image)  # InvalidRequest, saying why, when it is not there
+        try:
+            config = await asyncio.to_thread(self._engine.image_config, image)
+        except (Missing, Refused) as exc:
+            raise InvalidRequest(f"image {image!r}: {exc}") from None
+        pairs = (entry.partition("=") for entry in config.get("Env") or ())
+        return {name: value for name, _, value in pairs}
+
     async def run(self, request: RunRequest) -> RunOutcome:
         return await asyncio.to_thread(self._run, request)
 

@@ -66,6 +66,9 @@ class Runtimes:
     async def resolve_image(self, image: str) -> str:
         return await self.cold.resolve_image(image)
 
+    async def image_env(self, image: str) -> dict[str, str]:
+        return await self.cold.image_env(image)
+
     async def run(self, request: RunRequest) -> RunOutcome:
         try:
             secrets = self.secret_env(request.function)

@@ -163,6 +163,22 @@ def test_secrets_made_as_faas_cli_makes_them(
     plain(admin.put("/system/secrets", json={"name": name, "value": "x"}), 404)
 
 
+def test_an_openfaas_images_fprocess_runs_without_its_watchdog(
+        faas: Platform, admin: httpx.Client, test_images: dict[str, str], unique: str) -> None:
+    image = test_images["watchdog"]
+    answer = admin.post("/system/functions", json={"service": unique, "image": image})
+    assert answer.status_code == 202, answer.text
+
+    assert admin.get(f"/system/function/{unique}").json()["envProcess"] == "tr a-z A-Z"
+    assert faas.anonymous.post(f"/function/{unique}", content=b"shout").text == "SHOUT"
+    refused = admin.post("/system/functions", json={"service": f"{unique}-http",
+                                                    "image": test_images["watchdog-http"]})
+    assert "http mode" in plain(refused, 400)
+    given = admin.post("/system/functions", json={
+        "service": f"{unique}-http", "image": test_images["watchdog-http"], "envProcess": "cat"})
+    assert given.status_code == 202, given.text
+
+
 def test_a_failing_function_is_a_500_with_its_error(
         faas: Platform, admin: httpx.Client, unique: str) -> None:
     admin.post("/system/functions", json=deployment(

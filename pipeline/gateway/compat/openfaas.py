@@ -1,7 +1,8 @@
 """OpenFaaS's gateway API (``/system/…``) on faasflow's functions: what faas-cli and
 OpenFaaS users' curl commands send, mapped onto the same registry as ``/v1/functions``.
 
-- ``envProcess`` is the function's ``command`` (run per call; the image's own otherwise),
+- ``envProcess`` is the function's ``command`` (run per call; else the ``fprocess`` the
+  image sets for its watchdog; else the image's own command),
   ``limits.memory`` its memory (Kubernetes units), ``envVars.exec_timeout`` its timeout
   (as the classic watchdog reads it), ``secrets`` named become variables of the same
   name, ``envVars``, ``labels`` and ``annotations`` are kept as given.
@@ -20,6 +21,7 @@ import platform
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -192,10 +194,28 @@ async def follow_topics(control: ControlPlane, name: str, before: list[str],
             await control.unsubscribe(subscription.id)
 
 
+async def watchdog_process(control: ControlPlane, image: str) -> tuple[str, ...] | None:
+    """The process an OpenFaaS image's watchdog would fork per request (its ``fprocess``),
+    which faasflow runs itself, instead of the watchdog; None for an image without one. An
+    of-watchdog image in HTTP mode runs a server, not a process per request: refused."""
+    env = await control.image_env(image)
+    if env.get("mode") == "http":
+        raise InvalidRequest(f"image {image!r} runs OpenFaaS's of-watchdog in http mode (a "
+                             "server): give envProcess, a command that reads the request on "
+                             "stdin and writes the answer on stdout")
+    try:
+        return tuple(shlex.split(env.get("fprocess", ""))) or None
+    except ValueError as exc:
+        raise InvalidRequest(f"image {image!r}: its fprocess: {exc}") from None
+
+
 async def deploy(control: ControlPlane, body: FunctionDeployment) -> None:
     old = control.registry.functions.get(body.service)
     before, after = topics(old.annotations if old else None), topics(body.annotations)
-    await control.put_function(body.spec(control.settings.runtime))
+    spec = body.spec(control.settings.runtime)
+    if spec.command is None:
+        spec = replace(spec, command=await watchdog_process(control, body.image))
+    await control.put_function(spec)
     await follow_topics(control, body.service, before, after)
 
 
