@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pipeline.calls import HttpCall
 from pipeline.control import ControlPlane
 from pipeline.errors import NotFound
-from pipeline.gateway.auth import check
+from pipeline.gateway.auth import BASIC, BEARER, check
 from pipeline.gateway.compat.fn import records
 from pipeline.gateway.compat.fn.edge import (
     FN_ERRORS,
@@ -49,6 +49,8 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 BODY = {"requestBody": {"content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     "application/json": {"schema": {}}}}}
+# no credentials, as Fn's; a private function's (``public: false``) take the management token
+SECURITY: dict[str, Any] = {"security": [{}, {BEARER.scheme_name: []}, {BASIC.scheme_name: []}]}
 
 
 async def answer(request: Request, control: ControlPlane, spec: FunctionSpec,
@@ -74,7 +76,7 @@ async def answer(request: Request, control: ControlPlane, spec: FunctionSpec,
 
 
 @router.post("/invoke/{fn_id}", summary="Invoke an Fn fn by its id", responses=ANSWERS,
-             openapi_extra=BODY)
+             openapi_extra={**SECURITY, **BODY})
 async def fn_invoke(fn_id: str, request: Request, control: Control) -> Response:
     return await answer(request, control, await fn_by_id(control, fn_id), "/")
 
@@ -100,7 +102,7 @@ async def route(app: str, path: str, request: Request, control: Control) -> Resp
 
 
 for method in METHODS:
-    extra = BODY if method in WITH_BODY else {}
+    extra = {**SECURITY, **(BODY if method in WITH_BODY else {})}
     router.add_api_route("/t/{app}/{source:path}", trigger, methods=[method],
                          name=f"fn_trigger_{method.lower()}", responses=ANSWERS,
                          summary="Call an Fn HTTP trigger", openapi_extra=extra)

@@ -15,6 +15,7 @@ from pipeline.gateway.answers import errors
 from pipeline.gateway.auth import BASIC, BEARER
 from pipeline.gateway.compat.fn import records
 from pipeline.gateway.compat.fn.edge import FN_ERRORS, FnErrors, app_by_name, fns_of, triggers_of
+from pipeline.gateway.compat.fn.v2 import Cursor, PerPage
 from pipeline.gateway.deps import Control
 from pipeline.specs import FunctionSpec
 
@@ -93,9 +94,12 @@ async def route_of(control: Control, app: str, path: str) -> tuple[dict[str, Any
 
 
 @router.get("", summary="List Fn apps (v1)", openapi_extra=SECURITY)
-async def fn_v1_list_apps(control: Control) -> dict[str, Any]:
+async def fn_v1_list_apps(control: Control, per_page: int | None = PerPage,
+                          cursor: str | None = Cursor) -> dict[str, Any]:
     apps = [v1_app(records.app_doc(a)) for a in control.registry.resources_of(records.APP)]
-    return {"message": "Successfully listed applications", "apps": apps}
+    page = records.page(apps, per_page, cursor)
+    return {"message": "Successfully listed applications", "apps": page["items"],
+            **({"next_cursor": page["next_cursor"]} if "next_cursor" in page else {})}
 
 
 @router.post("", summary="Create an Fn app (v1)", openapi_extra=SECURITY)
