@@ -112,51 +112,55 @@ async def fn_v1_create_app(body: NewAppWrapper, control: Control) -> dict[str, A
     return {"message": "App successfully created", "app": v1_app(records.app_doc(created))}
 
 
-@router.get("/{app}", summary="Get an Fn app (v1)", openapi_extra=SECURITY)
-async def fn_v1_get_app(app: str, control: Control) -> dict[str, Any]:
+@router.get("/{app_name}", summary="Get an Fn app (v1)", openapi_extra=SECURITY)
+async def fn_v1_get_app(app_name: str, control: Control) -> dict[str, Any]:
     return {"message": "App successfully loaded",
-            "app": v1_app(records.app_doc(await app_by_name(control, app)))}
+            "app": v1_app(records.app_doc(await app_by_name(control, app_name)))}
 
 
-@router.patch("/{app}", summary="Update an Fn app's config (v1)", openapi_extra=SECURITY)
-async def fn_v1_update_app(app: str, body: AppWrapper, control: Control) -> dict[str, Any]:
-    found = await app_by_name(control, app)
-    if body.app.name is not None and body.app.name != app:
+@router.patch("/{app_name}", summary="Update an Fn app's config (v1)",
+              openapi_extra=SECURITY)
+async def fn_v1_update_app(app_name: str, body: AppWrapper,
+                           control: Control) -> dict[str, Any]:
+    found = await app_by_name(control, app_name)
+    if body.app.name is not None and body.app.name != app_name:
         raise Conflict("Could not update - name is immutable")
     doc = {**found.doc, "config": records.merged(found.doc.get("config", {}), body.app.config)}
-    updated = await control.put_resource(records.APP, app, doc)
+    updated = await control.put_resource(records.APP, app_name, doc)
     for spec in fns_of(control.registry, doc["id"]):
         await control.put_function(records.with_app_config(spec, doc))
     return {"message": "App successfully updated", "app": v1_app(records.app_doc(updated))}
 
 
-@router.delete("/{app}", summary="Delete an Fn app, its routes, fns and triggers (v1)",
+@router.delete("/{app_name}", summary="Delete an Fn app, its routes, fns and triggers (v1)",
                openapi_extra=SECURITY)
-async def fn_v1_delete_app(app: str, control: Control) -> dict[str, Any]:
-    found = await app_by_name(control, app)
+async def fn_v1_delete_app(app_name: str, control: Control) -> dict[str, Any]:
+    found = await app_by_name(control, app_name)
     for trigger in triggers_of(control.registry, app_id=found.doc["id"]):
         await control.delete_resource(records.TRIGGER, trigger.name)
     for spec in fns_of(control.registry, found.doc["id"]):
         await control.delete_function(spec.name)
-    await control.delete_resource(records.APP, app)
+    await control.delete_resource(records.APP, app_name)
     return {"message": "App deleted"}
 
 
-@router.get("/{app}/routes", summary="List an app's routes (v1)", openapi_extra=SECURITY)
-async def fn_v1_list_routes(app: str, control: Control,
+@router.get("/{app_name}/routes", summary="List an app's routes (v1)",
+            openapi_extra=SECURITY)
+async def fn_v1_list_routes(app_name: str, control: Control,
                          image: str | None = Query(default=None, max_length=512)
                          ) -> dict[str, Any]:
-    found = records.app_doc(await app_by_name(control, app))
+    found = records.app_doc(await app_by_name(control, app_name))
     routes = [records.route_doc(s) for s in routes_of(control, found)
               if image is None or s.image == image]
     return {"message": "Successfully listed routes",
             "routes": sorted(routes, key=lambda r: r["path"])}
 
 
-@router.post("/{app}/routes", summary="Create a route (v1): /r/{app}{path}",
+@router.post("/{app_name}/routes", summary="Create a route (v1): /r/{app}{path}",
              openapi_extra=SECURITY)
-async def fn_v1_create_route(app: str, body: NewRouteWrapper, control: Control) -> dict[str, Any]:
-    found = records.app_doc(await app_by_name(control, app))
+async def fn_v1_create_route(app_name: str, body: NewRouteWrapper,
+                             control: Control) -> dict[str, Any]:
+    found = records.app_doc(await app_by_name(control, app_name))
     path, name = records.route_slug(body.route.path)
     fields = {**body.route.model_dump(exclude_none=True), "name": name}
     spec = records.fn_spec(found, fields, None, route=path,
@@ -167,17 +171,18 @@ async def fn_v1_create_route(app: str, body: NewRouteWrapper, control: Control) 
     return {"message": "Route successfully created", "route": records.route_doc(created)}
 
 
-@router.get("/{app}/routes/{path:path}", summary="Get a route (v1)", openapi_extra=SECURITY)
-async def fn_v1_get_route(app: str, path: str, control: Control) -> dict[str, Any]:
-    _, spec = await route_of(control, app, path)
+@router.get("/{app_name}/routes/{path:path}", summary="Get a route (v1)",
+            openapi_extra=SECURITY)
+async def fn_v1_get_route(app_name: str, path: str, control: Control) -> dict[str, Any]:
+    _, spec = await route_of(control, app_name, path)
     return {"message": "Route successfully loaded", "route": records.route_doc(spec)}
 
 
-@router.patch("/{app}/routes/{path:path}", summary="Update a route (v1)",
+@router.patch("/{app_name}/routes/{path:path}", summary="Update a route (v1)",
               openapi_extra=SECURITY)
-async def fn_v1_update_route(app: str, path: str, body: RouteWrapper,
+async def fn_v1_update_route(app_name: str, path: str, body: RouteWrapper,
                           control: Control) -> dict[str, Any]:
-    found, old = await route_of(control, app, path)
+    found, old = await route_of(control, app_name, path)
     if body.route.path is not None and "/" + body.route.path.strip("/") != "/" + path.strip("/"):
         raise InvalidRequest("Route path cannot be changed")
     fields = body.route.model_dump(exclude_none=True, exclude={"path"})
@@ -188,9 +193,9 @@ async def fn_v1_update_route(app: str, path: str, body: RouteWrapper,
     return {"message": "Route successfully updated", "route": records.route_doc(updated)}
 
 
-@router.delete("/{app}/routes/{path:path}", summary="Delete a route (v1)",
+@router.delete("/{app_name}/routes/{path:path}", summary="Delete a route (v1)",
                openapi_extra=SECURITY)
-async def fn_v1_delete_route(app: str, path: str, control: Control) -> dict[str, Any]:
-    _, spec = await route_of(control, app, path)
+async def fn_v1_delete_route(app_name: str, path: str, control: Control) -> dict[str, Any]:
+    _, spec = await route_of(control, app_name, path)
     await control.delete_function(spec.name)
     return {"message": "Route deleted"}
