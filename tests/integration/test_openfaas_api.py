@@ -179,6 +179,19 @@ def test_an_openfaas_images_fprocess_runs_without_its_watchdog(
     assert given.status_code == 202, given.text
 
 
+def test_a_warm_function_gets_the_request_too(
+        faas: Platform, test_images: dict[str, str], unique: str) -> None:
+    """The warm exec mode (the watchdog's fork per request) gives the same variables."""
+    faas.deploy(unique, test_images["printenv"], mode="warm")
+
+    env = faas.anonymous.put(f"/function/{unique}/items/7?full=yes", content=b"{}",
+                             headers={"Content-Type": "application/json"}).text.splitlines()
+
+    assert {"Http_Method=PUT", "Http_Path=/items/7", "Http_Query=full=yes",
+            "Http_Content_Type=application/json", "Http_ContentType=application/json",
+            "FAASFLOW_MODE=warm"} <= set(env), env
+
+
 def test_a_failing_function_is_a_500_with_its_error(
         faas: Platform, admin: httpx.Client, unique: str) -> None:
     admin.post("/system/functions", json=deployment(
