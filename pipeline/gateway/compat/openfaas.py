@@ -1,11 +1,11 @@
 """OpenFaaS's gateway API (``/system/…``) on faasflow's functions: what faas-cli and
 OpenFaaS users' curl commands send, mapped onto the same registry as ``/v1/functions``.
 
-- ``envProcess`` is the function's ``command`` (run per call; else the ``fprocess`` the
-  image sets for its watchdog; else the image's own command),
-  ``limits.memory`` its memory (Kubernetes units), ``envVars.exec_timeout`` its timeout
-  (as the classic watchdog reads it), ``secrets`` named become variables of the same
-  name, ``envVars``, ``labels`` and ``annotations`` are kept as given.
+- ``envProcess`` is the function's ``command``, run per call (without it, the ``fprocess``
+  the image sets for its watchdog; without that, the image's own command);
+  ``limits.memory`` its memory (Kubernetes units); ``envVars.exec_timeout`` its timeout
+  (as the classic watchdog reads it); ``secrets`` reach it as variables of their names;
+  ``envVars``, ``labels`` and ``annotations`` are kept as given.
 - The annotation ``topic: a,b`` subscribes the function to those sources, as OpenFaaS's
   Kafka connector does; changing it changes the subscriptions, deleting the function
   removes them.
@@ -236,8 +236,8 @@ class DeleteFunctionRequest(BaseModel):
 router = APIRouter(prefix="/system", tags=["openfaas"], route_class=PlainErrors,
                    dependencies=Authenticated,
                    responses={**errors(401), **OTHER_CLIENT_ERRORS})
-REFUSED = {400: plain_answer("Invalid: the JSON, a field, an image not on this machine, a secret "
-                      "that does not exist, a memory limit or a topic"),
+REFUSED = {400: plain_answer("Invalid: the JSON, a field, an image not on this machine, "
+                             "a secret that does not exist, a memory limit or a topic"),
            **errors(413), 503: plain_answer("Kafka or the Docker Engine is unavailable.")}
 
 
