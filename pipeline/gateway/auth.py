@@ -2,9 +2,9 @@
 (the form OpenFaaS's and OpenWhisk's clients send).
 
 ``ManagementAuth`` checks them for every path under ``/v1/`` (and OpenFaaS's ``/system/``)
-before routing, so before
-anything reads or parses a body: an anonymous client gets 401 whatever it sends. The
-routes declare the schemes (``BEARER``, ``BASIC``) only so that OpenAPI shows them.
+before routing, so before anything reads or parses a body: an anonymous client gets 401
+whatever it sends. The routes declare the schemes (``BEARER``, ``BASIC``) only so that
+OpenAPI shows them.
 """
 
 from __future__ import annotations
