@@ -17,9 +17,10 @@ down:
 test: setup
 	$(VENV)/pytest -q --durations=20
 
-# The gateway against its OpenAPI document at length (make test runs 10 examples each).
+# The gateway against its OpenAPI document at length, with each kind of credentials
+# (make test: 10 examples each with the token, 3 with none).
 fuzz: setup
-	FAASFLOW_FUZZ_EXAMPLES=500 FAASFLOW_FUZZ_TIMEOUT_S=1800 \
+	FAASFLOW_FUZZ=full FAASFLOW_FUZZ_EXAMPLES=500 FAASFLOW_FUZZ_TIMEOUT_S=1800 \
 		$(VENV)/pytest -q -rP tests/integration/test_fuzz.py
 
 lint:
