@@ -66,7 +66,7 @@ def field_of(problem: Any) -> str:
 
 # OpenFaaS's paths: their errors are plain text, from the routes (``PlainErrors``) or not
 PLAIN_PREFIXES = ("/function/", "/async-function/", "/system/")
-PLAIN_STATUS = {422: 400}  # OpenFaaS's gateway answers a request it cannot use with 400
+FOREIGN_STATUS = {422: 400}  # OpenFaaS, Fn and OpenWhisk answer input they cannot use with 400
 
 
 def plain_answer(description: str) -> dict[str, Any]:
@@ -81,26 +81,59 @@ OTHER_CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def plain_error(status: int, message: str) -> PlainTextResponse:
     headers = {"WWW-Authenticate": 'Basic realm="faasflow"'} if status == 401 else None
-    return PlainTextResponse(message + "\n", PLAIN_STATUS.get(status, status), headers=headers)
+    return PlainTextResponse(message + "\n", FOREIGN_STATUS.get(status, status), headers=headers)
 
 
-class PlainErrors(APIRoute):
-    """A route that answers its failures as OpenFaaS's gateway does: the message as plain
-    text with the status (the status from ``STATUS``, but 400 where it says 422)."""
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+
+class ForeignErrors(APIRoute):
+    """A route of another platform's API (OpenFaaS, Fn, OpenWhisk), its failures answered
+    in that API's form: a subclass says how (``answer``, given faasflow's status), may
+    refuse a request before its body is read (``admit``), and may word what faasflow
+    says otherwise (``failed``, ``unparsed``)."""
+
+    invalid = "invalid request"  # how a request that fails validation is described
+
+    def answer(self, status: int, message: str) -> Response:
+        raise NotImplementedError
+
+    def admit(self, request: Request) -> Response | None:
+        return None
+
+    def failed(self, request: Request, exc: errors.FaasflowError) -> Response:
+        return self.answer(status_of(exc), exc.message)
+
+    def unparsed(self, exc: StarletteHTTPException) -> Response:
+        """FastAPI's own refusal: a body it cannot parse."""
+        return self.answer(exc.status_code, str(exc.detail))
+
+    def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
 
-        async def plain(request: Request) -> Response:
+        async def route(request: Request) -> Response:
+            refused = self.admit(request)
+            if refused is not None:
+                return refused
             try:
                 return await handler(request)
             except errors.FaasflowError as exc:
-                return plain_error(status_of(exc), exc.message)
+                return self.failed(request, exc)
             except RequestValidationError as exc:
                 problems = "; ".join(f"{field_of(e)}: {e['msg']}" for e in exc.errors())
-                return plain_error(400, f"invalid request: {problems}")
+                return self.answer(400, f"{self.invalid}: {problems}")
+            except StarletteHTTPException as exc:
+                return self.unparsed(exc)
 
-        return plain
+        return route
+
+
+class PlainErrors(ForeignErrors):
+    """A route that answers its failures as OpenFaaS's gateway does: the message as plain
+    text with the status."""
+
+    def answer(self, status: int, message: str) -> Response:
+        return plain_error(status, message)
 
 
 def documented_methods(app: FastAPI, path: str) -> set[str]:

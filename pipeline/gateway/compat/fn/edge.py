@@ -5,15 +5,12 @@ made through another gateway is seen: ``ControlPlane.found``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import errors
 from pipeline.control import ControlPlane
@@ -21,11 +18,9 @@ from pipeline.gateway.answers import Error
 from pipeline.gateway.answers import errors as faasflow_errors
 from pipeline.gateway.auth import check
 from pipeline.gateway.compat.fn import records
-from pipeline.gateway.errors import field_of, status_of
+from pipeline.gateway.errors import FOREIGN_STATUS, ForeignErrors
 from pipeline.registry import Registry
 from pipeline.specs import FunctionSpec, Resource
-
-FN_STATUS = {422: 400}  # Fn answers 400 to input it cannot use
 
 
 class FnError(BaseModel):
@@ -57,44 +52,29 @@ FN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def fn_error(status: int, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer, Basic realm="faasflow"'} if status == 401 else None
-    return JSONResponse({"message": message}, FN_STATUS.get(status, status), headers=headers)
+    return JSONResponse({"message": message}, FOREIGN_STATUS.get(status, status),
+                        headers=headers)
 
 
-class FnErrors(APIRoute):
+class FnErrors(ForeignErrors):
     """A route that answers its failures as Fn's server does."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    invalid = "Invalid request"
 
-        async def fn_style(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except errors.FaasflowError as exc:
-                return fn_error(status_of(exc), exc.message)
-            except RequestValidationError as exc:
-                problems = "; ".join(f"{field_of(e)}: {e['msg']}" for e in exc.errors())
-                return fn_error(400, f"Invalid request: {problems}")
-            except StarletteHTTPException as exc:  # FastAPI's own: a body it cannot parse
-                return fn_error(exc.status_code, str(exc.detail))
-
-        return fn_style
+    def answer(self, status: int, message: str) -> Response:
+        return fn_error(status, message)
 
 
 class ManagedFnRoute(FnErrors):
     """An Fn management route: the token is checked before anything else, even outside
     ``/v1/`` (where ``ManagementAuth`` checks it for every route)."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def checked(request: Request) -> Response:
-            try:
-                check(request.app.state.token, request.headers.get("authorization"))
-            except errors.Unauthorized as exc:
-                return fn_error(401, exc.message)
-            return await handler(request)
-
-        return checked
+    def admit(self, request: Request) -> Response | None:
+        try:
+            check(request.app.state.token, request.headers.get("authorization"))
+        except errors.Unauthorized as exc:
+            return fn_error(401, exc.message)
+        return None
 
 
 def base_url(request: Request) -> str:

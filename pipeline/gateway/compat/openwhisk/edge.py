@@ -17,21 +17,18 @@ import binascii
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from pipeline import errors
+from pipeline.gateway.errors import FOREIGN_STATUS, ForeignErrors, status_of
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 MESSAGES = {
     400: "The request content was malformed",
@@ -40,10 +37,6 @@ MESSAGES = {
     409: "resource already exists",
     413: "The request content was too large.",
     503: "The service is temporarily unavailable; try again later.",
-}
-STATUS: dict[type[errors.FaasflowError], int] = {
-    errors.NotFound: 404, errors.InvalidRequest: 400, errors.Conflict: 409,
-    errors.PayloadTooLarge: 413, errors.Unauthorized: 401, errors.Forbidden: 403,
 }
 
 
@@ -68,13 +61,6 @@ def answer(status: int, message: str | None = None) -> JSONResponse:
                          "code": secrets.token_hex(16)}, status, headers=headers)
 
 
-def status_of(exc: errors.FaasflowError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 503 if isinstance(exc, errors.RetryableError) else 400
-
-
 def presented_token(authorization: str | None) -> str | None:
     """The token in ``Bearer <token>`` or in Basic ``<any user>:<token>``."""
     scheme, _, value = (authorization or "").partition(" ")
@@ -95,34 +81,27 @@ def authenticated(expected: str | None, authorization: str | None) -> bool:
         str(token).encode(), str(expected).encode())
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                         for e in exc.errors())
-    return f"{MESSAGES[400]}: {problems}" if problems else MESSAGES[400]
-
-
-class OpenWhiskRoute(APIRoute):
+class OpenWhiskRoute(ForeignErrors):
     """A route of the OpenWhisk API: credentials first, then the handler, its errors
-    answered as OpenWhisk answers them."""
+    answered as OpenWhisk answers them (what failed inside faasflow is logged, not told)."""
 
-    def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+    invalid = MESSAGES[400]
 
-        async def route(request: Request) -> Response:
-            if not authenticated(request.app.state.token, request.headers.get("authorization")):
-                return answer(401)
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return answer(400, validation_message(exc))
-            except HTTPException as exc:  # FastAPI's, for a body it could not parse
-                return answer(exc.status_code, f"{MESSAGES[400]}: {exc.detail}"
-                              if exc.status_code == 400 else str(exc.detail))
-            except errors.FaasflowError as exc:
-                status = status_of(exc)
-                if status >= 500:
-                    log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-                    return answer(status)
-                return answer(status, exc.message)
+    def answer(self, status: int, message: str) -> Response:
+        return answer(FOREIGN_STATUS.get(status, status), message)
 
-        return route
+    def admit(self, request: Request) -> Response | None:
+        if authenticated(request.app.state.token, request.headers.get("authorization")):
+            return None
+        return answer(401)
+
+    def failed(self, request: Request, exc: errors.FaasflowError) -> Response:
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+            return answer(status)
+        return self.answer(status, exc.message)
+
+    def unparsed(self, exc: HTTPException) -> Response:
+        return answer(exc.status_code, f"{MESSAGES[400]}: {exc.detail}"
+                      if exc.status_code == 400 else str(exc.detail))
