@@ -26,6 +26,7 @@ install_packages() {
     command -v curl >/dev/null || missing+=(curl)
     command -v wrk >/dev/null || missing+=(wrk) # the HTTP load generator of `make bench`
     command -v npm >/dev/null || missing+=(npm) # Debian's npm brings nodejs with it
+    command -v chromium >/dev/null || missing+=(chromium) # the dashboard's browser tests (Playwright)
     # Debian splits `python3 -m venv` into its own package; ensurepip is the part it adds.
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
     if ((${#missing[@]} == 0)); then
@@ -121,6 +122,29 @@ install_openwhisk_client() {
     STATUS="installed openwhisk $want"
 }
 
+install_ui_assets() {
+    # The dashboard's and /docs' browser assets, served by the gateway itself (no CDN: faasflow
+    # runs on closed networks): npm installs compose/ui's lock into the cache, and the files
+    # assets.txt names are copied into pipeline/gateway/ui/vendor/ (not in git), from where the
+    # platform image takes them too. A stamp of the lock and the list says the copy is current.
+    local vendor=$REPO/pipeline/gateway/ui/vendor modules=$CACHE/ui want from name
+    want=$(cat compose/ui/package-lock.json compose/ui/assets.txt | sha256)
+    if [[ -f $vendor/.stamp && $(<"$vendor/.stamp") == "$want" ]]; then
+        STATUS=ready
+        return
+    fi
+    mkdir -p "$modules"
+    cp compose/ui/package.json compose/ui/package-lock.json "$modules/"
+    quietly npm ci --prefix "$modules" --no-audit --no-fund
+    rm -rf "$vendor" && mkdir -p "$vendor"
+    while read -r from name; do
+        [[ -z $from || $from == \#* ]] && continue
+        cp "$modules/node_modules/$from" "$vendor/$name"
+    done <compose/ui/assets.txt
+    echo "$want" >"$vendor/.stamp"
+    STATUS="$(find "$vendor" -type f ! -name .stamp | wc -l) files in $vendor"
+}
+
 # Several gateway processes share one port (SO_REUSEPORT). When one of them dies, the
 # connections waiting in its accept queue are reset unless the kernel hands them to a
 # sibling listener; tcp_migrate_req (Linux 5.14) does that.
@@ -143,6 +167,7 @@ step "python venv" make_venv
 step "kafka $KAFKA_VERSION jars" fetch_kafka_jars
 step "ganache (test chain)" install_ganache
 step "openwhisk client (tests)" install_openwhisk_client
+step "dashboard assets" install_ui_assets
 step "tcp_migrate_req" migrate_requests
 bash "$REPO/compose/images.sh"
 
@@ -152,6 +177,8 @@ ready:
   kafka jars   $KAFKA_LIBS
   ganache      $NODE_TOOLS/node_modules/.bin/ganache
   openwhisk    $NODE_TOOLS/node_modules/openwhisk (JS client)
+  ui assets    $REPO/pipeline/gateway/ui/vendor (htmx, uPlot, Swagger UI)
+  chromium     $(command -v chromium) (the browser tests' browser)
   state        $STATE
   setup log    $LOG
 SUMMARY
