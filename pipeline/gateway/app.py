@@ -16,7 +16,7 @@ from pipeline import __version__, collector
 from pipeline.callbacks.service import GatewayTargets
 from pipeline.connector_states import ConnectorStates
 from pipeline.control import ControlPlane
-from pipeline.gateway import errors
+from pipeline.gateway import errors, ui
 from pipeline.gateway.answers import operation_id
 from pipeline.gateway.auth import ManagementAuth
 from pipeline.gateway.compat import fn, openfaas, openwhisk
@@ -109,6 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Serverless functions on your own Docker machines, driven by Kafka.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # ui.docs serves /docs with the gateway's own copy of Swagger UI
+        redoc_url=None,
     )
     app.state.token = settings.auth_token(create=True)
     app.state.metrics = GatewayMetrics()
@@ -121,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openwhisk.router)  # Apache OpenWhisk's /api/v1/namespaces/ API
     app.include_router(openfaas.router)  # OpenFaaS's /system/ API (its invoke routes above)
     app.include_router(fn.router)  # the Fn Project's /v2/ and /v1/apps APIs, /invoke, /t, /r
+    ui.install(app)  # the dashboard (/ui) and the API's page (/docs)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
