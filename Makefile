@@ -44,7 +44,7 @@ stack: setup
 stack-down:
 	bash scripts/stack.sh down
 
-# The stack's tests at full scale (more events, every worker count from 1 to 3); `make test`
+# The stack's tests at full scale (more events, workers scaled by hand from 1 to 3); `make test`
 # runs a slice of them.
 stack-test: setup
 	FAASFLOW_STACK_LOAD=full $(VENV)/pytest -q -s tests/stack

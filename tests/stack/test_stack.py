@@ -4,7 +4,7 @@ What a user of the stack relies on: the hello-world through a webhook; warm func
 by workers that are containers themselves; two gateways that agree at once; workers added
 under load sharing it; a worker and then a broker killed under load losing nothing; the
 autoscaler adding workers for a burst and removing them after. ``make stack-test`` runs it
-with more events (``FAASFLOW_STACK_LOAD=full``).
+with more events (``FAASFLOW_STACK_LOAD=full``), and workers scaled by hand from 1 to 3.
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def throughput(stack: Stack, source: str, events: int) -> float:
     return events / (ended - began).total_seconds()
 
 
+@pytest.mark.skipif(not FULL, reason="make stack-test: scaling by hand under load (the "
+                    "autoscaler's burst covers scaling out in make test)")
 def test_added_workers_share_the_load(stack: Stack) -> None:
     """Under load, workers go from 1 to 3 by `docker service scale` alone: the partitions
     rebalance, nothing is lost, nothing ends twice with a different state."""
