@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             runtimes = Runtimes(settings, sharers=settings.gateway.process_count())
             await runtimes.start(registry)
             stack.push_async_callback(runtimes.close)
+            app.state.runtimes = runtimes  # (the dashboard shows this process's warm pools)
             app.state.control = control = ControlPlane(
                 settings, publisher, registry, registry_view, results, runtimes, connector_states)
             stack.push_async_callback(control.close)

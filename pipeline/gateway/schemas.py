@@ -17,10 +17,14 @@ from pydantic import (
 from connectors.catalog import KINDS
 from connectors.webhooks import Scheme
 from connectors.webhooks.rotation import HEADER_NAME
+from pipeline.batches.policy import Batching
 from pipeline.deadletters import Reason
+from pipeline.filters import Filter as EventFilter
+from pipeline.filters import parse as parse_filter
 from pipeline.records import Failure
 from pipeline.redrive import Filter
-from pipeline.specs import Contract, Language, Mode, RetryPolicy
+from pipeline.settings import RuntimeSettings
+from pipeline.specs import Contract, FunctionSpec, Language, Mode, RetryPolicy
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 CONNECTOR_KINDS: list[JsonValue] = list(sorted(KINDS))  # checked by connectors.catalog
@@ -72,6 +76,20 @@ class FunctionIn(BaseModel):
     contract: Contract = Field(
         default=Contract.FAASFLOW, description="what its warm containers speak: faasflow's "
         "runtimes, or `fn` for an image built with an Fn FDK (format http-stream, warm only)")
+
+    def draft(self, name: str, defaults: RuntimeSettings) -> FunctionSpec:
+        """The function to deploy as ``name`` (``ControlPlane.put_function`` checks it and
+        fills in its digest): a code function runs warm unless told otherwise."""
+        return FunctionSpec(
+            name=name,
+            image=self.image or "",
+            image_digest="",
+            mode=self.mode or (Mode.WARM if self.code is not None else Mode.COLD),
+            timeout_s=self.timeout_s or defaults.default_timeout_s,
+            memory_mb=self.memory_mb or defaults.default_memory_mb,
+            retry=self.retry.policy(),
+            **self.model_dump(exclude={"image", "mode", "timeout_s", "memory_mb", "retry"}),
+        )
 
 
 class SecretIn(BaseModel):
@@ -134,6 +152,13 @@ class SubscriptionIn(BaseModel):
     ordered: bool | None = Field(
         default=None, description="events with the same subject run one at a time, in "
         "topic order")
+
+    def event_filter(self) -> EventFilter | None:
+        """The filter, checked (``InvalidRequest`` names the bad part)."""
+        return parse_filter(self.filter) if self.filter is not None else None
+
+    def batching(self) -> Batching:
+        return Batching.from_dict(self.model_dump())
 
 
 class ConnectorIn(BaseModel):

@@ -97,6 +97,12 @@ class WarmRunner:
         self._pools[function.name] = (function, pool)
         return pool
 
+    def containers(self) -> dict[str, tuple[int, int]]:
+        """Each warm function's containers in this process, as (busy or starting, idle):
+        what the dashboard shows (other processes keep pools of their own)."""
+        return {name: (pool.size - pool.idle, pool.idle)
+                for name, (_, pool) in self._pools.items()}
+
     def follow(self, function: FunctionSpec | None, name: str) -> None:
         """A function was deployed (prewarm it) or deleted (``None``: drain its pool)."""
         if function is None or function.mode.value != "warm":

@@ -8,7 +8,6 @@ from pipeline.gateway.answers import FunctionOut, ResultOut, errors, links
 from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import FunctionIn
 from pipeline.index import Query as IndexQuery
-from pipeline.specs import FunctionSpec, Mode
 
 router = management("/v1/functions", "functions")
 NEXT = links("name", "$response.body#/name", "get_function", "function_invocations", "invoke",
@@ -23,17 +22,7 @@ async def put_function(name: Name, body: FunctionIn, control: Control,
     """201 when new, 200 when it replaced the function of that name. 422 for an image that
     is not on this machine (faasflow never pulls) or a secret that does not exist."""
     existed = name in control.registry.functions
-    defaults = control.settings.runtime
-    spec = await control.put_function(FunctionSpec(
-        name=name,
-        image=body.image or "",
-        image_digest="",
-        mode=body.mode or (Mode.WARM if body.code is not None else Mode.COLD),
-        timeout_s=body.timeout_s or defaults.default_timeout_s,
-        memory_mb=body.memory_mb or defaults.default_memory_mb,
-        retry=body.retry.policy(),
-        **body.model_dump(exclude={"image", "mode", "timeout_s", "memory_mb", "retry"}),
-    ))
+    spec = await control.put_function(body.draft(name, control.settings.runtime))
     response.status_code = 200 if existed else 201
     return spec.to_dict()
 

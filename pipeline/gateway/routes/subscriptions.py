@@ -4,8 +4,6 @@ from typing import Any
 
 from fastapi import Response
 
-from pipeline.batches.policy import Batching
-from pipeline.filters import parse as parse_filter
 from pipeline.gateway.answers import SubscriptionOut, error, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import SubscriptionIn
@@ -26,10 +24,8 @@ async def subscribe(body: SubscriptionIn, control: Control, response: Response) 
     with the same filter and batching. A filter or batching that is not valid is refused
     with 422, whose message points at the bad part (``filter.data.amount: …``,
     ``batch_size: …``)."""
-    event_filter = parse_filter(body.filter) if body.filter is not None else None
-    batching = Batching.from_dict(body.model_dump())
-    subscription, created = await control.subscribe(body.function, body.source, event_filter,
-                                                    batching)
+    subscription, created = await control.subscribe(body.function, body.source,
+                                                    body.event_filter(), body.batching())
     response.status_code = 201 if created else 200
     return subscription.to_dict()
 
