@@ -49,6 +49,19 @@ def page(db: sqlite3.Connection, query: Query) -> Page:
     return Page(rows, Cursor(last.queued_at, last.invocation_id).encode() if last else None)
 
 
+def changes(db: sqlite3.Connection, after: int, limit: int) -> tuple[int, list[Row]]:
+    """The rows written since change ``after``, oldest first, at most ``limit``, and the
+    change to read on from. A change is a row's rowid: a newer record of a key replaces its
+    row, which gets the next rowid, so rowids grow with every write. ``after`` below 0, or
+    above the last rowid (the file was started over): nothing, and where the file is now."""
+    (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM invocations").fetchone()
+    if after < 0 or after > last:
+        return int(last), []
+    found = db.execute(f"SELECT rowid, {QUOTED} FROM invocations WHERE rowid > ? "
+                       "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+    return (int(found[-1][0]) if found else after), [from_columns(c[1:]) for c in found]
+
+
 def callbacks(db: sqlite3.Connection, ident: str) -> list[dict[str, Any]]:
     """The invocation's callback deliveries (one per target), by target id."""
     return [strict_loads(value) for (value,) in db.execute(

@@ -139,6 +139,15 @@ class Query:
         if not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit: between 1 and {MAX_LIMIT}")
 
+    def admits(self, row: Row) -> bool:
+        """Whether ``row`` meets the filters (not the cursor): for rows that come one by
+        one, as a tail's do."""
+        return ((self.function is None or row.function == self.function)
+                and (self.status is None or row.status == self.status)
+                and (self.source is None or row.source == self.source)
+                and (self.since is None or row.queued_at >= self.since)
+                and (self.until is None or row.queued_at < self.until))
+
 
 @dataclass(frozen=True, slots=True)
 class Page:

@@ -27,6 +27,7 @@ from pipeline.errors import BrokerUnavailable, NotFound
 from pipeline.index import queries
 from pipeline.index.rows import Page, Query, ReplaySummary, Row
 from pipeline.index.store import IndexStore, connect
+from pipeline.index.tail import Tail
 from pipeline.kafka.fetch import Fetcher
 from pipeline.kafka.stored import Entry, StoredView
 from pipeline.records import Position, Result, strict_loads
@@ -42,6 +43,7 @@ LOCAL_RESULTS = 1024
 TAKEOVER_S = 1.0  # how often a reader tries the writer's lock
 READ_POLL_S = 0.02  # how often a reader waiting for the writer looks at the file
 START_TIMEOUT_S = 600.0  # as a view's first read of a long topic
+TAIL_BATCH = 500  # rows a tail reads at a time
 
 
 class _OffLoop:
@@ -90,6 +92,7 @@ class ResultsIndex:
         self._inode = 0
         self._follower: asyncio.Task[None] | None = None
         self.views: list[StoredView] = []
+        self.tail = Tail(self._changes)
 
     @property
     def writer(self) -> bool:
@@ -192,6 +195,7 @@ class ResultsIndex:
                 await self._materialize()
 
     async def stop(self) -> None:
+        await self.tail.stop()
         if self._follower is not None:
             self._follower.cancel()
             await asyncio.gather(self._follower, return_exceptions=True)
@@ -236,6 +240,11 @@ class ResultsIndex:
         whichever index SQLite picks for the filters given together."""
         return await asyncio.get_running_loop().run_in_executor(
             self._pages, queries.page, self._pages_db, query)
+
+    async def _changes(self, after: int) -> tuple[int, list[Row]]:
+        """``queries.changes``, for ``tail``: on the pages' thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pages, queries.changes, self._pages_db, after, TAIL_BATCH)
 
     def callbacks(self, ident: str) -> list[dict[str, Any]]:
         return queries.callbacks(self._db, ident)
