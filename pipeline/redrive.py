@@ -32,10 +32,12 @@ class Filter:
     since: datetime | None = None
     until: datetime | None = None
     redrivable: bool | None = None  # only those that can (True) or cannot (False) be redriven
+    keys: frozenset[str] | None = None  # only these letters
 
     def matches(self, letter: DeadLetter) -> bool:
         at = datetime.fromisoformat(letter.dead_at)
-        return ((self.function is None or letter.function == self.function)
+        return ((self.keys is None or letter.key in self.keys)
+                and (self.function is None or letter.function == self.function)
                 and (self.reason is None or letter.reason is self.reason)
                 and (self.since is None or at >= self.since)
                 and (self.until is None or at < self.until)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,7 +22,10 @@ from pipeline.batches.policy import Batching
 from pipeline.deadletters import Reason
 from pipeline.filters import Filter as EventFilter
 from pipeline.filters import parse as parse_filter
-from pipeline.records import Failure
+from pipeline.index import Cursor
+from pipeline.index import Query as IndexQuery
+from pipeline.index.rows import CURSOR_PATTERN, MAX_LIMIT, timestamp
+from pipeline.records import Failure, Status
 from pipeline.redrive import Filter
 from pipeline.settings import RuntimeSettings
 from pipeline.specs import Contract, FunctionSpec, Language, Mode, RetryPolicy
@@ -188,6 +192,36 @@ def _rfc3339(value: object) -> object:
 Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
+class InvocationQuery(BaseModel):
+    """Which invocations, newest first (by queued time): every filter given must hold."""
+
+    function: str | None = Field(default=None, min_length=1)
+    status: Status | None = None
+    source: str | None = Field(default=None, min_length=1,
+                               description="the faasflow source its event came through")
+    since: Rfc3339 | None = Field(default=None, description="queued at or after (RFC 3339)")
+    until: Rfc3339 | None = Field(default=None, description="queued before (RFC 3339)")
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, min_length=1, pattern=CURSOR_PATTERN,
+                               description="`next_cursor` of the page before")
+
+    def query(self) -> IndexQuery:
+        """The index's query (``InvalidRequest`` for a cursor it did not give out)."""
+        return IndexQuery(
+            function=self.function, status=self.status.value if self.status else None,
+            source=self.source, since=timestamp(self.since) if self.since else None,
+            until=timestamp(self.until) if self.until else None, limit=self.limit,
+            after=Cursor.decode(self.cursor) if self.cursor is not None else None)
+
+
+class InvocationListing(InvocationQuery):
+    event_id: str | None = Field(default=None, min_length=1, description=(
+        "the event's invocations: their whole Results, a list (the other filters are "
+        "ignored)"))
+    wait: float = Field(default=0.0, ge=0, le=60, description=(
+        "with event_id: wait up to this many seconds until every result is final"))
+
+
 class DeadLetterQuery(BaseModel):
     """Which dead letters: every condition given must hold."""
 
@@ -212,5 +246,12 @@ class DeadLetterListing(DeadLetterQuery):
 
 
 class RedriveIn(DeadLetterQuery):
+    keys: list[str] | None = Field(
+        default=None, min_length=1, max_length=10_000,
+        description="only these dead letters (their `key`s), of those the other fields match")
     limit: int = Field(default=1000, ge=1, le=10_000,
                        description="at most this many, oldest first; redrive again for more")
+
+    def where(self, redrivable: bool | None = None) -> Filter:
+        chosen = None if self.keys is None else frozenset(self.keys)
+        return replace(super().where(redrivable), keys=chosen)
