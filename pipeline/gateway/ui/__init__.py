@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pipeline.gateway.ui import docs, login, overview, web
+from pipeline.gateway.ui import docs, functions, login, overview, sources, web
 
 
 def install(app: FastAPI) -> None:
     web.install(app)
-    for module in (login, overview, docs):
+    for module in (login, overview, functions, sources, docs):
         app.include_router(module.router)

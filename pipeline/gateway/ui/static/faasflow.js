@@ -14,3 +14,9 @@ function localTimes(root) {
 
 document.addEventListener("DOMContentLoaded", () => localTimes(document));
 document.addEventListener("htmx:load", (e) => localTimes(e.target));
+
+// A plain form with data-confirm asks before it is sent (hx-confirm does so for htmx's).
+document.addEventListener("submit", (e) => {
+  const question = e.target.dataset && e.target.dataset.confirm;
+  if (question && !window.confirm(question)) e.preventDefault();
+});

@@ -1,0 +1,159 @@
+"""The Functions and Sources pages rendered against in-memory parts: input refused and the
+broker down are told on the page (422, 503 with a banner), never a 500; deleting what is
+gone says so."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+
+from pipeline import errors
+from pipeline.gateway import ui
+from pipeline.gateway.ui import session
+from pipeline.index import Page, Query
+from pipeline.registry import Registry, encode, record_key
+from pipeline.settings import Settings
+from pipeline.specs import FunctionSpec, Mode
+from tests.unit.test_ui_overview import SAMPLE, FakePulse
+
+TOKEN = "unit-token"
+ORIGIN = "http://testserver"
+
+
+class Results:
+    async def page(self, query: Query) -> Page:
+        return Page(rows=[], next_cursor=None)
+
+
+class Control:
+    """``ControlPlane`` as the pages use it, its writes failing as told."""
+
+    def __init__(self, failure: errors.FaasflowError) -> None:
+        self.settings = Settings()
+        self.registry = Registry()
+        self.results = Results()
+        self.failure = failure
+        spec = FunctionSpec(name="resize", image="faasflow/runtime-python:latest",
+                            image_digest="sha256:abc", mode=Mode.WARM)
+        self.registry.apply(record_key(spec).encode(), encode(spec))
+
+    async def found(self, lookup: Any, key: str) -> Any:
+        return lookup(key)
+
+    async def put_function(self, draft: FunctionSpec) -> FunctionSpec:
+        raise self.failure
+
+    async def delete_function(self, name: str) -> None:
+        raise self.failure
+
+    async def create_webhook(self, *args: Any) -> None:
+        raise self.failure
+
+    async def unsubscribe(self, ident: str) -> None:
+        raise self.failure
+
+    def connectors(self) -> list[dict[str, Any]]:
+        return []
+
+
+class Warm:
+    def containers(self) -> dict[str, tuple[int, int]]:
+        return {"resize": (1, 2)}
+
+
+class Runtimes:
+    warm = Warm()
+
+
+async def client(failure: errors.FaasflowError) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    ui.install(app)
+    app.state.token = TOKEN
+    app.state.control = Control(failure)
+    app.state.runtimes = Runtimes()
+    pulse = FakePulse()
+    pulse.history = lambda: [SAMPLE]  # type: ignore[method-assign]
+    app.state.pulse = pulse
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
+                                 headers={"Origin": ORIGIN}, follow_redirects=True,
+                                 cookies={session.COOKIE: session.session_value(TOKEN)}
+                                 ) as browser:
+        yield browser
+
+
+@pytest_asyncio.fixture
+async def broker_down() -> AsyncIterator[httpx.AsyncClient]:
+    async for browser in client(errors.BrokerUnavailable("no broker answers at kafka:9092")):
+        yield browser
+
+
+@pytest_asyncio.fixture
+async def gone() -> AsyncIterator[httpx.AsyncClient]:
+    async for browser in client(errors.NotFound("function 'resize' not found")):
+        yield browser
+
+
+async def test_the_functions_page_shows_modes_and_this_gateways_warm_containers(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.get("/ui/functions")
+    assert answer.status_code == 200
+    assert 'data-function="resize"' in answer.text
+    assert "1 / 2" in answer.text
+
+
+async def test_a_deploy_with_the_broker_down_shows_a_banner_not_a_500(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.post("/ui/functions", data={"name": "f", "kind": "image",
+                                                     "image": "alpine:3"})
+    assert answer.status_code == 503
+    assert 'class="notice bad banner"' in answer.text
+    assert "Kafka is not answering" in answer.text
+    assert 'value="alpine:3"' in answer.text  # what was typed stays
+
+
+async def test_a_form_refused_by_the_model_says_what_beside_each_input(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.post("/ui/functions", data={"name": "f", "kind": "code",
+                                                     "runtime": "cobol", "code": "x",
+                                                     "memory_mb": "1"})
+    assert answer.status_code == 422
+    assert 'data-field="runtime"' in answer.text
+    assert 'data-field="memory_mb"' in answer.text
+    bad_name = await broker_down.post("/ui/functions", data={"name": "Not A Name"})
+    assert bad_name.status_code == 422
+    assert 'data-field="name"' in bad_name.text
+
+
+async def test_a_webhook_not_registered_for_the_broker_down_is_told_on_the_sources_page(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.post("/ui/sources/webhooks",
+                                    data={"name": "gh", "source": "push"})
+    assert answer.status_code == 503
+    assert "Kafka is not answering" in answer.text
+    assert (await broker_down.get("/ui/sources")).status_code == 200
+
+
+async def test_deleting_what_is_gone_says_so(gone: httpx.AsyncClient) -> None:
+    answer = await gone.post("/ui/functions/resize/delete", follow_redirects=False)
+    assert answer.status_code == 303
+    shown = await gone.get(answer.headers["location"])
+    assert "Nothing to delete: function resize was not there" in shown.text
+
+
+async def test_deleting_with_the_broker_down_says_nothing_was_deleted(
+        broker_down: httpx.AsyncClient) -> None:
+    shown = await broker_down.post("/ui/sources/subscriptions/sub_1/delete")  # and follows
+    assert "so subscription sub_1 was not deleted" in shown.text
+
+
+async def test_the_overview_carries_its_history_and_current_tables(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.get("/ui/")
+    assert answer.status_code == 200
+    assert 'id="pulse-history"' in answer.text
+    assert '"events_per_s": 2.5' in answer.text
+    assert 'data-source="orders"' in answer.text
