@@ -18,48 +18,37 @@ from __future__ import annotations
 import logging
 
 from pipeline.autoscale.policy import Reading
-from pipeline.errors import BrokerUnavailable
-from pipeline.kafka.admin import LagProbe, Reads
+from pipeline.kafka.admin import LagReader, Reads
 from pipeline.settings import KafkaSettings
 from pipeline.topics import Topics
 
 log = logging.getLogger(__name__)
 
 
+def starter_reads(topics: Topics) -> Reads:
+    """The starter's group and the event topics it follows (see the module docstring)."""
+    return Reads(topics.starter_group, prefix=topics.events_prefix)
+
+
 def worker_groups(topics: Topics) -> list[Reads]:
     """The worker's consumer groups and what each reads (see the module docstring)."""
-    return [Reads(topics.starter_group, prefix=topics.events_prefix),
+    return [starter_reads(topics),
             Reads(topics.executor_group, (topics.invocations,)),
             Reads(topics.callbacks_group, (topics.results,))]
 
 
 class WorkerLag:
-    """Reads the lag with one ``LagProbe``, made at the first reading and made anew after a
-    failed one (its connections may be what failed). ``read`` raises ``BrokerUnavailable``."""
+    """The worker's lag, through one ``LagReader``. ``read`` raises ``BrokerUnavailable``."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
-        self._kafka = kafka
         self._topics = Topics(kafka)
         self.groups = worker_groups(self._topics)
-        self._probe: LagProbe | None = None
+        self._lag = LagReader(kafka, self.groups)
 
     async def read(self) -> Reading:
-        try:
-            if self._probe is None:
-                probe = LagProbe(self._kafka, self.groups)
-                self._probe = probe
-                await probe.start()
-            lag = await self._probe.read()
-        except BrokerUnavailable:
-            await self.close()
-            raise
-        log.debug("lag by group: %s", dict(lag.by_group))
+        lag = await self._lag.read()
+        log.debug("lag by group: %s", lag.by_group)
         return Reading(lag.total, lag.partitions.get(self._topics.invocations))
 
     async def close(self) -> None:
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            try:
-                await probe.stop()
-            except Exception as exc:  # closing what failed: nothing more to do about it
-                log.debug("stopping the lag probe: %r", exc)
+        await self._lag.close()

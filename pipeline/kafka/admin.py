@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -166,11 +166,17 @@ class Reads:
 
 @dataclass(frozen=True, slots=True)
 class Lag:
-    """Records written and not yet committed, per consumer group, and the partition count
-    of every topic counted."""
+    """Records written and not yet committed, per consumer group and per topic it reads;
+    the partition count of every topic counted; and the records ever written to each topic
+    counted or asked for (its end offsets, summed over its partitions)."""
 
-    by_group: Mapping[str, int]
+    by_topic: Mapping[str, Mapping[str, int]]  # group -> topic -> lag
     partitions: Mapping[str, int]
+    ends: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def by_group(self) -> dict[str, int]:
+        return {group: sum(topics.values()) for group, topics in self.by_topic.items()}
 
     @property
     def total(self) -> int:
@@ -182,11 +188,15 @@ class LagProbe(_Probe):
     offset the group committed in it. A partition the group never committed in counts from
     its log start, where a member of the group would begin (``auto_offset_reset`` is
     earliest); a committed offset the log has since deleted past counts from the log start
-    too. One admin client and one consumer for all the groups, kept between readings."""
+    too. One admin client and one consumer for all the groups, kept between readings.
+    ``ends_under``: the end offsets of every topic whose name starts with it are read too,
+    whether a group reads it or not (the event topics of sources nobody subscribes to)."""
 
-    def __init__(self, kafka: KafkaSettings, reads: Sequence[Reads]) -> None:
+    def __init__(self, kafka: KafkaSettings, reads: Sequence[Reads],
+                 ends_under: str | None = None) -> None:
         super().__init__(kafka)
         self._reads = tuple(reads)
+        self._ends_under = ends_under
 
     async def read(self) -> Lag:
         with broker_errors("reading the consumer lag"):
@@ -200,19 +210,26 @@ class LagProbe(_Probe):
         committed = {r.group: await self._committed(r.group) for r in self._reads}
         counted = {r.group: sorted(_topics_of(r, partitions, committed[r.group]))
                    for r in self._reads}
-        tps = sorted({TopicPartition(topic, p) for topics in counted.values()
-                      for topic in topics for p in partitions[topic]})
+        measured = {topic for topics in counted.values() for topic in topics}
+        if self._ends_under is not None:
+            measured |= {topic for topic in partitions if topic.startswith(self._ends_under)}
+        tps = sorted(TopicPartition(topic, p) for topic in measured for p in partitions[topic])
         starts = await self._reader.beginning_offsets(tps) if tps else {}
         ends = await self._reader.end_offsets(tps) if tps else {}
-        by_group: dict[str, int] = {}
+        by_topic: dict[str, dict[str, int]] = {}
         for group, topics in counted.items():
             done = {tp: meta.offset for tp, meta in committed[group].items()
                     if meta is not None and meta.offset >= 0}
-            by_group[group] = sum(
-                max(0, ends[tp] - max(done.get(tp, starts[tp]), starts[tp]))
-                for tp in tps if tp.topic in topics)
-        return Lag(by_group, {topic: len(partitions[topic])
-                              for topics in counted.values() for topic in topics})
+            by_topic[group] = {topic: 0 for topic in topics}
+            for tp in tps:
+                if tp.topic in by_topic[group]:
+                    by_topic[group][tp.topic] += max(
+                        0, ends[tp] - max(done.get(tp, starts[tp]), starts[tp]))
+        written: dict[str, int] = dict.fromkeys(measured, 0)
+        for tp in tps:
+            written[tp.topic] += ends[tp]
+        return Lag(by_topic, {topic: len(partitions[topic])
+                              for topics in counted.values() for topic in topics}, written)
 
     async def _committed(self, group: str) -> dict[TopicPartition, Any]:
         """Every offset ``group`` committed. A group's coordinator takes a moment to be
@@ -222,6 +239,37 @@ class LagProbe(_Probe):
             with attempt:
                 return dict(await self._admin.list_consumer_group_offsets(group))
         raise AssertionError("unreachable: AsyncRetrying returns or raises")
+
+
+class LagReader:
+    """Reads the lag with one ``LagProbe``, made at the first reading and made anew after a
+    failed one (its connections may be what failed). ``read`` raises ``BrokerUnavailable``."""
+
+    def __init__(self, kafka: KafkaSettings, reads: Sequence[Reads],
+                 ends_under: str | None = None) -> None:
+        self._kafka = kafka
+        self.reads = tuple(reads)
+        self._ends_under = ends_under
+        self._probe: LagProbe | None = None
+
+    async def read(self) -> Lag:
+        try:
+            if self._probe is None:
+                probe = LagProbe(self._kafka, self.reads, self._ends_under)
+                self._probe = probe
+                await probe.start()
+            return await self._probe.read()
+        except BrokerUnavailable:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                await probe.stop()
+            except Exception as exc:  # closing what failed: nothing more to do about it
+                log.debug("stopping the lag probe: %r", exc)
 
 
 def _retriable(exc: BaseException) -> bool:

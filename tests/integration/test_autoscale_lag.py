@@ -76,13 +76,17 @@ async def test_the_lag_is_what_the_worker_groups_have_not_committed(
     finally:
         await lag.close()
 
-    probe = LagProbe(settings, worker_groups(topics))
+    probe = LagProbe(settings, worker_groups(topics), ends_under=topics.events_prefix)
     await probe.start()
     try:
         found = await probe.read()
     finally:
         await probe.stop()
     assert dict(found.by_group) == {starter: 4, executor: 0, callbacks: 5}
+    assert found.by_topic[starter] == {followed.name: 4}  # per topic, what the metrics show
+    # what was ever written: every topic counted, and every event topic, followed or not
+    assert dict(found.ends) == {topics.invocations: 16, topics.results: 5, followed.name: 7,
+                                unfollowed.name: 9}
     assert (starter, executor, callbacks) == (f"{topics.prefix}-starter",
                                               f"{topics.prefix}-executor",
                                               f"{topics.prefix}-callbacks")
