@@ -34,18 +34,23 @@
     const element = document.getElementById(chart.id);
     if (!element) return;
     const keys = keysOf(chart.group);
+    const data = dataOf(chart, keys);
+    // how many samples have a value to draw: for a reader (and a test) to wait on
+    element.dataset.points = data[0].filter((_, i) => data.slice(1).some((y) => y[i] !== null))
+      .length;
     const old = drawn.get(chart.id);
     if (old && old.keys.join("\n") === keys.join("\n")) {
-      old.plot.setData(dataOf(chart, keys));
+      old.plot.setData(data);
       return;
     }
     if (old) old.plot.destroy();
     const series = keys.map((key, i) => ({ label: key, stroke: COLORS[i % COLORS.length],
-                                           width: 2, points: { show: false } }));
+                                           width: 2 }));
     const options = { width: element.clientWidth || 400, height: 200,
-                      series: [{}, ...series], scales: { x: { time: true } },
+                      series: [{}, ...series],
+                      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
                       axes: [{}, { size: 60 }] };
-    drawn.set(chart.id, { keys, plot: new uPlot(options, dataOf(chart, keys), element) });
+    drawn.set(chart.id, { keys, plot: new uPlot(options, data, element) });
   }
 
   function add(sample) {
