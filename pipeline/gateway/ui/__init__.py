@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pipeline.gateway.ui import docs, functions, login, overview, sources, web
+from pipeline.gateway.ui import (
+    deadletters,
+    docs,
+    functions,
+    invocations,
+    login,
+    overview,
+    replays,
+    sources,
+    web,
+)
 
 
 def install(app: FastAPI) -> None:
     web.install(app)
-    for module in (login, overview, functions, sources, docs):
+    for module in (login, overview, functions, sources, docs, invocations, deadletters,
+                   replays):
         app.include_router(module.router)

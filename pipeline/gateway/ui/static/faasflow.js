@@ -15,6 +15,15 @@ function localTimes(root) {
 document.addEventListener("DOMContentLoaded", () => localTimes(document));
 document.addEventListener("htmx:load", (e) => localTimes(e.target));
 
+// A refused form is answered with its message and the status the API would give (422,
+// 404, 503): swap it in like any answer (htmx leaves 4xx and 5xx out by default).
+document.addEventListener("htmx:beforeSwap", (e) => {
+  if (e.detail.xhr.status >= 400 && e.detail.xhr.status !== 401) {
+    e.detail.shouldSwap = true;
+    e.detail.isError = false;
+  }
+});
+
 // A plain form with data-confirm asks before it is sent (hx-confirm does so for htmx's).
 document.addEventListener("submit", (e) => {
   const question = e.target.dataset && e.target.dataset.confirm;
