@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 from pipeline.batches import outcomes
 from pipeline.cli.processes import Lock
 from pipeline.errors import BrokerUnavailable, NotFound
-from pipeline.index import queries
+from pipeline.index import queries, tally
 from pipeline.index.rows import Page, Query, ReplaySummary, Row
 from pipeline.index.store import IndexStore, connect
 from pipeline.index.tail import Tail
+from pipeline.index.tally import Tally
 from pipeline.kafka.fetch import Fetcher
 from pipeline.kafka.stored import Entry, StoredView
 from pipeline.records import Position, Result, strict_loads
@@ -226,6 +227,11 @@ class ResultsIndex:
         """Invocations by function (``queries.counts_by_function``)."""
         return await asyncio.get_running_loop().run_in_executor(
             self._pages, queries.counts_by_function, self._pages_db)
+
+    async def tally(self) -> Tally:
+        """The totals of the Results that ended, by function (``pipeline.index.tally``)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pages, tally.read, self._pages_db)
 
     # rows
 

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.index import tally
 from pipeline.index.rows import Row
 from pipeline.kafka.stored import Entry
 from pipeline.records import Position, Result, strict_loads
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: the totals of pipeline.index.tally
 COLUMNS = ("id", "event_id", "source", "function", "status", "attempt", "replay_id", "shadow",
            "failure", "error", "queued_at", "started_at", "finished_at", "duration_s",
            "cold_start", "output_sha256", "output_size", "event_partition", "event_offset",
@@ -48,6 +49,7 @@ CREATE INDEX invocations_by_event ON invocations (event_id, function);
 CREATE INDEX invocations_by_replay ON invocations (replay_id, queued_at, id);
 CREATE TABLE callbacks (invocation_id TEXT NOT NULL, target_id TEXT NOT NULL,
                         value TEXT NOT NULL, PRIMARY KEY (invocation_id, target_id));
+{tally.SCHEMA}
 INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 UPSERT = (f"INSERT OR REPLACE INTO invocations ({QUOTED}) "
@@ -128,8 +130,10 @@ class IndexStore:
     def clear(self, topic: str) -> None:
         with self._transaction():
             self._db.execute("DELETE FROM offsets WHERE topic = ?", (topic,))
-            self._db.execute("DELETE FROM invocations" if topic == self.results
-                             else "DELETE FROM callbacks")
+            tables = ("invocations", "finals", "durations") if topic == self.results else (
+                "callbacks",)
+            for table in tables:
+                self._db.execute(f"DELETE FROM {table}")
 
     def apply(self, topic: str, partition: int, entries: Sequence[Entry]) -> int:
         """Apply a batch of ``topic[partition]`` and store the next offset, in one
@@ -156,15 +160,19 @@ class IndexStore:
 
     def _statements(self, topic: str, at: Position, key: bytes | None,
                     value: bytes | None) -> list[tuple[str, tuple[object, ...]]]:
-        """What applying one record takes (a batch's Result: a row per event as well):
-        decoding happens here, nothing is written."""
+        """What applying one record takes (a batch's Result: a row per event as well, and
+        the totals of ``tally`` when it ended): decoding happens here, nothing is written."""
         if key is None:
             raise ValueError("a record without a key")
         if topic == self.results:
             if value is None:
                 return [("DELETE FROM invocations WHERE id = ?", (key.decode(),))]
             result = Result.from_dict(strict_loads(value))
-            return [(UPSERT, to_columns(row)) for row in Row.each_of(result, at)]
+            rows = Row.each_of(result, at)
+            before = self._db.execute("SELECT status FROM invocations WHERE id = ?",
+                                      (rows[0].invocation_id,)).fetchone()
+            return [*tally.counted(before[0] if before else None, rows[0]),
+                    *((UPSERT, to_columns(row)) for row in rows)]
         invocation, _, target = key.decode().partition("/")
         if value is None:
             return [("DELETE FROM callbacks WHERE invocation_id = ? AND target_id = ?",
