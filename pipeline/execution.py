@@ -12,6 +12,7 @@ from dataclasses import replace
 from pipeline.batches.outcomes import settle
 from pipeline.calls import watchdog_env
 from pipeline.ids import invocation_id
+from pipeline.observability.logs import invocation_ids, log_context
 from pipeline.records import Event, Failure, Invocation, Position, Result, Status, utc_now
 from pipeline.registry import Registry
 from pipeline.runtime.base import Runner, RunRequest
@@ -100,15 +101,15 @@ async def execute(invocation: Invocation, function: FunctionSpec, runner: Runner
     the invocation did not run, and the caller decides when to try again."""
     env = {**function.env, **event_env(invocation.event),
            "FAASFLOW_INVOCATION_ID": invocation.id, "FAASFLOW_FUNCTION": function.name}
-    outcome = await runner.run(
-        RunRequest(function=function, invocation_id=invocation.id,
-                   payload=invocation.event.data, env=env,
-                   content_type=invocation.event.datacontenttype)
-    )
-    log.debug(  # the Result says it all, in the log that keeps it
-        "invocation %s of %s for event %s: %s in %.3fs",
-        invocation.id, function.name, invocation.event.id, outcome.status, outcome.duration_s,
-    )
+    with log_context(**invocation_ids(invocation)):
+        outcome = await runner.run(
+            RunRequest(function=function, invocation_id=invocation.id,
+                       payload=invocation.event.data, env=env,
+                       content_type=invocation.event.datacontenttype)
+        )
+        log.debug(  # the Result says it all, in the log that keeps it
+            "invocation %s of %s for event %s: %s in %.3fs", invocation.id, function.name,
+            invocation.event.id, outcome.status, outcome.duration_s)
     return settle(replace(
         pending(invocation),
         status=outcome.status,

@@ -46,6 +46,7 @@ from pipeline.budget import cut_error
 from pipeline.deadletters import DeadLetter, Reason
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge, RuntimeUnavailable, Superseded
 from pipeline.execution import execute, failed, running
+from pipeline.observability.logs import invocation_ids, log_context
 from pipeline.records import Attempt, Failure, Invocation, Result, Status, utc_now
 from pipeline.runtime.base import Runner
 from pipeline.specs import FunctionSpec
@@ -192,8 +193,9 @@ class Executor:
 
     async def _handle_in_turn(self, invocation: Invocation, turn: Turn) -> Handled:
         """After the invocations before it that share a key (``batches.ordering``)."""
-        await turn.ready()
-        return await self._handle(invocation)
+        with log_context(**invocation_ids(invocation)):
+            await turn.ready()
+            return await self._handle(invocation)
 
     async def _handle(self, invocation: Invocation) -> Handled:
         if self._finals.is_final(invocation.id, invocation.redrive):

@@ -29,6 +29,7 @@ from pipeline.budget import SizeBudget
 from pipeline.errors import BrokerUnavailable, InvalidRequest, VerificationFailed
 from pipeline.ids import delivery_event_id, new_event_id
 from pipeline.kafka import Written
+from pipeline.observability.logs import log_context
 from pipeline.records import Event, dumps, strict_loads
 from pipeline.registry import Registry, stamp
 from pipeline.specs import Webhook
@@ -142,11 +143,12 @@ class WebhookReceiver:
         return named
 
     async def _publish(self, event: Event) -> None:
-        event = stamp(event, self._registry_position())
-        await self._publisher.publish(self._topics.events(event.source), event.id,
-                                      self._budget.encode_event(event))
-        log.info("webhook %s: event %s published to source %s",
-                 event.extensions.get("faasflowwebhook"), event.id, event.source)
+        with log_context(event_id=event.id, source=event.source):
+            event = stamp(event, self._registry_position())
+            await self._publisher.publish(self._topics.events(event.source), event.id,
+                                          self._budget.encode_event(event))
+            log.info("webhook %s: event %s published to source %s",
+                     event.extensions.get("faasflowwebhook"), event.id, event.source)
 
     async def _publish_delivery(self, key: str, event: Event) -> None:
         await self._publish(event)

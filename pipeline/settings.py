@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -168,6 +169,26 @@ class AutoscaleSettings(BaseModel):
         return self
 
 
+class MetricsSettings(BaseModel):
+    """``/metrics`` and the dashboard's live charts (``pipeline.observability``).
+
+    ``/metrics`` asks for the management token (``Authorization: Bearer <token>``, or Basic
+    as ``admin:<token>``) unless ``FAASFLOW_METRICS_PUBLIC=true`` opens it: for a Prometheus
+    that cannot send credentials, on a network where the figures may be read by anyone who
+    reaches the gateway (function and source names, counts, no payloads)."""
+
+    public: bool = Field(default=False, description="serve /metrics without the token")
+    interval_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="how often each gateway process reads the cluster-wide figures (Kafka "
+                    "offsets and lag, the results index, the Docker Engine): /metrics answers "
+                    "from the last reading, and the dashboard's pulse samples at this pace")
+    history_s: float = Field(
+        default=300.0, gt=0, le=3600,
+        description="how far back the pulse keeps its samples, and the window of its "
+                    "duration percentiles")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FAASFLOW_",
@@ -183,6 +204,12 @@ class Settings(BaseSettings):
                                   "directory. A stack points it at its Docker secrets")
     cache_dir: Path = Field(default_factory=lambda: xdg("XDG_CACHE_HOME", ".cache"))
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json: one JSON object a line (time, level, logger, "
+                                  "message, and the ids of the invocation or event it is "
+                                  "about); text: for people; unset: json unless the log goes "
+                                  "to a terminal (the processes faasflow up starts write "
+                                  "JSON to their log files, a command run by hand text)")
     max_payload_bytes: int = Field(
         default=DEFAULT_BUDGET.payload, ge=1024, le=64 * 1024 * 1024,
         description="the one size limit: request bodies and event data; every Kafka limit "
@@ -194,6 +221,7 @@ class Settings(BaseSettings):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _derive_kafka_limits(self) -> Settings:

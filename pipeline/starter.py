@@ -27,6 +27,7 @@ from pipeline.errors import PayloadTooLarge
 from pipeline.execution import failed, plan_invocations
 from pipeline.executor import ResultLog, durably
 from pipeline.finals import RecentFinals
+from pipeline.observability.logs import log_context
 from pipeline.records import Event, Failure, Invocation, Position, dumps
 from pipeline.registry import Registry
 from pipeline.replays.encoding import Queue, invocation_record, pending_record
@@ -48,12 +49,13 @@ class Starter:
     async def start(self, event: Event, source: str, origin: Origin) -> int:
         """Queue ``event``'s invocations, and wait until the batches it joined are queued;
         returns how many invocations were queued or joined."""
-        batched = assembly.subscribed(event, self._registry, source)
-        queued = await self._start_each(event, source, origin)
-        if batched:
-            pending = Pending(event, origin, dumps(event.to_dict()))
-            joins = [self._batcher.add(s, source, pending) for s in batched]
-            await (joins[0] if len(joins) == 1 else asyncio.gather(*joins))
+        with log_context(event_id=event.id, source=source):
+            batched = assembly.subscribed(event, self._registry, source)
+            queued = await self._start_each(event, source, origin)
+            if batched:
+                pending = Pending(event, origin, dumps(event.to_dict()))
+                joins = [self._batcher.add(s, source, pending) for s in batched]
+                await (joins[0] if len(joins) == 1 else asyncio.gather(*joins))
         return queued + len(batched)
 
     async def close(self) -> None:

@@ -50,6 +50,7 @@ from pipeline.callbacks.sender import Sender
 from pipeline.callbacks.signing import message_id, signed_headers
 from pipeline.executor import durably
 from pipeline.finals import CALLBACK_HEADER, FINAL, FUNCTION_HEADER, STATUS_HEADER
+from pipeline.observability.logs import log_context
 from pipeline.records import Result, dumps, utc_now
 from pipeline.settings import CallbackSettings
 from pipeline.specs import Sink
@@ -142,11 +143,13 @@ class Dispatcher:
         wanted = targets(result, self._sinks())
         if not wanted:
             return
-        # what other workers settled before this Result came again
-        await durably("reading the callbacks topic", self._sync)
-        body = dumps(result.to_dict())
-        await asyncio.gather(*(self._once(result.invocation_id, target, body)
-                               for target in wanted))
+        with log_context(invocation_id=result.invocation_id, event_id=result.event_id,
+                         function=result.function, source=result.source):
+            # what other workers settled before this Result came again
+            await durably("reading the callbacks topic", self._sync)
+            body = dumps(result.to_dict())
+            await asyncio.gather(*(self._once(result.invocation_id, target, body)
+                                   for target in wanted))
 
     async def _once(self, invocation_id: str, target: Target, body: bytes) -> None:
         """One delivery per (invocation, target) at a time: a Result read twice (written

@@ -67,12 +67,10 @@ app.command("logs")(logs)
 
 
 def configure_logging(settings: Settings) -> None:
-    import logging
+    """JSON lines or text (``FAASFLOW_LOG_FORMAT``), see ``pipeline.observability.logs``."""
+    from pipeline.observability.logs import configure
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -297,10 +295,13 @@ def worker() -> None:
     uvloop.install()  # Faust's consumer thread makes its loop after this: uvloop too
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    configure_logging(settings)
     the_worker = Worker(settings)
     loop.run_until_complete(the_worker.prepare())
+    # Logging is ours (override_logging), and no banner on stdout (quiet): the log is
+    # JSON lines, or text in our format, not Faust's.
     faust_worker = FaustWorker(the_worker.app, loop=loop, loglevel=settings.log_level.lower(),
-                               redirect_stdouts=False)
+                               redirect_stdouts=False, override_logging=False, quiet=True)
     # No terminal spinner: at level WARNING and above Faust runs one, and for it sets the
     # root logger to DEBUG, so every debug call of Faust and aiokafka built a record (8%
     # of a Faust agent's time, bench/peers.py); it also wrote escape codes into the log.

@@ -364,8 +364,8 @@ class Supervisor:
 
 def serve(settings: Settings, children: Sequence[Component], on_ready: OnReady | None = None,
           policy: RestartPolicy | None = None) -> None:
-    """Run a supervisor in this process until SIGTERM or SIGINT."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per health probe
+    """Run a supervisor in this process until SIGTERM or SIGINT (its health probes' lines
+    are quiet: ``pipeline.observability.logs``)."""
 
     async def main() -> None:
         supervisor = Supervisor(settings, children, policy)

@@ -20,6 +20,7 @@ from pipeline.errors import PermanentError, RetryableError
 from pipeline.finals import RecentFinals
 from pipeline.kafka import CompactedView, Publisher, Record
 from pipeline.kafka.ranges import read_ranges
+from pipeline.observability.logs import log_context
 from pipeline.registry import Registry
 from pipeline.replays.ranges import Ranges
 from pipeline.replays.records import Progress, ReplayRequest, Replays, encode, progress_key
@@ -109,8 +110,9 @@ class WorkerReplays:
                 del self._running[ident]
         for ident, request in wanted.items():
             if ident not in self._running:
-                self._running[ident] = asyncio.create_task(self._run(request),
-                                                           name=f"replay:{ident}")
+                with log_context(replay_id=ident, source=request.source):  # the task's lines
+                    self._running[ident] = asyncio.create_task(self._run(request),
+                                                               name=f"replay:{ident}")
 
     def _stopping(self, replay_id: str) -> Callable[[], bool]:
         def stopping() -> bool:
