@@ -24,6 +24,7 @@ from pipeline.gateway.schemas import NAME, FunctionIn
 from pipeline.gateway.ui import forms
 from pipeline.gateway.ui.web import SignedIn, page
 from pipeline.index import Query, Row
+from pipeline.runtime.runtimes import Runtimes
 from pipeline.specs import FunctionSpec, Language, Mode
 
 router = APIRouter(prefix="/ui/functions", include_in_schema=False)
@@ -66,7 +67,8 @@ async def _timings(control: ControlPlane, name: str) -> tuple[list[Row], float |
 
 
 def _warm(request: Request) -> dict[str, tuple[int, int]]:
-    return request.app.state.runtimes.warm.containers()  # type: ignore[no-any-return]
+    runtimes: Runtimes = request.app.state.runtimes
+    return runtimes.warm.containers()
 
 
 async def _listing(request: Request, status: int = 200, refusal: forms.Refusal | None = None,
