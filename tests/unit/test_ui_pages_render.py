@@ -157,3 +157,17 @@ async def test_the_overview_carries_its_history_and_current_tables(
     assert 'id="pulse-history"' in answer.text
     assert '"events_per_s": 2.5' in answer.text
     assert 'data-source="orders"' in answer.text
+
+
+async def test_a_poll_without_a_session_is_sent_to_sign_in(
+        broker_down: httpx.AsyncClient) -> None:
+    """The function page's table refresh and the overview's stream, signed out: htmx
+    follows ``HX-Redirect``; an EventSource just gets its 401."""
+    broker_down.cookies.clear()
+    polled = await broker_down.get("/ui/functions/resize/invocations",
+                                   headers={"HX-Request": "true"})
+    assert polled.status_code == 401
+    assert polled.headers["HX-Redirect"] == "/ui/login"
+    streamed = await broker_down.get("/ui/overview/stream",
+                                     headers={"Accept": "text/event-stream"})
+    assert streamed.status_code == 401
