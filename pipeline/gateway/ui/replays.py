@@ -29,6 +29,7 @@ router = APIRouter(prefix="/ui/replays", include_in_schema=False)
 
 FIELDS = ("source", "from", "to", "function", "filter", "compare_with")
 START = {"from": "earliest", "to": "latest"}
+SHADE = {"running": "running", "done": "ok", "failed": "failed", "cancelled": "pending"}
 
 
 def _replays(request: Request) -> ReplayService:
@@ -93,7 +94,8 @@ def side_by_side(comparison: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 async def _listing(request: Request, status: int = 200, form: Mapping[str, Any] | None = None,
                    refusal: forms.Refusal | None = None) -> Response:
     return page(request, "replays.html", status, section="replays", title="Replays",
-                replays=_replays(request).list(), form=form or START, refusal=refusal)
+                replays=_replays(request).list(), form=form or START, refusal=refusal,
+                shade=SHADE)
 
 
 @router.get("", name="ui_replays")
@@ -123,7 +125,7 @@ async def _described(request: Request, replay_id: str, template: str) -> Respons
                     title="Replay", replay_id=replay_id, refusal=refusal)
     return page(request, template, section="replays", title=f"Replay {replay_id}",
                 replay=replay, percent=percent(replay["progress"]), settled=settled(replay),
-                examples=side_by_side(replay.get("comparison")))
+                examples=side_by_side(replay.get("comparison")), shade=SHADE)
 
 
 @router.get("/{replay_id}", name="ui_replay")
