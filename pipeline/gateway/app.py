@@ -33,6 +33,7 @@ from pipeline.gateway.routes import (
     index,
     invocations,
     invoke,
+    metrics,
     replays,
     secrets,
     sinks,
@@ -43,6 +44,7 @@ from pipeline.gateway.routes import (
 )
 from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, wait_for_broker
+from pipeline.observability.service import observe
 from pipeline.receiver import Deliveries, WebhookReceiver
 from pipeline.registry import Registry
 from pipeline.replays.records import Replays
@@ -99,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.receiver = WebhookReceiver(
                 topics, publisher, registry, deliveries, settings.budget,
                 registry_position=lambda: registry_view.position(0))
+            app.state.pulse = await observe(stack, settings, app.state.metrics.registry, results,
+                                            runtimes.warm, replay_log)  # /metrics, dashboard
             log.info("gateway ready: %d functions, %d webhooks, %d subscriptions",
                      len(registry.functions), len(registry.webhooks), len(registry.subscriptions))
             collector.settle()
@@ -124,8 +128,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openwhisk.router)  # Apache OpenWhisk's /api/v1/namespaces/ API
     app.include_router(openfaas.router)  # OpenFaaS's /system/ API (its invoke routes above)
     app.include_router(fn.router)  # the Fn Project's /v2/ and /v1/apps APIs, /invoke, /t, /r
+    app.include_router(metrics.router(public=settings.metrics.public))  # credentials, or not
     ui.install(app)  # the dashboard (/ui) and the API's page (/docs)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
-    app.add_middleware(ManagementAuth, token=app.state.token)  # outside BodyLimit: 401 first
+    app.add_middleware(ManagementAuth, token=app.state.token,  # outside BodyLimit: 401 first
+                       metrics_public=settings.metrics.public)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

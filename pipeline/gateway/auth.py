@@ -1,9 +1,10 @@
 """Credentials for the management API: a bearer token, or Basic auth as ``admin:<token>``
 (the form OpenFaaS's and OpenWhisk's clients send).
 
-``ManagementAuth`` checks them for every path under ``/v1/`` (and OpenFaaS's ``/system/``)
-before routing, so before anything reads or parses a body: an anonymous client gets 401
-whatever it sends. The routes declare the schemes (``BEARER``, ``BASIC``) only so that
+``ManagementAuth`` checks them for every path under ``/v1/`` (and OpenFaaS's ``/system/``),
+and for ``/metrics`` unless the settings open it (``FAASFLOW_METRICS_PUBLIC``), before
+routing, so before anything reads or parses a body: an anonymous client gets 401 whatever
+it sends. The routes declare the schemes (``BEARER``, ``BASIC``) only so that
 OpenAPI shows them.
 """
 
@@ -24,6 +25,7 @@ from pipeline.gateway.errors import error_response
 ADMIN_USER = "admin"
 MANAGEMENT_PREFIX = "/v1/"
 GUARDED_PREFIXES = (MANAGEMENT_PREFIX, "/system/")  # /system/: OpenFaaS's management API
+METRICS_PATH = "/metrics"
 
 
 def presented_token(authorization: str | None) -> str | None:
@@ -49,15 +51,20 @@ def check(expected: str | None, authorization: str | None) -> None:
 
 
 class ManagementAuth:
-    """Answers 401 to a request under ``/v1/`` or ``/system/`` without the management
-    token, unread."""
+    """Answers 401 to a request under ``/v1/`` or ``/system/``, or for ``/metrics`` unless
+    ``metrics_public``, without the management token, unread."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, *, metrics_public: bool = False) -> None:
         self.app = app
         self.token = token
+        self.metrics_public = metrics_public
+
+    def guards(self, path: str) -> bool:
+        return path.startswith(GUARDED_PREFIXES) or (
+            path == METRICS_PATH and not self.metrics_public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIXES):
+        if scope["type"] == "http" and self.guards(scope["path"]):
             try:
                 check(self.token, Headers(scope=scope).get("authorization"))
             except Unauthorized as exc:

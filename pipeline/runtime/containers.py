@@ -47,6 +47,7 @@ import logging
 import secrets
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -290,6 +291,16 @@ class Containers:
             raise StartFailed(f"its process exited with code {ended.exit_code} before it "
                               f"listened on FN_LISTENER"
                               + (" (out of memory)" if ended.oom_killed else ""))
+
+    def running(self) -> Counter[str]:
+        """The warm containers running on this socket root, by function: those of every
+        faasflow process of this node that shares it (its workers and gateway processes).
+        Blocks."""
+        sockets = str(self._root.open())
+        return Counter((found.get("Labels") or {}).get("faasflow.function", "")
+                       for found in self._engine.containers({"faasflow.mode": "warm",
+                                                             "faasflow.sockets": sockets})
+                       if found.get("State") == "running")
 
     def remove_orphans(self) -> None:
         """The warm containers of every dead instance on this socket root (labelled with its

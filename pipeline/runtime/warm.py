@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,18 @@ EXEC_CONTENT_TYPE = "application/octet-stream"  # an exec-mode command reads byt
 def share_of(total: int, sharers: int) -> int:
     """One of ``sharers`` processes' part of a bound, rounded up: never 0 of a non-zero."""
     return -(-total // sharers)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmCount:
+    """One function's warm containers on this node: ``busy`` (in a call, or starting) and
+    ``idle`` ones of this process's pool, and those running ``elsewhere``, for the node's
+    other faasflow processes (workers, other gateway processes), whose pools this process
+    cannot see into."""
+
+    busy: int
+    idle: int
+    elsewhere: int
 
 
 class WarmRunner:
@@ -102,6 +114,15 @@ class WarmRunner:
         what the dashboard shows (other processes keep pools of their own)."""
         return {name: (pool.size - pool.idle, pool.idle)
                 for name, (_, pool) in self._pools.items()}
+
+    async def census(self) -> dict[str, WarmCount]:
+        """Each function's warm containers on this node (``WarmCount``), counted through
+        the engine by their labels."""
+        running = await asyncio.to_thread(self._containers.running)
+        own = self.containers()
+        return {name: WarmCount(*own.get(name, (0, 0)),
+                                max(0, running[name] - sum(own.get(name, (0, 0)))))
+                for name in sorted(running.keys() | own.keys())}
 
     def follow(self, function: FunctionSpec | None, name: str) -> None:
         """A function was deployed (prewarm it) or deleted (``None``: drain its pool)."""

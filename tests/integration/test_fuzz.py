@@ -57,7 +57,7 @@ def fuzzed(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory) -> I
 def server_errors(platform: Platform) -> int:
     """5xx answers the gateway counted (its own metrics, not the fuzzer's view)."""
     total = 0.0
-    for line in platform.anonymous.get("/metrics").text.splitlines():
+    for line in platform.api.get("/metrics").text.splitlines():
         if line.startswith("faasflow_http_requests_total{") and 'status="5' in line:
             total += float(line.rsplit(" ", 1)[1])
     return int(total)

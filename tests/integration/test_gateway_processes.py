@@ -154,7 +154,7 @@ def _refusals_by_process(edge: Platform) -> dict[int, float]:
     return {pid: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.text.splitlines()
                      if line.startswith("faasflow_http_requests_total{")
                      and 'status="413"' in line)
-            for pid, metrics in by_process(edge, "/metrics").items()}
+            for pid, metrics in by_process(edge, "/metrics", AUTH).items()}
 
 
 def test_a_delivery_sent_again_to_each_process_is_one_event_and_one_invocation(

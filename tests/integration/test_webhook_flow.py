@@ -94,7 +94,8 @@ def test_management_answers_basic_auth_as_admin(platform: Platform) -> None:
 
 def test_metrics_and_openapi(platform: Platform, unique: str) -> None:
     platform.anonymous.get("/healthz")
-    metrics = platform.anonymous.get("/metrics")
+    assert platform.anonymous.get("/metrics").status_code == 401  # FAASFLOW_METRICS_PUBLIC
+    metrics = platform.api.get("/metrics")
     assert metrics.status_code == 200
     line = 'faasflow_http_requests_total{method="GET",route="/healthz",status="200"}'
     assert line in metrics.text

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from pipeline.errors import Unauthorized
+from pipeline.gateway.app import create_app
 from pipeline.gateway.auth import check, presented_token
+from pipeline.settings import GatewaySettings, MetricsSettings, Settings
 
 
 def basic(user_password: bytes) -> str:
@@ -63,3 +68,27 @@ def test_an_empty_credential_never_authenticates() -> None:
     # file) makes a bare "Authorization: Bearer" header pass.
     with pytest.raises(Unauthorized):
         check("", "Bearer")
+
+
+@pytest.mark.parametrize(
+    ("public", "header", "status"),
+    [(False, None, 401), (False, "Bearer s3cret-s3cret-s3cret", 200),
+     (False, basic(b"admin:s3cret-s3cret-s3cret"), 200), (False, "Bearer wrong", 401),
+     (True, None, 200)],
+)
+async def test_metrics_ask_for_the_token_unless_the_settings_open_them(
+    tmp_path: Path, public: bool, header: str | None, status: int
+) -> None:
+    app = create_app(Settings(state_dir=tmp_path, metrics=MetricsSettings(public=public),
+                              gateway=GatewaySettings(
+                                  auth_token=SecretStr("s3cret-s3cret-s3cret"))))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://gw") as client:
+        response = await client.get("/metrics", headers={"Authorization": header} if header
+                                    else {})
+
+    assert response.status_code == status
+    if status == 200:
+        assert "faasflow_http_requests_total" in response.text
+    else:
+        assert response.json()["error"]["code"] == "unauthorized"

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from pipeline.gateway.app import create_app
-from pipeline.settings import GatewaySettings, Settings
+from pipeline.settings import GatewaySettings, MetricsSettings, Settings
 
 TOKEN = "unit-test-token-0123"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -25,6 +25,7 @@ ANONYMOUS_OK = {  # a public function needs no credentials
     *((m, p) for m in INVOKE_METHODS for p in ("/t/{app}/{source}", "/r/{app}/{path}"))}
 # OpenFaaS's management API, OpenWhisk's API, Fn's v2 API (its v1 is under /v1/)
 GUARDED = ("/v1/", "/system/", "/api/v1/", "/v2/")
+GUARDED_PATHS = ("/metrics",)  # unless FAASFLOW_METRICS_PUBLIC opens it
 OPENWHISK = "/api/v1/"  # its errors are OpenWhisk's: {"error": "…", "code": "…"}, 400 for input
 MANAGEMENT = [{"bearer": []}, {"basic": []}]
 FN = ("/v2/", "/v1/apps", "/invoke/", "/t/", "/r/")  # its errors are Fn's: {"message": "…"}
@@ -70,7 +71,7 @@ def test_bearer_and_basic_are_declared(document: dict[str, Any]) -> None:
 
 def test_every_management_operation_requires_either_scheme(document: dict[str, Any]) -> None:
     for method, path, operation in operations(document):
-        if path.startswith(GUARDED):
+        if path.startswith(GUARDED) or path in GUARDED_PATHS:
             assert operation.get("security") == MANAGEMENT, (method, path)
         elif (method, path) in ANONYMOUS_OK:
             assert operation["security"] == [{}, *MANAGEMENT], (method, path)
@@ -168,6 +169,16 @@ def test_json_success_answers_have_real_schemas(document: dict[str, Any]) -> Non
 def test_metrics_are_documented_as_text(document: dict[str, Any]) -> None:
     content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["text/plain"]
+
+
+def test_metrics_opened_by_the_settings_declare_no_credentials(tmp_path: Path) -> None:
+    opened = create_app(Settings(state_dir=tmp_path, metrics=MetricsSettings(public=True),
+                                 gateway=GatewaySettings(auth_token=SecretStr(TOKEN))))
+
+    operation = opened.openapi()["paths"]["/metrics"]["get"]
+
+    assert "security" not in operation
+    assert "401" not in operation["responses"]
 
 
 async def test_a_405_allows_every_method_of_the_path(app: FastAPI) -> None:

@@ -3,9 +3,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from pipeline import __version__
 from pipeline.gateway.answers import Health, error
@@ -34,9 +33,3 @@ async def healthz(request: Request, control: Control) -> Any:
         "webhooks": len(control.registry.webhooks),
         "subscriptions": len(control.registry.subscriptions),
     }
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
