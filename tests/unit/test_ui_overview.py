@@ -5,53 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from pipeline.gateway.ui.overview import frame, stream, tables
+from pipeline.observability.pulse import FunctionPulse, Sample, SourcePulse
+
+SAMPLE = Sample(1000.0, {"orders": SourcePulse(2.5, 7)},
+                {"resize": FunctionPulse(2.0, 0.5, 0.25, 0.012, None)})
 
 
-@dataclass(frozen=True)
-class SourceNumbers:
-    events_per_s: float
-    lag: int | None
-
-
-@dataclass(frozen=True)
-class FunctionNumbers:
-    invocations_per_s: float
-    errors_per_s: float
-    error_rate: float
-    p50_s: float | None
-    p99_s: float | None
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float
-    sources: dict[str, SourceNumbers] = field(default_factory=dict)
-    functions: dict[str, FunctionNumbers] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-SAMPLE = Sample(1000.0, {"orders": SourceNumbers(2.5, 7)},
-                {"resize": FunctionNumbers(2.0, 0.5, 0.25, 0.012, None)})
-
-
-class FakePulse:
-    """A pulse whose samples the test hands over; it tells whether its follower ended."""
-
-    interval_s = 1.0
+class Samples:
+    """Samples the test hands over, as ``Pulse.follow`` gives them; it tells whether its
+    follower ended."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Sample] = asyncio.Queue()
         self.followers = 0
         self.closed = 0
-
-    def history(self) -> list[Sample]:
-        return []
 
     async def follow(self) -> AsyncIterator[Sample]:
         self.followers += 1
@@ -87,8 +56,8 @@ def test_the_tables_show_the_current_numbers() -> None:
 
 
 async def test_each_sample_is_a_chart_frame_then_a_tables_frame() -> None:
-    pulse, client = FakePulse(), Client()
-    frames = stream(pulse, client, heartbeat_s=5)
+    pulse, client = Samples(), Client()
+    frames = stream(pulse.follow, client, heartbeat_s=5)
     assert await anext(frames) == ": following\n\n"
     await pulse.queue.put(SAMPLE)
     chart = await asyncio.wait_for(anext(frames), 2)
@@ -100,8 +69,8 @@ async def test_each_sample_is_a_chart_frame_then_a_tables_frame() -> None:
 
 
 async def test_a_heartbeat_while_nothing_comes_then_the_end_once_the_client_is_gone() -> None:
-    pulse, client = FakePulse(), Client()
-    frames = stream(pulse, client, heartbeat_s=0.01)
+    pulse, client = Samples(), Client()
+    frames = stream(pulse.follow, client, heartbeat_s=0.01)
     await anext(frames)
     assert await asyncio.wait_for(anext(frames), 2) == ": heartbeat\n\n"
     client.gone = True
@@ -111,9 +80,7 @@ async def test_a_heartbeat_while_nothing_comes_then_the_end_once_the_client_is_g
 
 
 async def test_the_stream_ends_when_the_pulse_stops() -> None:
-    pulse, client = FakePulse(), Client()
-    pulse.follow = stopped  # type: ignore[method-assign]
-    assert [f async for f in stream(pulse, client, heartbeat_s=5)] == [": following\n\n"]
+    assert [f async for f in stream(stopped, Client(), heartbeat_s=5)] == [": following\n\n"]
 
 
 async def stopped() -> AsyncIterator[Sample]:
@@ -123,8 +90,8 @@ async def stopped() -> AsyncIterator[Sample]:
 
 async def test_a_stream_cancelled_mid_wait_gives_up_its_follower() -> None:
     """As Starlette does when it sees the disconnect first."""
-    pulse, client = FakePulse(), Client()
-    frames = stream(pulse, client, heartbeat_s=5)
+    pulse, client = Samples(), Client()
+    frames = stream(pulse.follow, client, heartbeat_s=5)
     await anext(frames)
     reading = asyncio.ensure_future(anext(frames))
     await asyncio.sleep(0.05)

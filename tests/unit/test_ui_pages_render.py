@@ -15,10 +15,11 @@ from pipeline import errors
 from pipeline.gateway import ui
 from pipeline.gateway.ui import session
 from pipeline.index import Page, Query
+from pipeline.observability.pulse import Sample
 from pipeline.registry import Registry, encode, record_key
 from pipeline.settings import Settings
 from pipeline.specs import FunctionSpec, Mode
-from tests.unit.test_ui_overview import SAMPLE, FakePulse
+from tests.unit.test_ui_overview import SAMPLE
 
 TOKEN = "unit-token"
 ORIGIN = "http://testserver"
@@ -60,6 +61,15 @@ class Control:
         return []
 
 
+class StillPulse:
+    """``Pulse`` as the pages read it: one sample taken."""
+
+    interval_s = 2.0
+
+    def history(self) -> list[Sample]:
+        return [SAMPLE]
+
+
 class Warm:
     def containers(self) -> dict[str, tuple[int, int]]:
         return {"resize": (1, 2)}
@@ -75,9 +85,7 @@ async def client(failure: errors.FaasflowError) -> AsyncIterator[httpx.AsyncClie
     app.state.token = TOKEN
     app.state.control = Control(failure)
     app.state.runtimes = Runtimes()
-    pulse = FakePulse()
-    pulse.history = lambda: [SAMPLE]  # type: ignore[method-assign]
-    app.state.pulse = pulse
+    app.state.pulse = StillPulse()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
                                  headers={"Origin": ORIGIN}, follow_redirects=True,
                                  cookies={session.COOKIE: session.session_value(TOKEN)}

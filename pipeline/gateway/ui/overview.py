@@ -15,39 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pipeline.gateway.ui.web import SignedIn, page, templates
+from pipeline.observability.pulse import Pulse, Sample
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 HEARTBEAT_S = 15.0  # under the idle timeouts of proxies and of browsers' EventSource
 
-
-class Sample(Protocol):
-    """One reading (``pipeline.observability.pulse.Sample``): ``sources`` of
-    ``SourcePulse``, ``functions`` of ``FunctionPulse``."""
-
-    @property
-    def at(self) -> float: ...
-    @property
-    def sources(self) -> Mapping[str, Any]: ...
-    @property
-    def functions(self) -> Mapping[str, Any]: ...
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-class Pulse(Protocol):
-    """What the overview needs of ``pipeline.observability.pulse.Pulse``."""
-
-    interval_s: float
-
-    def history(self) -> list[Any]: ...  # of Samples
-    def follow(self) -> AsyncIterator[Any]: ...  # each new Sample
+Follow = Callable[[], AsyncIterator[Sample]]  # ``Pulse.follow``
 
 
 class Client(Protocol):
@@ -64,12 +45,12 @@ def tables(sample: Sample | None) -> str:
     return templates.get_template("overview_tables.html").render(sample=sample)
 
 
-async def stream(pulse: Pulse, client: Client,
+async def stream(follow: Follow, client: Client,
                  heartbeat_s: float = HEARTBEAT_S) -> AsyncGenerator[str, None]:
     """The frames of each new sample until ``client`` is gone or the pulse stops; the
     follower is given up (its pending read cancelled, closed) however the stream ends."""
-    samples = pulse.follow()
-    pending: asyncio.Future[Any] | None = None
+    samples = follow()
+    pending: asyncio.Future[Sample] | None = None
     try:
         yield ": following\n\n"  # the headers go out now, not at the first sample
         while not await client.is_disconnected():
@@ -79,7 +60,7 @@ async def stream(pulse: Pulse, client: Client,
                 yield ": heartbeat\n\n"
                 continue
             try:
-                sample: Sample = pending.result()
+                sample = pending.result()
             except StopAsyncIteration:  # the pulse stopped: the gateway is shutting down
                 return
             finally:
@@ -117,5 +98,6 @@ async def overview(request: Request, _: SignedIn) -> Response:
 
 @router.get("/overview/stream", name="ui_overview_stream")
 async def overview_stream(request: Request, _: SignedIn) -> Response:
-    return StreamingResponse(stream(pulse_of(request), request), media_type="text/event-stream",
+    return StreamingResponse(stream(pulse_of(request).follow, request),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
