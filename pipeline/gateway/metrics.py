@@ -1,4 +1,5 @@
-"""Prometheus metrics of one gateway, in a registry of its own (nothing at import time)."""
+"""Prometheus metrics of one gateway process, in a registry of its own (nothing at import
+time); the lifespan registers the cluster-wide ones there too (``pipeline.observability``)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 One Python process serves HTTP on one core; on a machine with more, the gateway runs
 ``processes`` of them. Each is a whole gateway (its own producer, views, warm pools and
-metrics: ``/metrics`` is per process) that binds the port with ``SO_REUSEPORT`` once it has
-started: the kernel spreads new connections over those listening, so a process that dies
-or restarts takes no connection it cannot answer, and the others keep the port answering.
+HTTP metrics; ``/metrics``' cluster-wide figures, ``pipeline.observability``, are the same
+in every process) that binds the port with ``SO_REUSEPORT`` once it has started: the
+kernel spreads new connections over those listening, so a process that dies or restarts
+takes no connection it cannot answer, and the others keep the port answering.
 
 What they share, they share through Kafka (the registry, webhook deliveries) or through
 files: the results index has one writer, whichever process holds its lock

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +39,7 @@ from pipeline.topics import Topics
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+STALE_INTERVALS = 3
 
 
 class Index(Protocol):
@@ -65,13 +67,17 @@ class Timed(Generic[T]):
 
 
 class Part(Generic[T]):
-    """One kind of figure and its last two readings (see the module docstring)."""
+    """One kind of figure and its last two readings (see the module docstring). It is
+    ``up`` while its last attempt succeeded, within ``stale_after_s`` (a read that hangs,
+    before it times out, makes it stale)."""
 
     def __init__(self, name: str, read: Callable[[], Awaitable[T]],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 stale_after_s: float = math.inf) -> None:
         self.name = name
         self._read = read
         self._clock = clock
+        self._stale_after_s = stale_after_s
         self.latest: Timed[T] | None = None
         self.previous: Timed[T] | None = None
         self.failing: str | None = None  # why the last attempt failed
@@ -79,7 +85,8 @@ class Part(Generic[T]):
 
     @property
     def up(self) -> bool:
-        return self.latest is not None and self.failing is None
+        return (self.latest is not None and self.failing is None
+                and self._clock() - self.latest.at <= self._stale_after_s)
 
     def poke(self) -> asyncio.Task[None]:
         """A read of the part: the one under way, or a new one."""
@@ -167,21 +174,26 @@ class Figures:
     into ``parked``); ``of`` makes them from the gateway's adapters."""
 
     def __init__(self, streams: StreamSource, index: Index, warm: Warm, parked: ParkedLetters,
-                 letters: Followed, clock: Callable[[], float] = time.time) -> None:
+                 letters: Followed, stale_after_s: float = math.inf,
+                 clock: Callable[[], float] = time.time) -> None:
         self._source = streams
-        self.streams: Part[Streams] = Part("kafka", streams.read, clock)
-        self.tally: Part[Tally] = Part("index", index.tally, clock)
-        self.warm: Part[Mapping[str, WarmCount]] = Part("docker", warm.census, clock)
+        self.streams: Part[Streams] = Part("kafka", streams.read, clock, stale_after_s)
+        self.tally: Part[Tally] = Part("index", index.tally, clock, stale_after_s)
+        self.warm: Part[Mapping[str, WarmCount]] = Part("docker", warm.census, clock,
+                                                        stale_after_s)
         self.parts: tuple[Part[Any], ...] = (self.streams, self.tally, self.warm)
         self.parked = parked
         self.letters = letters
 
     @classmethod
     def of(cls, settings: Settings, index: Index, warm: Warm) -> Figures:
+        """Read every ``FAASFLOW_METRICS_INTERVAL_S``: a part not read for
+        ``STALE_INTERVALS`` of them is not up."""
         parked = ParkedLetters()
         return cls(EventStreams(settings.kafka), index, warm, parked,
                    CompactedView(settings.kafka, Topics(settings.kafka).deadletter,
-                                 parked.apply))
+                                 parked.apply),
+                   stale_after_s=STALE_INTERVALS * settings.metrics.interval_s)
 
     async def start(self, wait_s: float) -> None:
         """Follow the dead letters, and read every part once (waiting at most ``wait_s``)."""

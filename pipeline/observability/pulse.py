@@ -8,8 +8,9 @@ Rates are taken between a part's last two readings (``figures.Part``): events pe
 from the event topics' end offsets, invocations and errors per second from the index's
 totals of the Results that ended. Percentiles come from the totals' duration buckets over
 the window (``history_s``), interpolated within a bucket as Prometheus'
-``histogram_quantile`` does, so the dashboard and Grafana agree. A part that cannot be read
-(the broker down) shows no rate and no lag (``None``) until it can; the sampler goes on.
+``histogram_quantile`` does, so the dashboard and Grafana agree. A part that is not up (the
+broker down; ``figures.Part``) shows no rate and no lag (``None``) until it is; the sampler
+goes on.
 
 A follower has a small queue of its own: one that does not keep up loses the oldest samples
 it has not taken, and the sampler never waits for it.
@@ -31,7 +32,6 @@ from pipeline.observability.figures import Part, Streams, Timed
 log = logging.getLogger(__name__)
 
 FOLLOWER_BACKLOG = 8  # samples a follower may leave untaken before it loses the oldest
-STALE_INTERVALS = 3  # a part not read for this many intervals shows no rate
 NO_RUNS = FunctionTally()
 
 
@@ -191,13 +191,9 @@ class Pulse:
             self._tallies.append(latest)
         while len(self._tallies) > 1 and self._tallies[0].at < now - self.history_s:
             self._tallies.popleft()
-        return Sample(now, source_pulses(streams, self._fresh(streams, now)),
-                      function_pulses(tally, self._fresh(tally, now),
+        return Sample(now, source_pulses(streams, streams.up),
+                      function_pulses(tally, tally.up,
                                       self._tallies[0] if self._tallies else None))
-
-    def _fresh(self, part: Part[Any], now: float) -> bool:
-        return (part.up and part.latest is not None
-                and now - part.latest.at <= STALE_INTERVALS * self.interval_s)
 
 
 def _offer(queue: asyncio.Queue[Sample | None], item: Sample | None) -> None:

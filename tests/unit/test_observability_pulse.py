@@ -51,8 +51,8 @@ class Readings:
     def __init__(self, clock: Clock) -> None:
         self.events: Script[Streams] = Script(Streams({}, {}))
         self.runs: Script[Tally] = Script({})
-        self.streams = Part("kafka", self.events.read, clock)
-        self.tally = Part("index", self.runs.read, clock)
+        self.streams = Part("kafka", self.events.read, clock, stale_after_s=6.0)
+        self.tally = Part("index", self.runs.read, clock, stale_after_s=6.0)
 
     async def refresh(self, wait_s: float) -> None:
         await asyncio.wait([self.streams.poke(), self.tally.poke()], timeout=wait_s)
