@@ -24,6 +24,15 @@ document.addEventListener("htmx:beforeSwap", (e) => {
   }
 });
 
+// An htmx search leaves its empty inputs out (empty is the default, as for the API), so
+// the address it pushes reads as the search: /ui/invocations?status=failed.
+document.addEventListener("htmx:configRequest", (e) => {
+  if (e.detail.verb !== "get") return;
+  for (const [name, value] of [...e.detail.formData.entries()]) {
+    if (value === "") e.detail.formData.delete(name);
+  }
+});
+
 // A plain form with data-confirm asks before it is sent (hx-confirm does so for htmx's).
 document.addEventListener("submit", (e) => {
   const question = e.target.dataset && e.target.dataset.confirm;
