@@ -55,21 +55,19 @@ async def invocations(request: Request, _: SignedIn) -> Response:
     form = forms.body(request.query_params, FIELDS)
     rows: list[Row] = []
     next_cursor = refusal = None
-    status = 200
     try:
         found = await _control(request).results.page(InvocationQuery.model_validate(form)
                                                      .query())
         rows, next_cursor = found.rows, found.next_cursor
     except (ValidationError, FaasflowError) as exc:
         refusal = forms.refusal(exc)
-    if refusal is not None:
-        status = refusal.status
     partial = request.headers.get("hx-target") == "invocation-results"
     more = urlencode({**form, "cursor": next_cursor}) if next_cursor else None
     return page(request, "invocations_results.html" if partial else "invocations.html",
-                status, section="invocations", title="Invocations", form=form, rows=rows,
-                more=more, refusal=refusal, statuses=[s.value for s in Status],
-                tail=tail_url(form), live="cursor" not in form)
+                refusal.status if refusal else 200, section="invocations", title="Invocations",
+                form=form, rows=rows, more=more, refusal=refusal,
+                statuses=[s.value for s in Status], tail=tail_url(form),
+                live="cursor" not in form)
 
 
 @router.get("/tail", name="ui_invocations_tail")
