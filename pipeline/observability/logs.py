@@ -73,11 +73,13 @@ def formatter(form: Literal["json", "text"]) -> logging.Formatter:
 
 def configure(level: str, form: Literal["json", "text"] | None) -> None:
     """The root logger writes to stderr in ``form`` (unset: JSON unless stderr is a
-    terminal), at ``level``; the chatty libraries at WARNING unless ``level`` is DEBUG."""
+    terminal), at ``level``, Python's warnings too; the chatty libraries at WARNING unless
+    ``level`` is DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(form or ("text" if sys.stderr.isatty() else "json")))
     handler.addFilter(ContextIds())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.captureWarnings(True)  # a line of the log like the others, not raw stderr
     quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)

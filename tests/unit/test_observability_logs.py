@@ -98,7 +98,8 @@ def configured(form: str, level: str = "INFO") -> list[str]:
         "logging.getLogger('aiokafka.consumer').info('joined group')\n"
         "logging.getLogger('httpx').info('HTTP Request: GET http://runtime/health')\n"
         "logging.getLogger('aiokafka').warning('coordinator lost')\n"
-        "logging.getLogger('pipeline.worker').info('registry loaded')\n")
+        "logging.getLogger('pipeline.worker').info('registry loaded')\n"
+        "import warnings; warnings.warn('deprecated', UserWarning, stacklevel=1)\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, timeout=30)
     return run.stderr.splitlines()
@@ -106,11 +107,14 @@ def configured(form: str, level: str = "INFO") -> list[str]:
 
 def test_unset_is_json_off_a_terminal_and_libraries_say_only_warnings() -> None:
     found = [json.loads(line) for line in configured("unset")]
-    assert [(line["logger"], line["message"]) for line in found] == [
+    assert [(line["logger"], line["message"]) for line in found][:2] == [
         ("aiokafka", "coordinator lost"), ("pipeline.worker", "registry loaded")]
+    assert found[2]["logger"] == "py.warnings"
+    assert "UserWarning: deprecated" in found[2]["message"]
+    assert len(found) == 3
 
 
 def test_text_is_for_people_and_debug_shows_the_libraries_too() -> None:
-    found = configured("text", "DEBUG")
-    assert len(found) == 4
+    found = [line for line in configured("text", "DEBUG") if line]  # (a warning ends in \n)
+    assert len(found) == 5
     assert found[0].endswith(" INFO aiokafka.consumer: joined group")
