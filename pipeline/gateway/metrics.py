@@ -1,5 +1,8 @@
 """Prometheus metrics of one gateway process, in a registry of its own (nothing at import
-time); the lifespan registers the cluster-wide ones there too (``pipeline.observability``)."""
+time); the lifespan registers the cluster-wide ones there too (``pipeline.observability``).
+
+Requests are counted by route template, so webhook ingest is
+``faasflow_http_requests_total{route="/hooks/{ident}"}`` by status (202: published)."""
 
 from __future__ import annotations
 
