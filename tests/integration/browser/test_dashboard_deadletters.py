@@ -36,6 +36,9 @@ async def test_a_dead_letter_is_redriven_once_its_function_is_fixed(
 
     await asyncio.to_thread(dashboard.deploy, name, None, runtime="python", code=FIXED,
                             mode="warm")
+    checked = await asyncio.to_thread(dashboard.deliver, hook, b"order 2")  # fixed, surely?
+    (works,) = await asyncio.to_thread(dashboard.results, checked)
+    assert works["status"] == "succeeded"
     await letter.get_by_role("checkbox").check()
     await page.get_by_role("button", name="Redrive selected").click()
     outcome = page.locator("#redrive-outcome")
