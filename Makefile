@@ -2,7 +2,7 @@
 # (packages, Docker daemon, venv, Kafka jars, images; seconds when already done) first.
 VENV := .venv/bin
 
-.PHONY: setup up down test fuzz lint bench chaos stack stack-down stack-test
+.PHONY: setup up down test fuzz lint bench chaos stack stack-down stack-test screenshots
 
 setup:
 	bash compose/setup.sh
@@ -48,3 +48,11 @@ stack-down:
 # runs a slice of them.
 stack-test: setup
 	FAASFLOW_STACK_LOAD=full $(VENV)/pytest -q -s tests/stack
+
+# The README's two pictures of the dashboard, taken again by the browser tests that take them.
+SHOTS := tests/output/screenshots
+screenshots: setup
+	$(VENV)/pytest -q tests/integration/browser/test_dashboard_overview.py::test_deploy_subscribe_post_and_watch_it_live \
+		tests/integration/browser/test_dashboard_replays.py::test_a_shadow_replay_from_the_page_shows_its_differences_side_by_side
+	cp $(SHOTS)/test_deploy_subscribe_post_and_watch_it_live/04-overview.png tests/integration/browser/screenshots/overview.png
+	cp $(SHOTS)/test_a_shadow_replay_from_the_page_shows_its_differences_side_by_side/01-replay-comparison.png tests/integration/browser/screenshots/replay.png
