@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -94,15 +95,25 @@ def test_images() -> dict[str, str]:
     return tags
 
 
+@contextmanager
+def started(kafka: KafkaContainer, state_dir: Path, **env: str) -> Iterator[Platform]:
+    """A worker and a gateway of their own (topics of their own) on the shared broker, with
+    ``env`` added to their settings; stopped after, or when one fails to start."""
+    running = Platform(kafka.bootstrap, f"t{uuid.uuid4().hex[:10]}", free_port(), state_dir,
+                       **env)
+    try:
+        running.start_worker()
+        running.start_gateway()
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def platform(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Platform]:
     """A gateway and a worker of their own, on the shared broker."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    running = Platform(kafka.bootstrap, prefix, free_port(), tmp_path)
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

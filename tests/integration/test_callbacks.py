@@ -23,7 +23,7 @@ from pipeline.records import Result
 from pipeline.settings import KafkaSettings, Settings
 from pipeline.topics import Topics
 from tests.integration.callback_receiver import Receiver, receiving
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, free_port, started
 from tests.integration.platform import TOKEN, Platform
 from tests.integration.test_failure_paths import wait_for
 
@@ -34,16 +34,13 @@ pytestmark = pytest.mark.integration
 def reachable(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Platform]:
     """A platform allowed to call back to this machine (the receivers listen on 127.0.0.1),
     retrying fast and pausing a target after 3 failures for a minute."""
-    running = Platform(kafka.bootstrap, f"c{uuid.uuid4().hex[:10]}", free_port(), tmp_path,
-                       FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true",
-                       FAASFLOW_CALLBACKS_BACKOFF_S="0.2",
-                       FAASFLOW_CALLBACKS_MAX_BACKOFF_S="0.5",
-                       FAASFLOW_CALLBACKS_BREAKER_FAILURES="3",
-                       FAASFLOW_CALLBACKS_BREAKER_COOLDOWN_S="600")
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path,
+                 FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true",
+                 FAASFLOW_CALLBACKS_BACKOFF_S="0.2",
+                 FAASFLOW_CALLBACKS_MAX_BACKOFF_S="0.5",
+                 FAASFLOW_CALLBACKS_BREAKER_FAILURES="3",
+                 FAASFLOW_CALLBACKS_BREAKER_COOLDOWN_S="600") as running:
+        yield running
 
 
 def secret(platform: Platform) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, free_port, started
 from tests.integration.platform import Platform, wait_for
 
 MIB = 1024 * 1024
@@ -45,12 +44,8 @@ def output(result: dict[str, Any]) -> bytes:
 @pytest.fixture
 def roomy(kafka: KafkaContainer, tmp_path: Path) -> Iterator[Platform]:
     """A platform with the default size budget (1 MiB bodies), as users run it."""
-    running = Platform(kafka.bootstrap, f"r{uuid.uuid4().hex[:10]}", free_port(), tmp_path,
-                       FAASFLOW_MAX_PAYLOAD_BYTES=str(MIB))
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path, FAASFLOW_MAX_PAYLOAD_BYTES=str(MIB)) as running:
+        yield running
 
 
 def test_a_body_just_under_the_limit_flows_and_no_worker_dies(roomy: Platform,

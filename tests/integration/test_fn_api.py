@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, started
 from tests.integration.fn_support import build_fdk_images
 from tests.integration.platform import TOKEN, Platform
 
@@ -26,12 +26,8 @@ ULID_LENGTH = 26
 def fn_platform(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[Platform]:
     """A gateway and a worker shared by this module's tests (each uses apps of its own)."""
-    running = Platform(kafka.bootstrap, f"f{uuid.uuid4().hex[:10]}", free_port(),
-                       tmp_path_factory.mktemp("fn"))
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path_factory.mktemp("fn")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pipeline.observability.figures import Figures
 from pipeline.observability.pulse import Pulse
 from pipeline.runtime.warm import WarmCount
 from pipeline.settings import KafkaSettings, Settings
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, started
 from tests.integration.platform import TOKEN, Platform, wait_for
 
 OK = "def main(event, context):\n    return event\n"
@@ -31,13 +31,10 @@ Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
 def observed(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Platform]:
     """A worker and a gateway whose figures are read every half second."""
-    running = Platform(kafka.bootstrap, f"o{uuid.uuid4().hex[:10]}", free_port(),
-                       tmp_path_factory.mktemp("observed"),
-                       FAASFLOW_METRICS_INTERVAL_S="0.5")
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka,
+                 tmp_path_factory.mktemp("observed"),
+                 FAASFLOW_METRICS_INTERVAL_S="0.5") as running:
+        yield running
 
 
 def scrape(platform: Platform) -> Samples:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.callback_receiver import receiving
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, started
 from tests.integration.platform import TOKEN, Platform, wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,13 +25,10 @@ IMAGE = "faasflow/hello:latest"  # its own command greets: envProcess must repla
 @pytest.fixture(scope="module")
 def faas(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One gateway and worker for the module, allowed to call back to this machine."""
-    running = Platform(kafka.bootstrap, f"o{uuid.uuid4().hex[:10]}", free_port(),
-                       tmp_path_factory.mktemp("openfaas"),
-                       FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true")
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka,
+                 tmp_path_factory.mktemp("openfaas"),
+                 FAASFLOW_CALLBACKS_ALLOW_PRIVATE="true") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pipeline.settings import Settings
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, started
 from tests.integration.platform import TOKEN, Platform, wait_for
 
 CLIENT = Path(__file__).with_name("openwhisk_client.js")
@@ -68,12 +68,8 @@ class Client:
 @pytest.fixture(scope="module")
 def faasflow(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory,
              ) -> Iterator[Platform]:
-    running = Platform(kafka.bootstrap, f"w{uuid.uuid4().hex[:10]}", free_port(),
-                       tmp_path_factory.mktemp("openwhisk"))
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path_factory.mktemp("openwhisk")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.integration.conftest import KafkaContainer, free_port
+from tests.integration.conftest import KafkaContainer, started
 from tests.integration.platform import REPO, TOKEN, Platform
 
 SCREENSHOTS = REPO / "tests" / "output" / "screenshots"
@@ -47,12 +46,8 @@ async def browser() -> AsyncIterator[Browser]:
 def dashboard(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Platform]:
     """A gateway and a worker shared by a module's browser tests."""
-    running = Platform(kafka.bootstrap, f"b{uuid.uuid4().hex[:10]}", free_port(),
-                       tmp_path_factory.mktemp("dashboard"))
-    running.start_worker()
-    running.start_gateway()
-    yield running
-    running.stop()
+    with started(kafka, tmp_path_factory.mktemp("dashboard")) as running:
+        yield running
 
 
 class Shots:
