@@ -18,3 +18,5 @@ fi
 $faasflow subscribe "$name" "$name" >/dev/null
 echo "webhook: POST /hooks/$hook"
 $faasflow webhook send "$hook" --data "${1:-faasflow}" --wait 60
+url=$($faasflow status --json | python3 -c "import json, sys; print(json.load(sys.stdin)['gateway'])")
+echo "dashboard: $url/ui/  (sign in with the token \`$faasflow status\` prints)"
