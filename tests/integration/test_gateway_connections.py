@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import KafkaContainer, free_port
-from tests.integration.platform import REPO, Platform
+from tests.integration.platform import REPO, TOKEN, Platform
 
 HEADER_TIMEOUT_S = 2.0
 BODY_GRACE_S = 2.0
@@ -87,7 +87,8 @@ def read_until_closed(sock: socket.socket, within_s: float) -> bytes:
 def closed(platform: Platform, reason: str) -> int:
     """Connections the gateway says it closed for ``reason`` (its metrics, read on a
     connection of its own, which the gateway does not keep)."""
-    metrics = httpx.get(f"{platform.url}/metrics", headers={"Connection": "close"}).text
+    metrics = httpx.get(f"{platform.url}/metrics", headers={
+        "Connection": "close", "Authorization": f"Bearer {TOKEN}"}).text
     for line in metrics.splitlines():
         if line.startswith(f'faasflow_http_connections_closed_total{{reason="{reason}"}}'):
             return int(float(line.rsplit(" ", 1)[1]))
