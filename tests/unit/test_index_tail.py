@@ -92,3 +92,53 @@ async def test_a_failing_read_does_not_end_the_tail(caplog: pytest.LogCaptureFix
     async with tail.follow() as queue:
         assert await asyncio.wait_for(queue.get(), 1) == [row]
     assert "reading changes failed" in caplog.text
+
+
+async def test_a_follower_since_a_change_gets_what_changed_after_it_first() -> None:
+    """A page is queried, a row changes, then the page's tail starts: it gets the change."""
+    rows = [Row.of(result(ident, status=status), Position(0, 0))
+            for ident, status in (("a", Status.RUNNING), ("a", Status.SUCCEEDED))]
+    written: list[Row] = []
+
+    async def changes(after: int) -> tuple[int, list[Row]]:
+        last = len(written)
+        if after < 0 or after > last:
+            return last, []
+        return last, written[after:]
+
+    tail = Tail(changes, every_s=0.01)
+    written.append(rows[0])
+    since = await tail.change()  # the page reads it, then queries: "a" is running
+    written.append(rows[1])  # "a" ends before the page's tail starts
+    async with tail.follow(after=since) as queue:
+        assert await asyncio.wait_for(queue.get(), 1) == [rows[1]]
+        written.append(rows[0])  # (a row changing again reaches it too)
+        assert await asyncio.wait_for(queue.get(), 1) == [rows[0]]
+    async with tail.follow() as queue:  # without ``after``: from now on only
+        await asyncio.sleep(0.05)
+        assert queue.empty()
+
+
+async def test_batches_read_before_a_catch_up_ended_are_left_out() -> None:
+    """The poller's batch read before the catch-up ended holds a row in an older state:
+    sent after the catch-up, it would take the row back to it."""
+    running = Row.of(result("a", status=Status.RUNNING), Position(0, 0))
+    ended = Row.of(result("a", status=Status.SUCCEEDED), Position(0, 0))
+    polled = asyncio.Event()
+
+    async def changes(after: int) -> tuple[int, list[Row]]:
+        if after == -1:  # the poller starts where the file is
+            return 1, []
+        if after == 0:  # the follower's catch-up ends once the poller read "a" running
+            await polled.wait()
+            return 3, [ended]  # "a" ended since: its row is written again, at change 3
+        if after == 1:
+            polled.set()
+            return 2, [running]
+        return 3, []
+
+    tail = Tail(changes, every_s=0.01)
+    async with tail.follow(after=0) as queue:
+        assert await asyncio.wait_for(queue.get(), 1) == [ended]
+        await asyncio.sleep(0.05)
+        assert queue.empty(), "the older batch was sent after the catch-up"

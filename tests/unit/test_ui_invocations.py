@@ -81,7 +81,9 @@ async def test_a_search_is_the_apis_query(client: httpx.AsyncClient, control: Co
     assert 'id="inv-inv-1"' in answer.text
     assert control.results.asked == [Query(function="echo", status="failed",
                                            since="2026-12-01T10:00:00.000000Z")]
-    assert 'data-tail="/ui/invocations/tail?function=echo&amp;status=failed"' in answer.text
+    # the index's change it was queried at: what changes after it is sent by the tail
+    assert ('data-tail="/ui/invocations/tail?function=echo&amp;status=failed&amp;after=0"'
+            in answer.text)
 
 
 async def test_a_malformed_search_is_a_message_by_the_form(client: httpx.AsyncClient) -> None:
@@ -146,3 +148,14 @@ async def test_the_tail_sends_matching_rows_and_heartbeats_and_ends_with_its_cli
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(stream), 1)
     assert control.results.tail.following == 0  # its poller stopped with it
+
+
+async def test_a_tail_after_a_change_sends_what_changed_since_the_page_was_queried(
+        control: Control) -> None:
+    request: Any = Gone(control, 2)
+    control.results.written = [row("a")]  # ended after the page was queried (change 0)
+    stream = invocations.follow(request, Query(function="echo"), after=0, heartbeat_s=0.05)
+    assert await anext(stream) == ": following\n\n"
+    sent = await asyncio.wait_for(anext(stream), 1)
+    assert 'id="inv-a"' in sent
+    await stream.aclose()

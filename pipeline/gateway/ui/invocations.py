@@ -3,7 +3,10 @@ one invocation whole (its event's data, output, logs, timings, attempts, callbac
 
 The search is ``GET /v1/invocations``'s: the same ``InvocationQuery``, the same index
 page. The tail follows the index's ``tail`` (one poller per gateway process, whoever
-follows) and sends each new or changed row as a Server-Sent Event, rendered.
+follows) and sends each new or changed row as a Server-Sent Event, rendered. A page names
+in its tail's address the index's change it was queried at (``after``): what changed
+between its query and its tail is sent too (a run shown ``running`` that ended meanwhile
+would otherwise stay ``running`` on the page).
 """
 
 from __future__ import annotations
@@ -44,9 +47,18 @@ def sse(event: str, data: str) -> str:
     return f"event: {event}\n{lines}\n"
 
 
-def tail_url(form: Mapping[str, Any]) -> str:
-    followed = {name: form[name] for name in FOLLOWED if form.get(name)}
+def tail_url(form: Mapping[str, Any], after: int | None) -> str:
+    """``after``: the index's change the page was queried at (None: it was not)."""
+    followed: dict[str, Any] = {name: form[name] for name in FOLLOWED if form.get(name)}
+    if after is not None:
+        followed["after"] = after
     return "/ui/invocations/tail" + (f"?{urlencode(followed)}" if followed else "")
+
+
+def after_of(request: Request) -> int | None:
+    """The change a page was queried at, from its tail's address (None: from now on)."""
+    value = request.query_params.get("after", "")
+    return int(value) if value.isdigit() else None
 
 
 @router.get("", name="ui_invocations")
@@ -55,9 +67,11 @@ async def invocations(request: Request, _: SignedIn) -> Response:
     form = forms.body(request.query_params, FIELDS)
     rows: list[Row] = []
     next_cursor = refusal = None
+    results = _control(request).results
+    after: int | None = None
     try:
-        found = await _control(request).results.page(InvocationQuery.model_validate(form)
-                                                     .query())
+        after = await results.tail.change()  # before the query: what changes after is sent
+        found = await results.page(InvocationQuery.model_validate(form).query())
         rows, next_cursor = found.rows, found.next_cursor
     except (ValidationError, FaasflowError) as exc:
         refusal = forms.refusal(exc)
@@ -66,7 +80,7 @@ async def invocations(request: Request, _: SignedIn) -> Response:
     return page(request, "invocations_results.html" if partial else "invocations.html",
                 refusal.status if refusal else 200, section="invocations", title="Invocations",
                 form=form, rows=rows, more=more, refusal=refusal,
-                statuses=[s.value for s in Status], tail=tail_url(form),
+                statuses=[s.value for s in Status], tail=tail_url(form, after),
                 live="cursor" not in form)
 
 
@@ -78,15 +92,17 @@ async def tail(request: Request, _: SignedIn) -> Response:
                                                ).query()
     except ValidationError as exc:
         return PlainTextResponse(forms.refusal(exc).message, 422)
-    return StreamingResponse(follow(request, query), media_type="text/event-stream",
+    return StreamingResponse(follow(request, query, after_of(request)),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def follow(request: Request, query: Query,
+async def follow(request: Request, query: Query, after: int | None = None,
                  heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[str]:
-    """Until the client goes away (seen at the latest at the next heartbeat)."""
+    """Until the client goes away (seen at the latest at the next heartbeat); from change
+    ``after`` when it is given (``Tail.follow``)."""
     row_html = templates.get_template("invocations_row.html")
-    async with _control(request).results.tail.follow() as batches:
+    async with _control(request).results.tail.follow(after) as batches:
         yield ": following\n\n"
         while not await request.is_disconnected():
             try:
