@@ -28,7 +28,7 @@ from pipeline.index import ResultsIndex
 from pipeline.kafka import CompactedView, Publisher, ensure_topics
 from pipeline.records import Event, Invocation, Result, Status, utc_now
 from pipeline.redrive import DeadLetterLog
-from pipeline.registry import Record, Registry, encode, record_key, stamp
+from pipeline.registry import Record, Registry, encode, record_key, stamp, stamp_invocation
 from pipeline.runtime.base import Runner
 from pipeline.runtime.warm import RUNTIME_IMAGES
 from pipeline.settings import Settings
@@ -84,7 +84,8 @@ class ControlPlane:
         self._registry_view = registry_view
         self._runner = runner
         self._writer = Writer(publisher, self.topics)
-        self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer)
+        self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer,
+                                          registry_position=lambda: registry_view.position(0))
         self._connector_states = connector_states
 
     async def found(self, lookup: Callable[[str], T], key: str) -> T:
@@ -295,8 +296,9 @@ class ControlPlane:
         await self.found(self.registry.function, name)
         if callback_url:
             await check_url(callback_url, self.settings.callbacks.allow_private)
-        invocation = replace(invocation_of(name, body, content_type, call),
-                             callback_url=callback_url)
+        invocation = stamp_invocation(
+            replace(invocation_of(name, body, content_type, call), callback_url=callback_url),
+            self._registry_view.position(0))
         await asyncio.gather(self._writer.write(pending(invocation)),
                              self._writer.enqueue(invocation))
         log.info("invocation %s of %s queued", invocation.id, name)

@@ -10,7 +10,7 @@ and one that failed again after its redrive is dead again. Listings leave event 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from pipeline.deadletters import DeadLetter, Reason
 from pipeline.execution import pending
 from pipeline.kafka import offsets_at, scan
 from pipeline.records import strict_loads
+from pipeline.registry import stamp_invocation
 from pipeline.settings import KafkaSettings
 from pipeline.topics import Topics
 from pipeline.writer import Writer
@@ -60,10 +61,12 @@ def summary(letter: DeadLetter) -> DeadLetter:
 
 
 class DeadLetterLog:
-    def __init__(self, kafka: KafkaSettings, topics: Topics, writer: Writer) -> None:
+    def __init__(self, kafka: KafkaSettings, topics: Topics, writer: Writer,
+                 registry_position: Callable[[], int]) -> None:
         self._kafka = kafka
         self._topics = topics
         self._writer = writer
+        self._registry_position = registry_position  # how far this gateway read the registry
 
     async def _letters(self, since: datetime | None) -> AsyncIterator[DeadLetter]:
         topic = self._topics.deadletter
@@ -116,8 +119,9 @@ class DeadLetterLog:
                 remaining.add(letter.key)
         for letter in chosen.values():
             assert letter.invocation is not None  # redrivable
-            invocation = replace(letter.invocation, attempt=1,
-                                 redrive=letter.invocation.redrive + 1)
+            invocation = stamp_invocation(
+                replace(letter.invocation, attempt=1, redrive=letter.invocation.redrive + 1),
+                self._registry_position())  # a fix deployed just before is what runs
             await self._writer.write(pending(invocation))
             await self._writer.enqueue(invocation)
             await self._writer.dead_letter(letter.redriven())

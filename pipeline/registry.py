@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import NotFound
-from pipeline.records import Event, dumps, strict_loads
+from pipeline.records import Event, Invocation, dumps, strict_loads
 from pipeline.specs import (
     ConnectorSpec,
     FunctionSpec,
@@ -50,6 +50,13 @@ def stamp(event: Event, position: int) -> Event:
     its own registry is at least that far: a subscription made before an event was
     published is always seen, with no round trip to Kafka per event."""
     return replace(event, extensions={**event.extensions, POSITION_EXTENSION: str(position)})
+
+
+def stamp_invocation(invocation: Invocation, position: int) -> Invocation:
+    """``stamp`` for an invocation queued without the starter (an asynchronous call, a
+    redrive): the executor runs it only once its registry is that far, so a run queued right
+    after a deploy finds the function, and a redrive right after a fix runs the fix."""
+    return replace(invocation, event=stamp(invocation.event, position))
 
 
 def position_required(event: Event) -> int:

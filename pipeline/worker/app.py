@@ -308,6 +308,7 @@ class Worker:
         assert executor is not None
 
         async def run(invocation: Invocation, origin: Origin) -> None:
+            await self._registry_at(position_required(invocation.event))
             await executor.handle(invocation)
 
         await self._pipeline(self.executions, Invocation.from_dict, run)
@@ -374,7 +375,8 @@ class Worker:
         await durably(f"dead letter of {origin.key}", partial(self.writer.dead_letter, letter))
 
     async def _registry_at(self, position: int) -> None:
-        """Wait until this worker's registry is as new as the event's publisher's was."""
+        """Wait until this worker's registry is as new as the event's (or the queued
+        invocation's) publisher's was."""
         view = self._registry_view
         assert view is not None
         if view.position(0) < position and not await view.wait_until(

@@ -213,3 +213,22 @@ def test_other_apis_resources_are_kept_by_kind_and_name(registry: Registry) -> N
     with pytest.raises(NotFound):
         registry.resource("fn.app", "shop")
     assert registry.resource("ow.rule", "shop") == rule
+
+
+def test_an_invocation_queued_without_the_starter_is_stamped_with_the_gateways_registry(
+) -> None:
+    """An asynchronous call or a redrive names how far its gateway had read the registry,
+    so the executor waits for a function deployed (or fixed) just before; the event keeps
+    its own extensions and the invocation its id."""
+    from pipeline.records import Event, Invocation
+    from pipeline.registry import position_required, stamp, stamp_invocation
+
+    event = stamp(Event(id="e", source="s", type="t", extensions={"other": "x"}), 7)
+    invocation = Invocation(id="inv-1", function="echo", event=event, redrive=1)
+
+    restamped = stamp_invocation(invocation, 42)
+
+    assert position_required(restamped.event) == 42
+    assert restamped.event.extensions["other"] == "x"
+    assert (restamped.id, restamped.redrive, restamped.event.id) == ("inv-1", 1, "e")
+    assert position_required(invocation.event) == 7
