@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import Query, Response
 
+from pipeline.errors import BrokerUnavailable
 from pipeline.gateway.answers import FunctionOut, ResultOut, errors, links
 from pipeline.gateway.deps import Control, Name, management
 from pipeline.gateway.schemas import FunctionIn
@@ -44,7 +46,10 @@ async def get_function(name: str, control: Control) -> dict[str, Any]:
 async def function_invocations(
     name: str, control: Control, limit: int = Query(default=20, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
-    """Newest first, with their logs; a deleted function's history stays readable."""
+    """Newest first, with their logs; a deleted function's history stays readable. What
+    the results topic holds when asked is in the answer (a call just answered, say)."""
+    with contextlib.suppress(BrokerUnavailable):  # then what the index holds
+        await control.results.sync()
     rows = (await control.results.page(IndexQuery(function=name, limit=limit))).rows
     if not rows:
         await control.found(control.registry.function, name)  # 404 for a name that never ran
