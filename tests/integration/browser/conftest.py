@@ -42,10 +42,11 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dashboard(kafka: KafkaContainer, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Platform]:
-    """A gateway and a worker shared by a module's browser tests."""
+    """A gateway and a worker shared by the browser tests (each uses names of its own):
+    one start instead of one a module."""
     with started(kafka, tmp_path_factory.mktemp("dashboard")) as running:
         yield running
 

@@ -52,7 +52,8 @@ async def test_deploy_subscribe_post_and_watch_it_live(
     await page.fill("#webhook-source", source)
     await page.click("#webhook-form button[type=submit]")
     await expect(page.locator("#new-secret")).to_contain_text("Unsigned")
-    hook_url = await page.locator("#webhooks-table td.url").first.inner_text()
+    hook_url = await page.locator("#webhooks-table tr", has_text=f"shop-{unique}").locator(
+        "td.url").inner_text()
     assert re.fullmatch(rf"{re.escape(dashboard.url)}/hooks/\S+", hook_url)
     await page.select_option("#sub-function", function)
     await page.fill("#sub-source", source)
