@@ -30,10 +30,12 @@ def chromium() -> str:
     return found
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """The async API: the sync one keeps an event loop running in the test thread, which the
-    other tests' ``asyncio.run`` then refuses."""
+    other tests' ``asyncio.run`` then refuses. Closed after each module: with chromium left
+    running for the session, a cold function printing 200 MB in a later test
+    (test_chaos's misbehaving functions) never finished, every time (not understood yet)."""
     async with async_playwright() as driver:
         # --no-sandbox: the tests run as root, where chromium refuses its sandbox
         launched = await driver.chromium.launch(executable_path=chromium(),
