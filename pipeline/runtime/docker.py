@@ -195,12 +195,16 @@ class _Capture:
         self._limits = {STDOUT: output_limit, STDERR: log_limit}
 
     def read(self, stream: Attached, deadline: float) -> bool:
-        """Read until the streams close (True) or ``deadline`` passes (False). A broken
-        stream counts as closed: how the container ended is asked of the engine next."""
+        """Read until the streams close (True) or ``deadline`` passes (False), also while
+        output keeps coming (a socket's timeout only bounds a wait for it). A broken stream
+        counts as closed: how the container ended is asked of the engine next."""
         raw = stream.sock
         try:
             while True:
-                raw.settimeout(max(deadline - time.perf_counter(), 0.001))
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return False
+                raw.settimeout(left)
                 header = _recv_exactly(raw, 8)
                 if header is None:
                     return True

@@ -195,3 +195,43 @@ def test_a_container_killed_here_is_not_waited_on_for_an_oom_mark() -> None:
 def test_a_sigkill_is_for_memory_only_when_the_engine_sent_none(actions: set[str],
                                                                 for_memory: bool) -> None:
     assert memory_kill_seen(actions) is for_memory
+
+
+def test_output_that_never_stops_is_cut_at_the_deadline() -> None:
+    """A function printing without end (here a process writing frames as fast as it can):
+    its deadline holds while output keeps coming, not only when the stream goes quiet (a
+    socket's timeout bounds a wait for data, and there is always data). Failed before: the
+    read ran on until the writer stopped."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+    from typing import cast
+
+    from pipeline.runtime.docker import _Capture
+    from pipeline.runtime.engine import Attached
+
+    ours, theirs = socket.socketpair()
+    shout = ("import socket, sys, time\n"
+             "s = socket.socket(fileno=int(sys.argv[1]))\n"
+             "frame = bytes([1, 0, 0, 0]) + (1 << 16).to_bytes(4, 'big') + b'x' * (1 << 16)\n"
+             "end = time.monotonic() + 20\n"
+             "while time.monotonic() < end:\n"
+             "    s.sendall(frame)\n")
+    writer = subprocess.Popen([sys.executable, "-c", shout, str(theirs.fileno())],
+                              pass_fds=[theirs.fileno()], stderr=subprocess.DEVNULL)
+    theirs.close()
+    capture = _Capture(output_limit=1 << 20, log_limit=1 << 20)
+    try:
+        ours.recv(1, socket.MSG_PEEK)  # the writer is writing
+        t0 = time.perf_counter()
+        ended = capture.read(cast(Attached, SimpleNamespace(sock=ours)), t0 + 0.5)
+        took = time.perf_counter() - t0
+    finally:
+        writer.kill()
+        writer.wait(5)
+        ours.close()
+    assert ended is False
+    assert took < 3.0
+    assert capture.output_cut

@@ -33,9 +33,8 @@ def chromium() -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """The async API: the sync one keeps an event loop running in the test thread, which the
-    other tests' ``asyncio.run`` then refuses. Closed after each module: with chromium left
-    running for the session, a cold function printing 200 MB in a later test
-    (test_chaos's misbehaving functions) never finished, every time (not understood yet)."""
+    other tests' ``asyncio.run`` then refuses. Closed after each module, so no later test
+    shares the machine with it."""
     async with async_playwright() as driver:
         # --no-sandbox: the tests run as root, where chromium refuses its sandbox
         launched = await driver.chromium.launch(executable_path=chromium(),
