@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,25 @@ class Missing(Exception):
 
 class Refused(Exception):
     """The engine refused the request (HTTP 4xx): retrying the same call cannot help."""
+
+
+# An image as Docker names one: [registry[:port]/]path[:tag][@digest], or an image id. The
+# grammar of Docker's reference package (distribution/reference), so that nothing else
+# reaches the Engine's URL paths ("../json" would ask another endpoint).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@{_DIGEST})?"
+    rf"|(?:sha256:)?[0-9a-f]{{12,64}})")
+
+
+def image_reference(ref: str) -> str:
+    """``ref`` when it names an image as Docker does; ``Refused`` saying so otherwise."""
+    if len(ref) > 512 or not IMAGE_REFERENCE.fullmatch(ref):
+        raise Refused("not an image reference ([registry/]name[:tag][@digest])")
+    return ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +129,14 @@ class Engine:
         """The content id of a local image, or None when there is none."""
         try:
             with mapped(f"looking up image {ref}"):
-                return str(self._client.api.inspect_image(ref)["Id"])
+                return str(self._client.api.inspect_image(image_reference(ref))["Id"])
         except Missing:
             return None
 
     def image_config(self, ref: str) -> dict[str, Any]:
         """The image's ``Config`` (Labels, Entrypoint, Cmd…); ``Missing`` when it is gone."""
         with mapped(f"inspecting image {ref}"):
-            return dict(self._client.api.inspect_image(ref)["Config"] or {})
+            return dict(self._client.api.inspect_image(image_reference(ref))["Config"] or {})
 
     def tag(self, image: str, ref: str) -> None:
         repository, _, tag = ref.rpartition(":")

@@ -235,3 +235,28 @@ def test_output_that_never_stops_is_cut_at_the_deadline() -> None:
     assert ended is False
     assert took < 3.0
     assert capture.output_cut
+
+
+@pytest.mark.parametrize("ref", [
+    "faasflow/echo:latest", "echo", "faasflow-fn/n1a2b3c4:3f9a", "localhost:5000/team/fn:v1.2",
+    "registry.example.com/a/b/c", "ghcr.io/openfaas/alpine:3.20",
+    "faasflow/echo@sha256:" + "a" * 64, "sha256:" + "0123456789ab" * 5 + "0123",
+    "0123456789ab", "my_image__x-y.z:TAG_1",
+])
+def test_an_image_as_docker_names_one_is_a_reference(ref: str) -> None:
+    from pipeline.runtime.engine import image_reference
+
+    assert image_reference(ref) == ref
+
+
+@pytest.mark.parametrize("ref", [
+    "../json", "images/../../containers/json", "", "Upper", "a b", "echo:", "echo:tag:x",
+    "/echo", "echo/", "echo?x=1", "echo#frag", "x" * 600, "echo@sha256:short",
+])
+def test_anything_else_is_refused_before_it_reaches_the_engine(ref: str) -> None:
+    """Found by the fuzz test: an OpenFaaS deploy of image "../json"-like names made the
+    Engine answer another endpoint (a list), and the gateway a 500."""
+    from pipeline.runtime.engine import Refused, image_reference
+
+    with pytest.raises(Refused, match="not an image reference"):
+        image_reference(ref)
