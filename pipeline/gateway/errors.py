@@ -6,6 +6,7 @@ Clients always get ``{"error": {"code", "message"}}`` and never a stack trace.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -87,7 +88,7 @@ def plain_error(status: int, message: str) -> PlainTextResponse:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class ForeignErrors(APIRoute):
+class ForeignErrors(APIRoute, ABC):
     """A route of another platform's API (OpenFaaS, Fn, OpenWhisk), its failures answered
     in that API's form: a subclass says how (``answer``, given faasflow's status), may
     refuse a request before its body is read (``admit``), and may word what faasflow
@@ -95,8 +96,9 @@ class ForeignErrors(APIRoute):
 
     invalid = "invalid request"  # how a request that fails validation is described
 
+    @abstractmethod
     def answer(self, status: int, message: str) -> Response:
-        raise NotImplementedError
+        """The failure, with faasflow's ``status``, in the platform's own form."""
 
     def admit(self, request: Request) -> Response | None:
         return None
