@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 from docker.models.containers import Container
 from docker.models.networks import Network
 
@@ -76,7 +77,8 @@ def cluster(client: docker.DockerClient) -> Iterator[Cluster]:
             network.connect(container, aliases=[f"kafka-{node}"])
         for container in started.containers.values():
             container.start()
-        wait_for_kafka(started.bootstrap, timeout_s=90)
+        for port in started.ports.values():  # each listener, not just the first to answer
+            wait_for_kafka(f"127.0.0.1:{port}", timeout_s=90)
         yield started
     finally:
         for container in started.containers.values():
@@ -85,14 +87,20 @@ def cluster(client: docker.DockerClient) -> Iterator[Cluster]:
 
 
 async def brokers_up(bootstrap: str, count: int, timeout_s: float) -> None:
-    """Wait until ``count`` brokers have registered with the cluster."""
+    """Wait until ``count`` brokers have registered with the cluster.
+
+    A broker can be in the metadata before its external listener takes connections: a
+    request the client sends it then fails (``NodeNotReadyError``), and is asked again."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         async with asyncio.timeout(timeout_s):
             while True:
-                if len((await admin.describe_cluster())["brokers"]) >= count:
-                    return
+                try:
+                    if len((await admin.describe_cluster())["brokers"]) >= count:
+                        return
+                except KafkaError:
+                    pass
                 await asyncio.sleep(0.5)
     finally:
         await admin.close()
