@@ -8,7 +8,6 @@ import base64
 import hashlib
 import sqlite3
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,58 +19,9 @@ from pipeline.index.rows import ERROR_CHARS, Cursor, Page, Query, timestamp
 from pipeline.index.service import ResultsIndex
 from pipeline.index.store import IndexStore
 from pipeline.kafka.stored import stale
-from pipeline.records import Position, Result, Status, dumps
+from pipeline.records import Position, Status, dumps
 from pipeline.settings import Settings
-
-RESULTS, CALLBACKS = "t.results", "t.callbacks"
-
-
-def result(ident: str, *, function: str = "echo", status: Status = Status.SUCCEEDED,
-           event_id: str = "ev-1", minute: int = 0, output: bytes = b"out", source: str = "orders",
-           replay_id: str = "", error: str | None = None) -> Result:
-    return Result(invocation_id=ident, event_id=event_id, function=function, status=status,
-                  output=output, logs="a log line", source=source, replay_id=replay_id,
-                  error=error, queued_at=f"2026-01-01T00:{minute:02d}:00.000000Z")
-
-
-class Log:
-    """Records appended to partitions of the results topic, applied to a store."""
-
-    def __init__(self, store: IndexStore) -> None:
-        self.store = store
-        self.next: dict[int, int] = {}
-
-    def put(self, *results: Result, partition: int = 0) -> None:
-        self.write(partition, [(r.invocation_id.encode(), dumps(r.to_dict())) for r in results])
-
-    def delete(self, ident: str, partition: int = 0) -> None:
-        self.write(partition, [(ident.encode(), None)])
-
-    def write(self, partition: int, records: list[tuple[bytes | None, bytes | None]],
-              topic: str = RESULTS) -> int:
-        start = self.next.get(partition, 0)
-        entries = [(start + i, key, value) for i, (key, value) in enumerate(records)]
-        self.next[partition] = start + len(entries)
-        return self.store.apply(topic, partition, entries)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IndexStore]:
-    opened = IndexStore(tmp_path / "index.sqlite3", RESULTS, CALLBACKS)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def log(store: IndexStore) -> Log:
-    return Log(store)
-
-
-@pytest.fixture
-def db(store: IndexStore) -> Iterator[sqlite3.Connection]:
-    reader = store.reader()
-    yield reader
-    reader.close()
+from tests.unit.index.records import CALLBACKS, RESULTS, Log, result
 
 
 def test_a_row_holds_the_result_and_its_position_but_no_output(log: Log,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +13,7 @@ from pipeline.index.rows import Query, Row
 from pipeline.index.store import IndexStore
 from pipeline.index.tail import Tail
 from pipeline.records import Position, Status
-from tests.unit.test_index import CALLBACKS, RESULTS, Log, result
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IndexStore]:
-    opened = IndexStore(tmp_path / "index.sqlite3", RESULTS, CALLBACKS)
-    yield opened
-    opened.close()
+from tests.unit.index.records import Log, result
 
 
 def test_changes_are_the_rows_written_since_in_write_order(store: IndexStore) -> None:

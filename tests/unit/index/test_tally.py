@@ -5,9 +5,7 @@ batch's events, started over with the index."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,26 +14,7 @@ from pipeline.index import tally
 from pipeline.index.store import IndexStore
 from pipeline.index.tally import BUCKETS
 from pipeline.records import Item, Result, Status
-from tests.unit.test_index import CALLBACKS, RESULTS, Log, result
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[IndexStore]:
-    opened = IndexStore(tmp_path / "index.sqlite3", RESULTS, CALLBACKS)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def log(store: IndexStore) -> Log:
-    return Log(store)
-
-
-@pytest.fixture
-def db(store: IndexStore) -> Iterator[sqlite3.Connection]:
-    reader = store.reader()
-    yield reader
-    reader.close()
+from tests.unit.index.records import RESULTS, Log, result
 
 
 def ended(ident: str, status: Status = Status.SUCCEEDED, duration_s: float | None = 0.2,
