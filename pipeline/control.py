@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from pipeline.batches.policy import Batching
 from pipeline.callbacks.guard import check_url
 from pipeline.calls import HttpCall
 from pipeline.connector_states import ConnectorStates
+from pipeline.delivery_log import Delivery, DeliveryLog
 from pipeline.errors import Conflict, InvalidRequest, NotFound
 from pipeline.execution import execute, pending
 from pipeline.filters import Filter
@@ -87,6 +88,7 @@ class ControlPlane:
         self.dead_letters = DeadLetterLog(settings.kafka, self.topics, self._writer,
                                           registry_position=lambda: registry_view.position(0))
         self._connector_states = connector_states
+        self._delivery_log = DeliveryLog(settings.kafka, self.topics)
 
     async def found(self, lookup: Callable[[str], T], key: str) -> T:
         """``lookup(key)`` (one of the registry's getters); when it is not found, once more
@@ -210,6 +212,14 @@ class ControlPlane:
 
     async def delete_webhook(self, ident: str) -> None:
         await self._write(record_key(await self.found(self.registry.webhook, ident)), None)
+
+    async def webhook_deliveries(self, idents: Iterable[str],
+                                 limit: int) -> dict[str, list[Delivery]]:
+        """Each webhook's last ``limit`` accepted deliveries, newest first, read from its
+        source's topic (``pipeline.delivery_log``: a bounded window of it); ``NotFound``
+        for a webhook that does not exist."""
+        hooks = [await self.found(self.registry.webhook, ident) for ident in idents]
+        return await self._delivery_log.last(hooks, limit)
 
     async def subscribe(self, function: str, source: str, event_filter: Filter | None = None,
                         batching: Batching | None = None) -> tuple[Subscription, bool]:

@@ -11,7 +11,7 @@ import typer
 
 from connectors.webhooks import Scheme, verifier
 from pipeline.cli.groups import webhook
-from pipeline.cli.output import JsonFlag, console, emit_json, fail, show
+from pipeline.cli.output import JsonFlag, console, emit_json, fail, show, table
 from pipeline.cli.resources import (
     Data,
     add_list_and_rm,
@@ -22,6 +22,7 @@ from pipeline.cli.resources import (
 )
 
 WEBHOOK_COLUMNS = ("id", "name", "source", "scheme", "url")
+DELIVERY_COLUMNS = ("received_at", "event_id", "type", "delivery_id", "size", "content_type")
 ContentType = Annotated[str, typer.Option("--content-type", "-H", help="Content-Type to send.")]
 
 Secret = Annotated[str | None, typer.Option(
@@ -121,6 +122,19 @@ def webhook_send(
         return
     print_results(gateway.json("GET", "/v1/invocations",
                                 params={"event_id": event_id, "wait": wait}), as_json)
+
+
+@webhook.command("deliveries")
+@gateway_errors
+def webhook_deliveries(
+    ident: str,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many, at most.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """The last deliveries a webhook accepted, newest first, read from its source's log
+    (refused ones were never published: the gateway's /metrics counts them)."""
+    rows = client().json("GET", f"/v1/webhooks/{ident}/deliveries", params={"limit": limit})
+    emit_json(rows) if as_json else table(rows, DELIVERY_COLUMNS, "deliveries")
 
 
 add_list_and_rm(webhook, "webhooks", WEBHOOK_COLUMNS)

@@ -180,6 +180,19 @@ class PositionOut(Answer):
     offset: int
 
 
+class DeliveryOut(Answer):
+    """A delivery the webhook accepted, as its event on the source's topic tells it."""
+
+    event_id: str
+    received_at: str = Field(description="the event's time: when the gateway accepted it")
+    type: str = Field(description="the event's type")
+    delivery_id: str | None = Field(description="the sender's name for the delivery, if any")
+    size: int = Field(description="bytes of the event's data (a JSON body compacted)")
+    content_type: str | None
+    event_position: PositionOut = Field(description="where the event lies in the source's "
+                                        "topic")
+
+
 class ItemOut(Answer):
     event_id: str
     invocation_id: str = Field(description="the event's own invocation id (its row)")

@@ -12,22 +12,31 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from pipeline import errors
+from pipeline.delivery_log import Delivery
 from pipeline.gateway import ui
 from pipeline.gateway.ui import session
-from pipeline.index import Page, Query
+from pipeline.index import Page, Query, Row
 from pipeline.observability.pulse import Sample
+from pipeline.records import Position
 from pipeline.registry import Registry, encode, record_key
 from pipeline.settings import Settings
-from pipeline.specs import FunctionSpec, Mode
+from pipeline.specs import FunctionSpec, Mode, Webhook
 from tests.unit.test_ui_overview import SAMPLE
 
 TOKEN = "unit-token"
 ORIGIN = "http://testserver"
+HOOK = Webhook(id="wh_1", name="orders", source="shop")
+DELIVERY = Delivery(event_id="ev-1", received_at="2026-12-02T10:00:00.000000Z",
+                    type="dev.faasflow.webhook.received", delivery_id="msg_1", size=12,
+                    content_type="application/json", event_position=Position(0, 3))
 
 
 class Results:
     async def page(self, query: Query) -> Page:
         return Page(rows=[], next_cursor=None)
+
+    def rows_for_event(self, event_id: str) -> list[Row]:
+        return []
 
 
 class Control:
@@ -41,6 +50,7 @@ class Control:
         spec = FunctionSpec(name="resize", image="faasflow/runtime-python:latest",
                             image_digest="sha256:abc", mode=Mode.WARM)
         self.registry.apply(record_key(spec).encode(), encode(spec))
+        self.registry.apply(record_key(HOOK).encode(), encode(HOOK))
 
     async def found(self, lookup: Any, key: str) -> Any:
         return lookup(key)
@@ -53,6 +63,12 @@ class Control:
 
     async def create_webhook(self, *args: Any) -> None:
         raise self.failure
+
+    async def webhook_deliveries(self, idents: list[str], limit: int) -> dict[str, list[Delivery]]:
+        """Read from the log: only the broker down fails it."""
+        if isinstance(self.failure, errors.BrokerUnavailable):
+            raise self.failure
+        return {ident: [DELIVERY] for ident in idents}
 
     async def unsubscribe(self, ident: str) -> None:
         raise self.failure
@@ -143,6 +159,26 @@ async def test_a_webhook_not_registered_for_the_broker_down_is_told_on_the_sourc
     assert answer.status_code == 503
     assert "Kafka is not answering" in answer.text
     assert (await broker_down.get("/ui/sources")).status_code == 200
+
+
+async def test_the_broker_down_hides_the_last_deliveries_behind_a_banner_not_a_500(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.get("/ui/sources")
+    assert answer.status_code == 200
+    assert "last deliveries cannot be shown" in answer.text
+    assert 'class="notice bad banner"' in answer.text
+    assert 'data-webhook="wh_1"' in answer.text
+    assert 'data-event="ev-1"' not in answer.text
+
+
+async def test_each_webhook_shows_its_last_deliveries(gone: httpx.AsyncClient) -> None:
+    answer = await gone.get("/ui/sources")
+    assert answer.status_code == 200
+    shown = answer.text.split('data-deliveries="wh_1"')[1].split("</table>")[0]
+    assert 'data-event="ev-1"' in shown
+    assert "msg_1" in shown
+    assert "12 B" in shown
+    assert "banner" not in answer.text
 
 
 async def test_deleting_what_is_gone_says_so(gone: httpx.AsyncClient) -> None:

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Query
+
 from connectors.webhooks.rotation import current
-from pipeline.gateway.answers import WebhookOut, WebhookWithSecret, errors, links
+from pipeline.delivery_log import WINDOW
+from pipeline.gateway.answers import DeliveryOut, WebhookOut, WebhookWithSecret, errors, links
 from pipeline.gateway.deps import Control, management
 from pipeline.gateway.schemas import RotateIn, WebhookIn
 from pipeline.specs import Webhook
@@ -12,7 +15,7 @@ router = management("/v1/webhooks", "webhooks")
 
 HINT_CHARS = 4
 NEXT = links("ident", "$response.body#/id", "get_webhook", "receive_webhook", "rotate_secret",
-             "delete_webhook")
+             "webhook_deliveries", "delete_webhook")
 
 
 def view(hook: Webhook) -> dict[str, Any]:
@@ -64,6 +67,20 @@ async def list_webhooks(control: Control) -> list[dict[str, Any]]:
             responses=errors(404, 422))
 async def get_webhook(ident: str, control: Control) -> dict[str, Any]:
     return view(await control.found(control.registry.webhook, ident))
+
+
+@router.get("/{ident}/deliveries", summary="A webhook's last accepted deliveries, newest first",
+            response_model=list[DeliveryOut], responses=errors(404, 422, 503),
+            description=f"Read from its source's topic, so every gateway answers the same, "
+            f"including the deliveries no function is subscribed to. Only the last {WINDOW} "
+            "records of each partition of the topic are looked at: on a busy source, older "
+            "deliveries are not shown. Refused requests (401, 413) were never published: "
+            "`/metrics` counts them, as `faasflow_http_requests_total` by status.")
+async def webhook_deliveries(ident: str, control: Control,
+                             limit: int = Query(default=20, ge=1, le=100)
+                             ) -> list[dict[str, Any]]:
+    found = await control.webhook_deliveries([ident], limit)
+    return [delivery.to_dict() for delivery in found[ident]]
 
 
 @router.delete("/{ident}", status_code=204, summary="Delete a webhook",

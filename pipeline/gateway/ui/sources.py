@@ -17,17 +17,20 @@ from pydantic import ValidationError
 
 from connectors.webhooks import Scheme
 from pipeline.control import ControlPlane
+from pipeline.delivery_log import WINDOW
 from pipeline.errors import FaasflowError
+from pipeline.gateway.errors import status_of
 from pipeline.gateway.routes.webhooks import view, with_secret
 from pipeline.gateway.schemas import RotateIn, SubscriptionIn, WebhookIn
 from pipeline.gateway.ui import forms
 from pipeline.gateway.ui.overview import latest
 from pipeline.gateway.ui.web import SignedIn, page
-from pipeline.index import Query
 
 router = APIRouter(prefix="/ui/sources", include_in_schema=False)
 
-RECENT = 3  # invocations shown per webhook
+RECENT = 5  # deliveries shown per webhook
+UNREAD = ("Kafka is not answering, so the webhooks' last deliveries cannot be shown: reload "
+          "once the broker is back.")
 WEBHOOK_FIELDS = ("name", "source", "scheme", "delivery_header")
 SUBSCRIPTION_FIELDS = ("function", "source", "batch_size", "batch_window_ms",
                        "max_record_age_s")
@@ -48,20 +51,33 @@ def _control(request: Request) -> ControlPlane:
     return control
 
 
+async def _webhooks(control: ControlPlane) -> tuple[list[dict[str, Any]], forms.Refusal | None]:
+    """Each webhook as the API shows it, with its last deliveries (from the log, all at
+    once) and the invocations each made (from the index); with the broker down, the
+    webhooks without their deliveries and why."""
+    hooks = sorted(control.registry.webhooks.values(), key=lambda h: (h.name, h.id))
+    try:
+        found = await control.webhook_deliveries([hook.id for hook in hooks], RECENT)
+    except FaasflowError as exc:  # the rest of the page still shows
+        return ([{**view(hook), "deliveries": None} for hook in hooks],
+                forms.Refusal(f"{UNREAD} ({exc.message})", status_of(exc), banner=True))
+    return [{**view(hook), "deliveries": [
+        {**d.to_dict(), "runs": control.results.rows_for_event(d.event_id)}
+        for d in found[hook.id]]} for hook in hooks], None
+
+
 async def _listing(request: Request, status: int = 200, *, refused: str | None = None,
                    refusal: forms.Refusal | None = None, form: dict[str, Any] | None = None,
                    revealed: dict[str, Any] | None = None, **notice: str | None) -> Response:
     control = _control(request)
     registry = control.registry
-    hooks = []
-    for hook in sorted(registry.webhooks.values(), key=lambda h: (h.name, h.id)):
-        rows = (await control.results.page(Query(source=hook.source, limit=RECENT))).rows
-        hooks.append({**view(hook), "recent": rows})
+    hooks, unread = await _webhooks(control)
     sample = latest(request)
     lag = {name: s.lag for name, s in sample.sources.items()} if sample else {}
     answer = page(
         request, "sources.html", status, section="sources", title="Sources",
-        base=str(request.base_url).rstrip("/"), hooks=hooks, lag=lag,
+        base=str(request.base_url).rstrip("/"), hooks=hooks, unread=unread, window=WINDOW,
+        lag=lag,
         connectors=control.connectors(),
         subscriptions=sorted(registry.subscriptions.values(),
                              key=lambda s: (s.source, s.function)),

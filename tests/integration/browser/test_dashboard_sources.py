@@ -1,5 +1,6 @@
 """Rotating a webhook's secret from the Sources page: the new secret is shown once, and
-with no grace period the old one no longer verifies a delivery."""
+with no grace period the old one no longer verifies a delivery. The page then shows the
+deliveries the webhook accepted, not the one it refused."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ GITHUB = verifier("github")
 BODY = b'{"ref": "refs/heads/main"}'
 
 
-def deliver(url: str, secret: str) -> int:
+def deliver(url: str, secret: str, delivery: str | None = None) -> int:
     headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
-               **GITHUB.sign(BODY, secret, time.time(), uuid.uuid4().hex)}
+               **GITHUB.sign(BODY, secret, time.time(), delivery or uuid.uuid4().hex)}
     return httpx.post(url, content=BODY, headers=headers, timeout=10).status_code
 
 
@@ -49,9 +50,14 @@ async def test_rotating_shows_the_new_secret_once_and_the_old_one_stops_verifyin
     assert new != old
     await shot("rotated")
     assert deliver(url, old) == 401
-    assert deliver(url, new) == 202
+    assert deliver(url, new, f"last-{unique}") == 202
 
     await page.goto(dashboard.url + "/ui/sources")
     await expect(page.locator("#webhooks-table")).to_contain_text(f"…{new[-4:]}")
     assert await page.locator("#secret-value").count() == 0
     assert new not in await page.content()
+    accepted = page.locator(f'tr[data-deliveries="{url.rsplit("/", 1)[1]}"] tr[data-event]')
+    await expect(accepted).to_have_count(2)  # not the refused one
+    await expect(accepted.first).to_contain_text(f"last-{unique}")
+    await expect(accepted.first).to_contain_text("com.github.push")
+    await shot("deliveries")
