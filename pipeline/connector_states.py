@@ -14,6 +14,12 @@ A state is of one definition of the connector (``definition`` is the spec's
 ``created_at``), so the state of a deleted connector never shows on a new one of the same
 name. ``error`` and ``error_at`` are the last error, still shown once the connector works
 again. Workers write these records; the gateway materializes them for the API.
+
+    <prefix>.checkpoints  key: the connector's name; {"state": …, "offsets": …, "at": …}
+
+Its checkpoint is where a connector left off (a block number, a cursor), as its sink last
+committed it with a batch; the API shows its ``state`` and ``at`` beside the connector's.
+It is kept by name: a connector added again under the same name goes on from there.
 """
 
 from __future__ import annotations
@@ -64,11 +70,32 @@ class ConnectorState:
                    error_at=record.get("error_at"))
 
 
+class Checkpoints:
+    """The latest checkpoint of every connector, fed by a view of the checkpoints topic."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.latest.pop(key.decode(), None)
+        else:
+            self.latest[key.decode()] = strict_loads(value)
+
+    def shown(self, name: str) -> dict[str, Any] | None:
+        """The connector's checkpoint as the API shows it: its state, and when it was
+        committed (None for one written before checkpoints carried their time)."""
+        stored = self.latest.get(name)
+        return None if stored is None else {"state": stored["state"], "at": stored.get("at")}
+
+
 class ConnectorStates:
-    """The latest state of every connector, fed by a view of the connectors topic."""
+    """The latest state of every connector, fed by a view of the connectors topic, and
+    their checkpoints, fed by a view of the checkpoints topic."""
 
     def __init__(self) -> None:
         self.latest: dict[str, ConnectorState] = {}
+        self.checkpoints = Checkpoints()
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         if value is None:
@@ -83,9 +110,10 @@ class ConnectorStates:
 
     def describe(self, spec: ConnectorSpec) -> dict[str, Any]:
         """The connector as the API shows it: its definition and its state."""
-        state = self.of(spec)
+        state, checkpoint = self.of(spec), self.checkpoints.shown(spec.name)
         if state is None:
             return {**spec.to_dict(), "state": State.PENDING.value, "state_at": None,
-                    "worker": None, "error": None, "error_at": None}
+                    "worker": None, "error": None, "error_at": None, "checkpoint": checkpoint}
         return {**spec.to_dict(), "state": state.state.value, "state_at": state.at,
-                "worker": state.worker, "error": state.error, "error_at": state.error_at}
+                "worker": state.worker, "error": state.error, "error_at": state.error_at,
+                "checkpoint": checkpoint}

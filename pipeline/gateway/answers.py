@@ -140,6 +140,11 @@ class SubscriptionOut(Answer):
     ordered: bool = Field(default=False, description="one event per subject at a time")
 
 
+class CheckpointOut(Answer):
+    state: dict[str, Any] = Field(description="the connector's own: a block, a cursor…")
+    at: str | None = Field(description="when it was committed")
+
+
 class ConnectorOut(Answer):
     name: str
     kind: str
@@ -151,6 +156,9 @@ class ConnectorOut(Answer):
     worker: str | None = Field(description="host:pid of the worker running it")
     error: str | None = Field(description="its last error, kept once it works again")
     error_at: str | None
+    checkpoint: CheckpointOut | None = Field(
+        description="where it left off, as its worker last committed it; none before its "
+                    "first batch")
 
 
 class SecretOut(Answer):

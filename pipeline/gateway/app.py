@@ -75,8 +75,10 @@ def create_app(settings: Settings) -> FastAPI:
             deliveries_view = CompactedView(kafka, topics.deliveries, deliveries.apply)
             connector_states = ConnectorStates()
             states_view = CompactedView(kafka, topics.connectors, connector_states.apply)
+            checkpoints_view = CompactedView(kafka, topics.checkpoints,
+                                             connector_states.checkpoints.apply)
             app.state.callback_targets = targets = GatewayTargets(settings, topics, publisher)
-            views = [registry_view, deliveries_view, states_view, targets.view]
+            views = [registry_view, deliveries_view, states_view, checkpoints_view, targets.view]
             for view in views:
                 await view.start()
                 stack.push_async_callback(view.stop)

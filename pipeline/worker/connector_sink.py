@@ -2,7 +2,8 @@
 keyed by the connector's name, then their checkpoint on the checkpoints topic.
 
     <prefix>.events.<source>   key: connector name   its events, in order, in one partition
-    <prefix>.checkpoints       key: connector name   {"state": …, "offsets": {partition: next}}
+    <prefix>.checkpoints       key: connector name   {"state": …, "offsets": {partition: next},
+                                                      "at": when it was committed}
     <prefix>.deadletter        key: see of_event     its events too large to publish
 
 A checkpoint records the offset its connector's partition had reached, so on resume only
@@ -15,14 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from connectors.base import Checkpoint, Report, Resumption, retrying
 from pipeline.budget import SizeBudget
+from pipeline.connector_states import Checkpoints
 from pipeline.deadletters import DeadLetter, Reason, of_event
 from pipeline.errors import BrokerUnavailable, PayloadTooLarge
 from pipeline.kafka import Publisher, Written, partition_of, scan, topic_partitions
-from pipeline.records import Event, dumps, strict_loads
+from pipeline.records import Event, dumps, strict_loads, utc_now
 from pipeline.registry import stamp
 from pipeline.settings import KafkaSettings
 from pipeline.specs import ConnectorSpec
@@ -31,19 +32,6 @@ from pipeline.topics import Topics
 log = logging.getLogger(__name__)
 
 CONNECTOR_EXTENSION = "faasflowconnector"
-
-
-class Checkpoints:
-    """The latest checkpoint of every connector, fed by a view of the checkpoints topic."""
-
-    def __init__(self) -> None:
-        self.latest: dict[str, dict[str, Any]] = {}
-
-    def apply(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self.latest.pop(key.decode(), None)
-        else:
-            self.latest[key.decode()] = strict_loads(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +80,7 @@ class KafkaSink:
             await self._acknowledged(parts.topics.deadletter, [(d.key, d.encode()) for d in dead])
         for w in await self._acknowledged(self._topic, [(name, r) for r in records]):
             self._offsets[w.partition] = max(self._offsets.get(w.partition, 0), w.offset + 1)
-        record = dumps({"state": dict(checkpoint), "offsets": self._offsets})
+        record = dumps({"state": dict(checkpoint), "offsets": self._offsets, "at": utc_now()})
         await self._acknowledged(parts.topics.checkpoints, [(name, record)])
         parts.checkpoints.apply(name.encode(), record)
 

@@ -31,7 +31,7 @@ from pipeline.registry import Registry
 from pipeline.settings import Settings
 from pipeline.specs import ConnectorSpec
 from pipeline.topics import Topics
-from pipeline.worker.connector_sink import Checkpoints, KafkaSink, SinkParts
+from pipeline.worker.connector_sink import KafkaSink, SinkParts
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,8 @@ class WorkerConnectors:
     @classmethod
     async def start(cls, settings: Settings, topics: Topics, registry: Registry,
                     registry_view: CompactedView, publisher: Publisher) -> WorkerConnectors:
-        kafka, checkpoints, known = settings.kafka, Checkpoints(), ConnectorStates()
+        kafka, known = settings.kafka, ConnectorStates()
+        checkpoints = known.checkpoints
         views = [CompactedView(kafka, topics.checkpoints, checkpoints.apply),
                  CompactedView(kafka, topics.connectors, known.apply)]
         for view in views:

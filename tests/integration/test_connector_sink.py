@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from connectors.http_poll import HttpPoller, PollConfig
-from pipeline.connector_states import ConnectorStates, State
+from pipeline.connector_states import Checkpoints, ConnectorStates, State
 from pipeline.kafka import CompactedView, Publisher, ensure_topics, partition_of, read_from
 from pipeline.records import Event, dumps, utc_now
 from pipeline.registry import Registry, encode
@@ -23,7 +23,7 @@ from pipeline.settings import KafkaSettings, Settings
 from pipeline.specs import ConnectorSpec
 from pipeline.topics import Topics
 from pipeline.worker import connector_sink
-from pipeline.worker.connector_sink import Checkpoints, KafkaSink, SinkParts
+from pipeline.worker.connector_sink import KafkaSink, SinkParts
 from pipeline.worker.connectors import WorkerConnectors
 from tests.documents import Document
 from tests.integration.conftest import KafkaContainer

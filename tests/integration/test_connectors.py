@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from connectors.http_poll import DIGEST
 from tests.documents import Document
 from tests.integration.conftest import KafkaContainer
 from tests.integration.platform import Platform
@@ -79,6 +80,13 @@ def test_poller_emits_only_on_change_and_survives_a_restart(
     assert [e["data"] for e in events] == ["version 1", "version 2", "version 3"]
     (result,) = platform.results(events[-1]["id"])
     assert result["output"] == "version 3"
+
+    def checkpoint() -> Any:  # the gateway's view of the checkpoints topic catches up
+        shown = platform.api.get(f"/v1/connectors/{unique}").json()["checkpoint"]
+        return shown if shown and shown["state"]["digest"] == events[-1][DIGEST] else None
+
+    shown = wait_for(checkpoint)
+    assert shown["at"] >= events[-1]["time"]  # committed after its event was made
 
 
 def test_poller_backs_off_on_errors_and_recovers(

@@ -12,18 +12,20 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from pipeline import errors
+from pipeline.connector_states import ConnectorStates
 from pipeline.delivery_log import Delivery
 from pipeline.gateway import ui
 from pipeline.gateway.ui import session
 from pipeline.index import Page, Query, Row
 from pipeline.observability.pulse import Sample
-from pipeline.records import Position
+from pipeline.records import Position, dumps
 from pipeline.registry import Registry, encode, record_key
 from pipeline.settings import Settings
-from pipeline.specs import FunctionSpec, Mode, Webhook
+from pipeline.specs import ConnectorSpec, FunctionSpec, Mode, Webhook
 from tests.unit.test_ui_overview import SAMPLE
 
 TOKEN = "unit-token"
+CHECKPOINT = {"next": 42, "blocks": [{"hash": "<b>0xab</b>"}]}
 ORIGIN = "http://testserver"
 HOOK = Webhook(id="wh_1", name="orders", source="shop")
 DELIVERY = Delivery(event_id="ev-1", received_at="2026-12-02T10:00:00.000000Z",
@@ -74,7 +76,11 @@ class Control:
         raise self.failure
 
     def connectors(self) -> list[dict[str, Any]]:
-        return []
+        states = ConnectorStates()
+        states.checkpoints.apply(b"chain", dumps({"state": CHECKPOINT, "offsets": {},
+                                                  "at": "2026-12-02T10:00:00+00:00"}))
+        return [states.describe(ConnectorSpec(name="chain", kind="ethereum", source="blocks")),
+                states.describe(ConnectorSpec(name="poll", kind="http-poll", source="docs"))]
 
 
 class StillPulse:
@@ -159,6 +165,18 @@ async def test_a_webhook_not_registered_for_the_broker_down_is_told_on_the_sourc
     assert answer.status_code == 503
     assert "Kafka is not answering" in answer.text
     assert (await broker_down.get("/ui/sources")).status_code == 200
+
+
+async def test_each_connector_shows_its_last_checkpoint_in_a_line_and_whole_on_demand(
+        broker_down: httpx.AsyncClient) -> None:
+    answer = await broker_down.get("/ui/sources")
+    assert answer.status_code == 200
+    chain, poll = answer.text.split('id="connectors-table"')[1].split("<tr><td>")[1:3]
+    assert "next=42, blocks: 1 items" in chain
+    assert '<time datetime="2026-12-02T10:00:00+00:00">' in chain
+    assert '"hash": "\\u003cb\\u003e0xab' in chain
+    assert "<b>" not in chain
+    assert "none yet" in poll
 
 
 async def test_the_broker_down_hides_the_last_deliveries_behind_a_banner_not_a_500(

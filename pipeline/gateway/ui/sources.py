@@ -8,7 +8,7 @@ a URL, and that answer is not cached.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -35,6 +35,16 @@ WEBHOOK_FIELDS = ("name", "source", "scheme", "delivery_header")
 SUBSCRIPTION_FIELDS = ("function", "source", "batch_size", "batch_window_ms",
                        "max_record_age_s")
 SECRET_ONCE = {"Cache-Control": "no-store"}
+SUMMARY_CHARS = 80
+
+
+def checkpoint_summary(state: Mapping[str, Any]) -> str:
+    """A connector's checkpoint in one line: its plain values (a block number, an etag) and
+    the size of each list or object in it (an Ethereum connector's unconfirmed blocks), cut
+    at ``SUMMARY_CHARS``. The page shows the whole of it on demand."""
+    line = ", ".join(f"{name}: {len(value)} items" if isinstance(value, dict | list)
+                     else f"{name}={value}" for name, value in state.items())
+    return line if len(line) <= SUMMARY_CHARS else line[:SUMMARY_CHARS - 1] + "…"
 
 
 def subscription_body(form: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +88,8 @@ async def _listing(request: Request, status: int = 200, *, refused: str | None =
         request, "sources.html", status, section="sources", title="Sources",
         base=str(request.base_url).rstrip("/"), hooks=hooks, unread=unread, window=WINDOW,
         lag=lag,
-        connectors=control.connectors(),
+        connectors=[{**c, "summary": checkpoint_summary(c["checkpoint"]["state"])
+                     if c["checkpoint"] else None} for c in control.connectors()],
         subscriptions=sorted(registry.subscriptions.values(),
                              key=lambda s: (s.source, s.function)),
         functions=sorted(registry.functions), sources=sorted(registry.sources()),
