@@ -247,6 +247,9 @@ def test_a_broker_that_stops_answering_gives_503_for_what_needs_it(tmp_path: Pat
         edge.start_gateway()
         edge.write(encoded(*(result(f"inv-{n:06x}", "f", n) for n in range(3))))
         edge.indexed(3)
+        hook = edge.webhook("paused", "paused")
+        deliveries = f"/v1/webhooks/{hook['id']}/deliveries"
+        assert edge.api.get(deliveries).json() == []
         container = broker.container.get_wrapped_container()
         container.pause()
         try:
@@ -254,6 +257,9 @@ def test_a_broker_that_stops_answering_gives_503_for_what_needs_it(tmp_path: Pat
             assert edge.api.get("/v1/invocations/inv-000001").status_code == 503
             assert time.monotonic() - started < 15
             assert len(edge.page(function="f")["invocations"]) == 3  # the index alone
+            started = time.monotonic()  # read from the log, bounded by 3 publish timeouts
+            assert edge.api.get(deliveries).status_code == 503
+            assert time.monotonic() - started < 20
         finally:
             container.unpause()
         assert wait_for(lambda: edge.api.get("/v1/invocations/inv-000001").status_code == 200)
