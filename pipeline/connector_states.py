@@ -77,10 +77,15 @@ class Checkpoints:
         self.latest: dict[str, dict[str, Any]] = {}
 
     def apply(self, key: bytes, value: bytes | None) -> None:
+        """A record that is not a checkpoint raises (its view skips it, logged): the last
+        good one stays, for the API and for the connector's resume."""
         if value is None:
             self.latest.pop(key.decode(), None)
-        else:
-            self.latest[key.decode()] = strict_loads(value)
+            return
+        record = strict_loads(value)
+        if not isinstance(record, dict) or not isinstance(record.get("state"), dict):
+            raise ValueError("a checkpoint is an object with a state object")
+        self.latest[key.decode()] = record
 
     def shown(self, name: str) -> dict[str, Any] | None:
         """The connector's checkpoint as the API shows it: its state, and when it was

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.connector_states import ConnectorState, ConnectorStates, State
 from pipeline.gateway.ui.sources import SUMMARY_CHARS, checkpoint_summary
 from pipeline.records import dumps
@@ -36,6 +38,16 @@ def test_a_checkpoint_is_shown_beside_a_reported_state_and_one_written_without_a
     shown = states.describe(SPEC)
     assert (shown["state"], shown["checkpoint"]) == ("running", {"state": {"block": 7},
                                                                  "at": None})
+
+
+@pytest.mark.parametrize("record", [b"[1]", b'{"offsets": {}}', b'{"state": 7}'])
+def test_a_record_that_is_no_checkpoint_is_refused_and_the_last_good_one_stays(
+        record: bytes) -> None:
+    states = ConnectorStates()
+    committed(states, state={"block": 7}, offsets={})
+    with pytest.raises(ValueError, match="a checkpoint is"):
+        states.checkpoints.apply(b"poll", record)
+    assert states.describe(SPEC)["checkpoint"] == {"state": {"block": 7}, "at": None}
 
 
 def test_a_tombstone_forgets_the_checkpoint() -> None:
