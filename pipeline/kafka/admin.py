@@ -13,7 +13,12 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    NodeNotReadyError,
+    NotControllerError,
+    TopicAlreadyExistsError,
+)
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -55,35 +60,49 @@ async def _list_topics(kafka: KafkaSettings) -> None:
             await admin.close()
 
 
+# The cluster answered, but named a broker this client cannot reach yet (one that has just
+# started, or stopped) as where to send the request: asked again, with fresh metadata, it
+# names another. A cluster that does not answer at all is not retried (BrokerUnavailable).
+UNREADY = (NodeNotReadyError, NotControllerError)
+
+
 async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> None:
     """Create the topics that do not exist yet. An existing topic keeps its settings, unless
     it takes smaller records than the size budget now needs: then it gets its spec's."""
     specs = list(specs)
+    with broker_errors("creating topics"):
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(UNREADY),
+                                           stop=stop_after_delay(kafka.publish_timeout_s),
+                                           wait=wait_fixed(0.5), reraise=True):
+            with attempt:
+                await _ensure_topics(kafka, specs)
+
+
+async def _ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> None:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=kafka.bootstrap_servers(),
         request_timeout_ms=int(kafka.publish_timeout_s * 1000),
     )
-    with broker_errors("creating topics"):
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(
-                    spec.name,
-                    num_partitions=spec.partitions,
-                    replication_factor=kafka.replication_factor,
-                    topic_configs=spec.config,
-                )
-                for spec in specs
-                if spec.name not in existing
-            ]
-            if missing:
-                with suppress(TopicAlreadyExistsError):  # another process won the race
-                    await admin.create_topics(missing)
-                log.info("created topics %s", [t.name for t in missing])
-            await _raise_size_limits(admin, [s for s in specs if s.name in existing])
-        finally:
-            await admin.close()
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=kafka.replication_factor,
+                topic_configs=spec.config,
+            )
+            for spec in specs
+            if spec.name not in existing
+        ]
+        if missing:
+            with suppress(TopicAlreadyExistsError):  # another process won the race
+                await admin.create_topics(missing)
+            log.info("created topics %s", [t.name for t in missing])
+        await _raise_size_limits(admin, [s for s in specs if s.name in existing])
+    finally:
+        await admin.close()
 
 
 async def _raise_size_limits(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
