@@ -269,8 +269,18 @@ class Engine:
         and its running tasks, stay as they are (``docker service scale``)."""
         with _swarm(name, f"scaling service {name} to {replicas}"):
             service = self._client.services.get(name)
-            _replicas(name, service.attrs["Spec"])
-            service.scale(replicas)
+            spec = service.attrs["Spec"]
+            _replicas(name, spec)
+            # The spec goes back as read, with only the count changed. The SDK's
+            # Service.scale re-reads it with the engine's defaults filled in (a restart
+            # policy, a DNS config), and Swarm replaced every running task for that changed
+            # template: the first scale after a deploy restarted each worker.
+            self._client.api.update_service(
+                service.id, service.version, name=spec["Name"], labels=spec.get("Labels"),
+                mode={"Replicated": {"Replicas": replicas}},
+                task_template=spec["TaskTemplate"], update_config=spec.get("UpdateConfig"),
+                rollback_config=spec.get("RollbackConfig"),
+                endpoint_spec=spec.get("EndpointSpec"))
 
     def stack_services(self) -> list[StackService]:
         """The services of every stack deployed on this engine's Swarm (none when it is in
