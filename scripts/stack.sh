@@ -56,10 +56,25 @@ PY
     STATUS="token in $STATE/token"
 }
 
+# secret_name FILE: the Docker secret holding $STATE/FILE. Swarm cannot change a secret, so
+# each content is a secret of its own, named by its digest: after a new token, `up` rolls
+# the services onto a new secret (before, the deploy failed: "only updates to Labels are
+# allowed").
+secret_name() { echo "${STACK}_$1_$(sha256 <"$STATE/$1" | cut -c1-12)"; }
+
 deploy() {
+    local token callback
+    token=$(secret_name token)
+    callback=$(secret_name callback-secret)
     FAASFLOW_TOKEN_FILE=$STATE/token FAASFLOW_CALLBACK_SECRET_FILE=$STATE/callback-secret \
+        FAASFLOW_TOKEN_SECRET=$token FAASFLOW_CALLBACK_SECRET=$callback \
         FAASFLOW_KAFKA_CLUSTER_ID=$(<"$CLUSTER_ID") \
         quietly docker stack deploy --prune -c compose/stack.yml "$STACK"
+    # The secrets of an earlier token: the services no longer name them. One a task going
+    # away still holds cannot be removed yet; `down` removes it.
+    docker secret ls --filter "label=com.docker.stack.namespace=$STACK" \
+        --format '{{.Name}}' | grep -vx -e "$token" -e "$callback" |
+        xargs -r docker secret rm >>"$LOG" 2>&1 || true
     STATUS="stack $STACK"
 }
 

@@ -20,9 +20,11 @@ import docker
 import httpx
 import pytest
 
+from pipeline.runtime.engine import Engine
 from tests.integration.platform import REPO
 
 NAME = "fftest"
+COMPOSED = "fftestc"  # test_compose's project
 URL = "http://127.0.0.1:8080"
 BOOTSTRAP = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
 FULL = os.environ.get("FAASFLOW_STACK_LOAD") == "full"
@@ -51,9 +53,9 @@ class Stack:
         return sorted(found, key=lambda c: c.attrs["Created"])
 
     def scale(self, role: str, replicas: int, timeout_s: float = 180) -> None:
-        """Scale a service and wait until that many of its containers run (and only that
-        many: the ones removed are gone)."""
-        self.service(role).scale(replicas)
+        """Scale a service as the autoscaler does, and wait until that many of its
+        containers run (and only that many: the ones removed are gone)."""
+        Engine().scale_service(f"{self.name}_{role}", replicas)
         deadline = time.monotonic() + timeout_s
         while len(self.containers(role)) != replicas:
             assert time.monotonic() < deadline, f"{role}: not {replicas} running"
@@ -79,6 +81,24 @@ def stack_script(action: str, env: dict[str, str]) -> None:
     done = subprocess.run(["bash", str(REPO / "scripts" / "stack.sh"), action], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"stack.sh {action}:\n{done.stdout}\n{done.stderr}"
+
+
+def compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """docker-compose on compose/stack.yml, as the project ``COMPOSED``."""
+    return subprocess.run(["docker-compose", "-p", COMPOSED, "-f",
+                           str(REPO / "compose" / "stack.yml"), *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A run cut off (killed, its machine stopped) leaves its stack deployed: its ports and
+    secrets made the next run's deploy fail (CI: port 8080 already allocated)."""
+    state = tmp_path_factory.mktemp("leftovers-state")
+    env = {**os.environ, "FAASFLOW_STACK": NAME, "FAASFLOW_STATE_DIR": str(state)}
+    stack_script("down", env)
+    removed = compose(env, "down", "--volumes", "--timeout", "10")
+    assert removed.returncode == 0, removed.stderr
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ Swarm stack of ``test_stack`` is deployed (they would share ports 8080 and 19092
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,17 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.platform import REPO
-from tests.stack.conftest import URL
+from tests.stack.conftest import URL, compose
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
-PROJECT = "fftestc"
-
-
-def compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker-compose", "-p", PROJECT, "-f",
-                           str(REPO / "compose" / "stack.yml"), *args],
-                          env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

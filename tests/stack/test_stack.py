@@ -13,13 +13,15 @@ import json
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.load import Background, Written, deliver, report, wait_until_final
 from tests.integration.platform import REPO, wait_for
-from tests.stack.conftest import BOOTSTRAP, FULL, NAME, URL, Stack
+from tests.stack.conftest import BOOTSTRAP, FULL, NAME, URL, Stack, stack_script
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800 if FULL else 900)]
 
@@ -169,6 +171,21 @@ def test_added_workers_share_the_load(stack: Stack) -> None:
         stack.scale("autoscaler", 1)
 
 
+def test_scaling_the_workers_leaves_the_running_ones_alone(stack: Stack) -> None:
+    """The first scale after a deploy replaced the running worker (the SDK sent the spec
+    back with the engine's defaults filled in, a changed template for Swarm)."""
+    stack.scale("autoscaler", 0)
+    running = {c.id for c in stack.containers("worker")}
+    try:
+        stack.scale("worker", 2)
+        time.sleep(5)  # a replaced task is stopped after its successor starts
+
+        assert running < {c.id for c in stack.containers("worker")}
+    finally:
+        stack.scale("worker", 1)
+        stack.scale("autoscaler", 1)
+
+
 def test_a_worker_then_a_broker_killed_under_load_lose_nothing(stack: Stack) -> None:
     events = 4000 if FULL else 1200
     stack.scale("autoscaler", 0)
@@ -262,3 +279,25 @@ def test_status_finds_the_deployed_stack_its_gateway_and_token(stack: Stack) -> 
     assert status["gateway"] == URL
     assert status["token"] == stack.token
     assert status["health"]["status"] == "ok"
+
+
+def test_a_new_token_rolls_onto_the_deployed_stack(stack: Stack) -> None:
+    """``make stack`` again after the token changed (a rotation): the services move to it,
+    the old one is refused. Swarm cannot change a secret; before, the deploy failed."""
+    state = Path(stack.env["FAASFLOW_STATE_DIR"])
+    old = stack.token
+    (state / "token").write_text("rotated-" + old[::-1] + "\n")
+
+    stack_script("up", stack.env)
+
+    def answers(token: str) -> int:
+        try:
+            return stack.anonymous.get("/v1/functions", headers={
+                "Authorization": f"Bearer {token}"}).status_code
+        except httpx.HTTPError:
+            return 0
+    assert wait_for(lambda: answers(stack.token) == 200 and answers(old) == 401,
+                    timeout_s=240, every_s=2), (answers(stack.token), answers(old))
+    names = {secret.name for secret in stack.engine.secrets.list(
+        filters={"label": f"com.docker.stack.namespace={NAME}"})}
+    assert len(names) == 2, names  # the new token's and the signing secret's: none left over
