@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.index.tally import Tally
 from pipeline.observability.figures import Figures
-from pipeline.observability.pulse import Pulse
+from pipeline.observability.pulse import Pulse, SourcePulse
 from pipeline.runtime.warm import WarmCount
 from pipeline.settings import KafkaSettings, Settings
 from tests.integration.conftest import KafkaContainer, started
@@ -127,15 +127,25 @@ async def test_events_posted_to_a_webhook_show_in_the_pulse(observed: Platform,
     pulse = Pulse(figures, interval_s=0.25)
     await pulse.start()
     samples = pulse.follow()
+
+    async def arrival() -> SourcePulse:
+        async for sample in samples:
+            if (arriving := sample.sources.get(source)) and arriving.events_per_s > 0:
+                return arriving
+        raise AssertionError("the pulse stopped")
+
+    # Followed from before the first post: a follower sees only the samples after its first
+    # read, and the one counting the events could come before a read after the posts.
+    arrived = asyncio.create_task(arrival())
     try:
         await asyncio.to_thread(lambda: [observed.deliver(hook, b"x") for _ in range(5)])
         async with asyncio.timeout(20):
-            while (arriving := (await anext(samples)).sources.get(source)) is None \
-                    or arriving.events_per_s == 0:
-                pass
+            arriving = await arrived
             while (await anext(samples)).sources[source].lag != 0:  # the starter caught up
                 pass
     finally:
+        arrived.cancel()
+        await asyncio.gather(arrived, return_exceptions=True)
         await samples.aclose()
         await pulse.stop()
         await figures.stop()
