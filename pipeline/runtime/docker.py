@@ -143,11 +143,15 @@ class DockerRunner:
         deadline = t0 + request.function.timeout_s
         try:
             timed_out = not capture.read(output_stream, deadline)
-            if timed_out:
-                self._kill(ident)
-                capture.read(output_stream, time.perf_counter() + KILL_GRACE_S)
         finally:
+            # Closed before a kill: the engine answers a kill once the container has
+            # stopped, and it stops only once its output is taken. A function still
+            # printing at its deadline filled a stream nobody read, and the kill waited for
+            # the engine's timeout (60 s, for a 0.4 s deadline). What it printed after its
+            # deadline is not kept.
             output_stream.close()
+        if timed_out:
+            self._kill(ident)
         lost = None
         try:
             ended = self._engine.ended(ident, KILL_GRACE_S if timed_out else

@@ -206,6 +206,26 @@ async def test_a_cold_container_stopped_by_the_engine_is_unavailable(
         Status.FAILED, Failure.UNAVAILABLE, "stopped by the Docker Engine (exit code 137)")
 
 
+async def test_a_cold_function_printing_at_its_deadline_is_killed_at_it(
+        test_images: dict[str, str], client: docker.DockerClient) -> None:
+    """200 MB printed, a 0.4 s timeout: the run ends at the deadline. The engine answers a
+    kill once the container has stopped, which waited for its unread output: 60.5 s, the
+    engine's own timeout, before the output stream was closed first."""
+    engine = Engine()
+    runner = DockerRunner(RuntimeSettings(), engine)
+    image = test_images["chatty"]
+    function = FunctionSpec(name=f"chatty-{uuid.uuid4().hex[:8]}", image=image,
+                            image_digest=str(client.images.get(image).id), timeout_s=0.4)
+    try:
+        outcome = await runner.run(RunRequest(function=function, payload=b"go", env={},
+                                              invocation_id=uuid.uuid4().hex))
+    finally:
+        engine.close()
+
+    assert (outcome.status, outcome.failure) == (Status.TIMEOUT, Failure.TIMEOUT)
+    assert outcome.duration_s < 10, outcome.duration_s
+
+
 async def test_a_cold_run_that_loses_the_engine_is_unavailable(
         test_images: dict[str, str], client: docker.DockerClient, proxy: EngineProxy) -> None:
     engine = proxy.engine()
