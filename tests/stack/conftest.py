@@ -55,7 +55,8 @@ class Stack:
     def scale(self, role: str, replicas: int, timeout_s: float = 180) -> None:
         """Scale a service as the autoscaler does, and wait until that many of its
         containers run (and only that many: the ones removed are gone)."""
-        Engine().scale_service(f"{self.name}_{role}", replicas)
+        with closing(Engine()) as engine:
+            engine.scale_service(f"{self.name}_{role}", replicas)
         deadline = time.monotonic() + timeout_s
         while len(self.containers(role)) != replicas:
             assert time.monotonic() < deadline, f"{role}: not {replicas} running"
